@@ -1,0 +1,245 @@
+package meta
+
+// CONTRACT FILE: the exported API below is what other packages build against.
+// Keep names and signatures; add what you need (and tell the coordinator).
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/shale-store/shale/cluster"
+)
+
+var (
+	ErrNoSuchBucket    = errors.New("meta: no such bucket")
+	ErrBucketExists    = errors.New("meta: bucket already exists")
+	ErrBucketNotEmpty  = errors.New("meta: bucket not empty")
+	ErrNoSuchKey       = errors.New("meta: no such key")
+	ErrNoSuchUpload    = errors.New("meta: no such upload")
+	ErrNoSuchNode      = errors.New("meta: no such node")
+	ErrInvalidArgument = errors.New("meta: invalid argument")
+	// ErrConflict: a compare-and-swap lost (the object's generation moved on:
+	// it was overwritten or deleted meanwhile).
+	ErrConflict = errors.New("meta: generation conflict")
+)
+
+// Bucket is one bucket.
+type Bucket struct {
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+	Region  string    `json:"region,omitempty"`
+}
+
+// ShardRef locates one shard of one segment.
+type ShardRef struct {
+	Index    int            `json:"index"`    // 0..k+m-1
+	Node     cluster.NodeID `json:"node"`     // "" when the shard was never written (degraded commit)
+	ID       string         `json:"id"`       // shard id on that node
+	Size     int64          `json:"size"`     // bytes of the shard stream
+	Checksum uint64         `json:"checksum"` // erasure.Verifier.Summary
+}
+
+// Segment is one independently coded run of object bytes: the whole object
+// for a simple PUT, one part for a multipart upload.
+type Segment struct {
+	Number    int        `json:"number"` // part number (1 for a simple PUT)
+	Size      int64      `json:"size"`   // object bytes in this segment
+	ETag      string     `json:"etag"`   // hex MD5 of the segment's bytes (quoted? no: bare hex)
+	K         int        `json:"k"`
+	M         int        `json:"m"`
+	BlockSize int        `json:"block_size"`
+	Shards    []ShardRef `json:"shards"` // len k+m, Shards[i].Index == i
+}
+
+// Manifest is one committed object version.
+type Manifest struct {
+	Bucket    string `json:"bucket"`
+	Key       string `json:"key"`
+	VersionID string `json:"version_id"` // unique per commit, chosen by the writer
+	// Generation is assigned by meta on every commit or shard update of this
+	// key; it only grows. CAS operations compare it.
+	Generation  uint64            `json:"generation"`
+	Size        int64             `json:"size"`
+	ETag        string            `json:"etag"` // bare (unquoted) ETag as S3 shows it inside quotes
+	ContentType string            `json:"content_type,omitempty"`
+	Headers     map[string]string `json:"headers,omitempty"`   // Content-Encoding, Content-Disposition, Cache-Control, Content-Language, Expires
+	UserMeta    map[string]string `json:"user_meta,omitempty"` // x-amz-meta-* (lower-case names, without the prefix)
+	Checksums   map[string]string `json:"checksums,omitempty"` // "CRC32" → base64, … (x-amz-checksum-*)
+	Created     time.Time         `json:"created"`
+	Segments    []Segment         `json:"segments"`
+}
+
+// ListOptions selects objects in a bucket, in UTF-8 binary key order.
+type ListOptions struct {
+	Prefix    string
+	Delimiter string
+	After     string // exclusive start key (start-after, marker or continuation)
+	Limit     int    // max keys + common prefixes returned (1..1000)
+}
+
+// ObjectEntry is one listed object.
+type ObjectEntry struct {
+	Key     string    `json:"key"`
+	Size    int64     `json:"size"`
+	ETag    string    `json:"etag"`
+	Created time.Time `json:"created"`
+}
+
+// ListResult is one page of a listing. Objects and CommonPrefixes are each
+// sorted; together they hold at most Limit entries.
+type ListResult struct {
+	Objects        []ObjectEntry `json:"objects"`
+	CommonPrefixes []string      `json:"common_prefixes"`
+	Truncated      bool          `json:"truncated"`
+	// NextAfter is the key (or common prefix) to pass as After for the next page.
+	NextAfter string `json:"next_after"`
+}
+
+// Upload is an in-progress multipart upload.
+type Upload struct {
+	ID          string            `json:"id"`
+	Bucket      string            `json:"bucket"`
+	Key         string            `json:"key"`
+	ContentType string            `json:"content_type,omitempty"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	UserMeta    map[string]string `json:"user_meta,omitempty"`
+	Checksums   map[string]string `json:"checksums,omitempty"` // requested algorithm, if any
+	Created     time.Time         `json:"created"`
+}
+
+// Part is one uploaded part; the segment holds its coding and shards.
+type Part struct {
+	UploadID  string            `json:"upload_id"`
+	Segment   Segment           `json:"segment"`
+	Checksums map[string]string `json:"checksums,omitempty"`
+	Created   time.Time         `json:"created"`
+}
+
+// NodeReport is what a node sends when it registers or heartbeats.
+type NodeReport struct {
+	ID       cluster.NodeID `json:"id"`
+	Addr     string         `json:"addr"`
+	Domain   cluster.Domain `json:"domain"`
+	Capacity int64          `json:"capacity"`
+	Used     int64          `json:"used"`
+	Free     int64          `json:"free"`
+	Full     bool           `json:"full"`
+	PID      int            `json:"pid,omitempty"`
+}
+
+// AdminAction is an operator's request about a node.
+type AdminAction string
+
+const (
+	ActionOut   AdminAction = "out"
+	ActionIn    AdminAction = "in"
+	ActionDrain AdminAction = "drain"
+)
+
+// ShardKey names one shard of one object version precisely enough for repair.
+type ShardKey struct {
+	Bucket     string         `json:"bucket"`
+	Key        string         `json:"key"`
+	Generation uint64         `json:"generation"` // manifest generation the reporter read
+	Segment    int            `json:"segment"`    // index into Manifest.Segments
+	Index      int            `json:"index"`      // shard index
+	Node       cluster.NodeID `json:"node"`
+	ShardID    string         `json:"shard_id"`
+}
+
+// BadShard is a report of a missing or corrupt shard (from a degraded read or
+// a scrubber).
+type BadShard struct {
+	ShardKey
+	Reason   string    `json:"reason"` // "corrupt", "missing"
+	Reported time.Time `json:"reported"`
+}
+
+// Garbage is a shard no manifest references any more (overwritten, deleted,
+// replaced by repair, or written by a PUT that never committed). It is
+// deleted from its node by garbage collection once NotBefore has passed.
+type Garbage struct {
+	Node      cluster.NodeID `json:"node"`
+	ShardID   string         `json:"shard_id"`
+	NotBefore time.Time      `json:"not_before"`
+}
+
+// ShardUpdate replaces shards of one segment of a manifest (repair's commit).
+type ShardUpdate struct {
+	Segment int        `json:"segment"`
+	Shards  []ShardRef `json:"shards"` // each replaces the shard with the same Index
+}
+
+// Service is the metadata service's contract, implemented by *Store (pebble)
+// and by meta/remote's Client. Every mutation is durable (pebble sync) before
+// it returns.
+type Service interface {
+	// Buckets.
+	CreateBucket(ctx context.Context, name, region string) error // ErrBucketExists
+	HeadBucket(ctx context.Context, name string) (Bucket, error) // ErrNoSuchBucket
+	DeleteBucket(ctx context.Context, name string) error         // ErrNoSuchBucket, ErrBucketNotEmpty (also when uploads are in progress? no: only objects)
+	ListBuckets(ctx context.Context) ([]Bucket, error)
+
+	// Objects. Commit makes m visible (last writer wins by commit order),
+	// assigns m.Generation and returns the committed manifest; the shards of
+	// the manifest it replaced are queued as garbage in the same batch. A
+	// manifest with any segment short of k+m shards (Node == "") is queued
+	// for repair in the same batch. ErrNoSuchBucket.
+	Commit(ctx context.Context, m Manifest) (Manifest, error)
+	Get(ctx context.Context, bucket, key string) (Manifest, error) // ErrNoSuchKey, ErrNoSuchBucket
+	// Delete removes the key; its shards become garbage. Absent key: ok=false, nil error.
+	Delete(ctx context.Context, bucket, key string) (ok bool, err error)
+	List(ctx context.Context, bucket string, opts ListOptions) (ListResult, error)
+	// UpdateShards is repair's compare-and-swap: it applies the update only if
+	// the key's generation is still gen (else ErrConflict, and nothing
+	// changes); the replaced shards become garbage; returns the new manifest.
+	UpdateShards(ctx context.Context, bucket, key string, gen uint64, upd []ShardUpdate) (Manifest, error)
+
+	// Multipart.
+	CreateUpload(ctx context.Context, u Upload) (Upload, error) // assigns ID if empty; ErrNoSuchBucket
+	GetUpload(ctx context.Context, bucket, key, uploadID string) (Upload, error)
+	// PutPart records a part; a part with the same number is replaced and its
+	// shards become garbage.
+	PutPart(ctx context.Context, bucket, key string, p Part) error
+	ListParts(ctx context.Context, bucket, key, uploadID string) ([]Part, error) // by part number
+	ListUploads(ctx context.Context, bucket, prefix string) ([]Upload, error)
+	// CompleteUpload commits m (built by the caller from the chosen parts) and
+	// removes the upload in one batch; parts not used become garbage.
+	CompleteUpload(ctx context.Context, uploadID string, m Manifest) (Manifest, error)
+	AbortUpload(ctx context.Context, bucket, key, uploadID string) error // parts become garbage
+
+	// Membership.
+	Heartbeat(ctx context.Context, r NodeReport) error // registers on first call
+	Map(ctx context.Context) (*cluster.Map, error)
+	Admin(ctx context.Context, id cluster.NodeID, a AdminAction) error // ErrNoSuchNode
+
+	// Repair and garbage.
+	ReportBad(ctx context.Context, b BadShard) error
+	// NodeShards lists shards meta believes are on node (the node→shard index),
+	// after the given shard key cursor, up to limit.
+	NodeShards(ctx context.Context, node cluster.NodeID, after string, limit int) ([]ShardKey, error)
+	AddGarbage(ctx context.Context, g []Garbage) error
+	ListGarbage(ctx context.Context, limit int) ([]Garbage, error)
+	RemoveGarbage(ctx context.Context, g []Garbage) error
+}
+
+// DegradedEntry is one object version queued for repair.
+type DegradedEntry struct {
+	Bucket     string    `json:"bucket"`
+	Key        string    `json:"key"`
+	Generation uint64    `json:"generation"`
+	Since      time.Time `json:"since"`
+}
+
+// Status is the cluster summary that `shale admin status` shows.
+type Status struct {
+	Nodes []cluster.Node `json:"nodes"`
+	Epoch uint64         `json:"epoch"`
+	// ObjectsByHealthyShards maps "the smallest number of healthy shards of
+	// any segment of an object" to the count of objects.
+	ObjectsByHealthyShards map[int]int64 `json:"objects_by_healthy_shards"`
+	Objects                int64         `json:"objects"`
+	RepairQueue            int64         `json:"repair_queue"`
+	Garbage                int64         `json:"garbage"`
+}
