@@ -146,6 +146,9 @@ type ShardKey struct {
 	Index      int            `json:"index"`      // shard index
 	Node       cluster.NodeID `json:"node"`
 	ShardID    string         `json:"shard_id"`
+	// UploadID is set when the shard belongs to a part of a multipart upload
+	// in progress; Segment then holds the part number and Generation is 0.
+	UploadID string `json:"upload_id,omitempty"`
 }
 
 // BadShard is a report of a missing or corrupt shard (from a degraded read or
@@ -242,4 +245,23 @@ type Status struct {
 	Objects                int64         `json:"objects"`
 	RepairQueue            int64         `json:"repair_queue"`
 	Garbage                int64         `json:"garbage"`
+	// Repair is the repair loop's progress, when one runs beside meta.
+	Repair *RepairStats `json:"repair,omitempty"`
+}
+
+// RepairStats is what the repair loop reports about itself; meta keeps the
+// latest copy so status shows it.
+type RepairStats struct {
+	RateBytesPerSec float64 `json:"rate_bytes_per_sec"` // over the last minute
+	ETASeconds      float64 `json:"eta_seconds"`        // queue bytes / rate; 0 when idle
+	QueueBytes      int64   `json:"queue_bytes"`
+	ShardsRepaired  int64   `json:"shards_repaired"`
+	BytesRepaired   int64   `json:"bytes_repaired"`
+	ObjectsRepaired int64   `json:"objects_repaired"`
+	Conflicts       int64   `json:"conflicts"`
+	Failures        int64   `json:"failures"`
+	// LastTimeToRepairSeconds: from a node going out to every object being
+	// back at k+m, for the most recent such episode.
+	LastTimeToRepairSeconds float64   `json:"last_time_to_repair_seconds"`
+	Updated                 time.Time `json:"updated"`
 }
