@@ -9,14 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+
+	"github.com/klauspost/reedsolomon"
 )
 
 // RecordHeaderSize is the size of the header before every block in a shard
-// stream: u32 block length | u32 stripe number | u16 shard index |
-// u16 format version | u32 reserved (zero) | u64 XXH3-64 of header[0:16] and the block.
-// All integers little-endian. (Implementation may refine the layout but must
-// keep it self-describing: a reader that knows nothing of k, m or the block size
-// can walk and verify a shard stream record by record.)
+// stream. Layout (format version 1, little-endian; see record.go):
+// u64 XXH3-64 of the rest of the record (header[8:24] and the block) |
+// u16 format version | u16 shard index | u32 block length | u64 stripe number.
+// It is self-describing: a reader that knows nothing of k, m or the block
+// size can walk and verify a shard stream record by record.
 const RecordHeaderSize = 24
 
 // ErrTooFewShards: fewer than k shards could be read (or written) intact, so
@@ -60,29 +63,50 @@ func (e *ShardError) Unwrap() error { return e.Err }
 // records, stripe by stripe. A Codec is safe for concurrent use.
 type Codec struct {
 	k, m, blockSize int
-	// implementation fields
+	cfg             Config
+	enc             reedsolomon.Encoder // shared: safe for concurrent use
+	stripes         sync.Pool           // *stripe buffers for Encode
+	records         sync.Pool           // *[]byte of RecordHeaderSize+blockSize for Decode/Rebuild
 }
 
 // DefaultBlockSize is the block size used when none is configured (chosen by benchmark).
 const DefaultBlockSize = 256 << 10
 
 // New returns a codec for k data and m parity shards with the given block size.
-func New(k, m, blockSize int) (*Codec, error) { panic("unimplemented") }
+func New(k, m, blockSize int) (*Codec, error) {
+	return NewWithConfig(Config{K: k, M: m, BlockSize: blockSize})
+}
 
 func (c *Codec) K() int         { return c.k }
 func (c *Codec) M() int         { return c.m }
 func (c *Codec) BlockSize() int { return c.blockSize }
 
 // Stripes is the number of stripes an object of size bytes has (0 for 0 bytes).
-func (c *Codec) Stripes(size int64) int64 { panic("unimplemented") }
+func (c *Codec) Stripes(size int64) int64 {
+	if size <= 0 {
+		return 0
+	}
+	sd := c.stripeData()
+	return (size + sd - 1) / sd
+}
 
 // ShardSize is the length in bytes of each shard stream for an object of size bytes.
-func (c *Codec) ShardSize(size int64) int64 { panic("unimplemented") }
+func (c *Codec) ShardSize(size int64) int64 {
+	n := c.Stripes(size)
+	if n == 0 {
+		return 0
+	}
+	return c.streamLen(0, n-1, size)
+}
 
 // EncodeResult reports what Encode wrote.
 type EncodeResult struct {
 	Size      int64   // object bytes read from the input
 	ShardErrs []error // per shard: nil if every record was written, else the first write error (a *ShardError)
+	// Summaries holds, per shard written in full, the digest of its record
+	// checksums (what Verifier.Summary reports for that stream); 0 for a nil
+	// or failed writer.
+	Summaries []uint64
 }
 
 // Encode reads r to EOF and writes shard i's stream to shards[i]
@@ -93,12 +117,15 @@ type EncodeResult struct {
 // done. Memory is bounded by a few stripes whatever the object size.
 // Encode never closes the writers.
 func (c *Codec) Encode(ctx context.Context, r io.Reader, shards []io.Writer, minShards int) (EncodeResult, error) {
-	panic("unimplemented")
+	return c.encode(ctx, r, shards, minShards)
 }
 
 // ShardOpener opens shard `shard`'s stream for the byte range [off, off+n) of
 // that stream. The range always starts and ends on record boundaries.
 // An error marks the shard as failed for the rest of the decode.
+// The reader is read from one goroutine; it should honour ctx, and its Close
+// may be called while a Read is in progress (to abort it). Decode and Rebuild
+// close every reader they open before returning.
 type ShardOpener func(ctx context.Context, shard int, off, n int64) (io.ReadCloser, error)
 
 // ShardFailure is one shard that could not be used during a decode.
@@ -129,52 +156,12 @@ type DecodeReport struct {
 // with the report filled) when fewer than k shards are intact for a stripe.
 // Memory is bounded by a few stripes.
 func (c *Codec) Decode(ctx context.Context, w io.Writer, size, off, length int64, open ShardOpener) (DecodeReport, error) {
-	panic("unimplemented")
+	return c.decode(ctx, w, size, off, length, open)
 }
 
 // Rebuild re-creates the shard streams listed in missing (indexes) for an
 // object of size bytes, reading k intact shards through open and writing
 // shard missing[i]'s full stream to out[i]. Used by repair.
 func (c *Codec) Rebuild(ctx context.Context, size int64, open ShardOpener, missing []int, out []io.Writer) (DecodeReport, error) {
-	panic("unimplemented")
+	return c.rebuild(ctx, size, open, missing, out)
 }
-
-// RecordReader reads a shard stream record by record, verifying each. It knows
-// nothing of k, m or the block size: every record is self-describing.
-type RecordReader struct {
-	// implementation fields
-}
-
-// NewRecordReader verifies the stream read from r. firstStripe is the stripe
-// number of the first record (non-zero for ranged reads); shard is the
-// expected shard index, or -1 to accept whatever the records say.
-func NewRecordReader(r io.Reader, shard int, firstStripe int64) *RecordReader {
-	panic("unimplemented")
-}
-
-// Next returns the next record's block (valid until the next call), or io.EOF
-// after the last record. Corruption is a *ChecksumError.
-func (rr *RecordReader) Next() ([]byte, error) { panic("unimplemented") }
-
-// Verifier checks a shard stream written through it, record by record, while
-// passing the bytes through unchanged. Storage nodes use it to refuse a
-// corrupt upload before it is acknowledged.
-type Verifier struct {
-	// implementation fields
-}
-
-// NewVerifier returns a verifier for a whole shard stream (starting at stripe 0).
-func NewVerifier(shard int) *Verifier { panic("unimplemented") }
-
-// Write consumes stream bytes; it fails with *ChecksumError at the first bad record.
-func (v *Verifier) Write(p []byte) (int, error) { panic("unimplemented") }
-
-// Close checks that the stream ended on a record boundary.
-func (v *Verifier) Close() error { panic("unimplemented") }
-
-// Summary is a digest of the record checksums seen so far (XXH3 over them),
-// recorded in indexes as the shard's checksum.
-func (v *Verifier) Summary() uint64 { panic("unimplemented") }
-
-// Records is the number of complete records seen.
-func (v *Verifier) Records() int64 { panic("unimplemented") }
