@@ -1,0 +1,46 @@
+// Package meta is shale's metadata service: buckets, object manifests,
+// multipart uploads, the node→shard index, cluster membership, the repair
+// queue and the garbage list, kept in one pebble database (*Store).
+// meta/remote is its HTTP face and client; meta/metatest is the conformance
+// suite every Service implementation passes.
+//
+// Nouns:
+//
+//   - A manifest is one committed object version (see Manifest). Its
+//     Generation is assigned by meta from one global sequence on every commit
+//     and shard update, so per key it only grows, even across delete and
+//     recreate; repair's UpdateShards compares it (compare-and-swap).
+//   - The node→shard index maps (node, shard id) to the object (or upload
+//     part) holding that shard. Every mutation that adds or drops shards
+//     keeps it in the same batch; NodeShards reads it, ReportBad resolves
+//     scrubber reports through it, AddGarbage refuses shards it still holds.
+//   - Garbage is a shard no manifest or part references any more. Replaced
+//     shards get NotBefore = commit time + GarbageGrace, so readers still
+//     streaming an older version finish before the collector deletes them.
+//   - The repair queue (Degraded) holds objects committed short of shards
+//     or with a reported bad shard, oldest first; UpdateShards recomputes an
+//     entry, ResolveDegraded removes one, Commit/Delete replace it.
+//   - Membership: nodes register by heartbeat; their state (cluster.State)
+//     changes by heartbeats, by Tick (up→down after DownAfter silent,
+//     down→out after OutAfter down) and by Admin. Every change of state or
+//     of a node's address, domain, capacity or PID bumps the persisted map
+//     epoch.
+//
+// Invariants:
+//
+//   - Every mutation is one pebble batch committed with pebble.Sync before
+//     the method returns, and mutations are serialised by one mutex from
+//     their first read to their commit: commit order is the order of
+//     "last writer wins", and a read-modify-write never interleaves.
+//   - A shard is never garbage while a manifest or part references it: the
+//     garbage of a replacement is old shards minus new shards.
+//   - Keys may contain any UTF-8 (0x00 included); the keyspace (keys.go)
+//     keeps the bucket/key split unambiguous and lists in binary key order.
+//
+// What it does not do: it does not talk to nodes (repair and the object
+// layer do), it does not check S3 naming rules beyond what its keyspace needs
+// (no 0x00 or '/' in bucket names, keys 1–1024 bytes of UTF-8), it does not
+// keep object versions (one current manifest per key), and it is a single
+// process: replication with raft comes later. Heartbeat times are not
+// persisted: after a restart every node gets a fresh DownAfter/OutAfter.
+package meta

@@ -1,0 +1,838 @@
+// Package metatest is the conformance suite for meta.Service: every
+// implementation (the pebble Store on disk and in memory, the remote client
+// over HTTP) must pass Run. It checks observable behaviour only, through the
+// Service interface, plus the repair-queue methods when the implementation
+// has them (RepairQueue).
+package metatest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/meta"
+)
+
+// RepairQueue is the part of *meta.Store beyond meta.Service that the suite
+// also checks when an implementation offers it.
+type RepairQueue interface {
+	Degraded(ctx context.Context, limit int) ([]meta.DegradedEntry, error)
+	ResolveDegraded(ctx context.Context, bucket, key string, gen uint64) error
+	Status(ctx context.Context) (meta.Status, error)
+}
+
+// Run runs the suite; open returns a fresh, empty service for each subtest
+// (and arranges its cleanup with t.Cleanup).
+func Run(t *testing.T, open func(t *testing.T) meta.Service) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s meta.Service)
+	}{
+		{"Buckets", testBuckets},
+		{"CommitGetOverwrite", testCommitGetOverwrite},
+		{"Delete", testDelete},
+		{"List", testList},
+		{"ListMaxKeys", testListMaxKeys},
+		{"UpdateShards", testUpdateShards},
+		{"Multipart", testMultipart},
+		{"Membership", testMembership},
+		{"BadReports", testBadReports},
+		{"DegradedCommit", testDegradedCommit},
+		{"NodeShards", testNodeShards},
+		{"Garbage", testGarbage},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
+var ctx = context.Background()
+
+// manifest builds a k+m manifest of one segment whose shard i is on node
+// "n<i>" with id "<tag>-<i>".
+func manifest(bucket, key, tag string, k, m int) meta.Manifest {
+	return meta.Manifest{
+		Bucket: bucket, Key: key, VersionID: "v-" + tag, Size: int64(100 * k), ETag: "etag-" + tag,
+		ContentType: "text/plain", UserMeta: map[string]string{"tag": tag},
+		Created:  time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC),
+		Segments: []meta.Segment{segment(1, tag, k, m)},
+	}
+}
+
+func segment(number int, tag string, k, m int) meta.Segment {
+	seg := meta.Segment{Number: number, Size: int64(100 * k), ETag: "e-" + tag, K: k, M: m, BlockSize: 4096}
+	for i := 0; i < k+m; i++ {
+		seg.Shards = append(seg.Shards, meta.ShardRef{
+			Index: i, Node: cluster.NodeID(fmt.Sprintf("n%d", i)), ID: fmt.Sprintf("%s-%d", tag, i),
+			Size: 100, Checksum: uint64(i + 1),
+		})
+	}
+	return seg
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t *testing.T, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("error %v, want %v", err, target)
+	}
+}
+
+func bucket(t *testing.T, s meta.Service, name string) {
+	t.Helper()
+	must(t, s.CreateBucket(ctx, name, ""))
+}
+
+func commit(t *testing.T, s meta.Service, m meta.Manifest) meta.Manifest {
+	t.Helper()
+	out, err := s.Commit(ctx, m)
+	if err != nil {
+		t.Fatalf("commit %s/%s: %v", m.Bucket, m.Key, err)
+	}
+	return out
+}
+
+// garbageSet returns every garbage entry as "node/shard".
+func garbageSet(t *testing.T, s meta.Service) map[string]meta.Garbage {
+	t.Helper()
+	gs, err := s.ListGarbage(ctx, 100000)
+	must(t, err)
+	out := map[string]meta.Garbage{}
+	for _, g := range gs {
+		out[string(g.Node)+"/"+g.ShardID] = g
+	}
+	return out
+}
+
+// nodeShards returns every indexed shard on node, paging by limit.
+func nodeShards(t *testing.T, s meta.Service, node cluster.NodeID, limit int) []meta.ShardKey {
+	t.Helper()
+	var out []meta.ShardKey
+	after := ""
+	for {
+		page, err := s.NodeShards(ctx, node, after, limit)
+		must(t, err)
+		if len(page) > limit {
+			t.Fatalf("NodeShards returned %d > limit %d", len(page), limit)
+		}
+		if len(page) == 0 {
+			return out
+		}
+		out = append(out, page...)
+		after = page[len(page)-1].ShardID
+	}
+}
+
+func sameManifest(t *testing.T, got, want meta.Manifest) {
+	t.Helper()
+	if got.Bucket != want.Bucket || got.Key != want.Key || got.VersionID != want.VersionID ||
+		got.Generation != want.Generation || got.Size != want.Size || got.ETag != want.ETag ||
+		got.ContentType != want.ContentType || !got.Created.Equal(want.Created) ||
+		fmt.Sprint(got.UserMeta) != fmt.Sprint(want.UserMeta) ||
+		fmt.Sprint(got.Segments) != fmt.Sprint(want.Segments) {
+		t.Fatalf("manifest\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func testBuckets(t *testing.T, s meta.Service) {
+	_, err := s.HeadBucket(ctx, "b1")
+	wantErr(t, err, meta.ErrNoSuchBucket)
+	bucket(t, s, "b2")
+	must(t, s.CreateBucket(ctx, "b1", "eu-1"))
+	wantErr(t, s.CreateBucket(ctx, "b1", ""), meta.ErrBucketExists)
+	b, err := s.HeadBucket(ctx, "b1")
+	must(t, err)
+	if b.Name != "b1" || b.Region != "eu-1" || b.Created.IsZero() {
+		t.Fatalf("HeadBucket = %+v", b)
+	}
+	bs, err := s.ListBuckets(ctx)
+	must(t, err)
+	if len(bs) != 2 || bs[0].Name != "b1" || bs[1].Name != "b2" {
+		t.Fatalf("ListBuckets = %+v", bs)
+	}
+	commit(t, s, manifest("b1", "k", "x", 2, 1))
+	wantErr(t, s.DeleteBucket(ctx, "b1"), meta.ErrBucketNotEmpty)
+	_, err = s.Delete(ctx, "b1", "k")
+	must(t, err)
+	must(t, s.DeleteBucket(ctx, "b1"))
+	wantErr(t, s.DeleteBucket(ctx, "b1"), meta.ErrNoSuchBucket)
+	_, err = s.HeadBucket(ctx, "b1")
+	wantErr(t, err, meta.ErrNoSuchBucket)
+	wantErr(t, s.CreateBucket(ctx, "bad\x00name", ""), meta.ErrInvalidArgument)
+}
+
+func testCommitGetOverwrite(t *testing.T, s meta.Service) {
+	_, err := s.Commit(ctx, manifest("nob", "k", "a", 2, 1))
+	wantErr(t, err, meta.ErrNoSuchBucket)
+	_, err = s.Get(ctx, "nob", "k")
+	wantErr(t, err, meta.ErrNoSuchBucket)
+	bucket(t, s, "b")
+	_, err = s.Get(ctx, "b", "k")
+	wantErr(t, err, meta.ErrNoSuchKey)
+
+	m1 := commit(t, s, manifest("b", "k", "a", 4, 2))
+	if m1.Generation == 0 {
+		t.Fatal("generation 0 after commit")
+	}
+	got, err := s.Get(ctx, "b", "k")
+	must(t, err)
+	want := manifest("b", "k", "a", 4, 2)
+	want.Generation = m1.Generation
+	sameManifest(t, got, want)
+	if len(garbageSet(t, s)) != 0 {
+		t.Fatal("garbage after first commit")
+	}
+
+	m2 := commit(t, s, manifest("b", "k", "b", 4, 2))
+	if m2.Generation <= m1.Generation {
+		t.Fatalf("generation %d after %d", m2.Generation, m1.Generation)
+	}
+	got, err = s.Get(ctx, "b", "k")
+	must(t, err)
+	if got.VersionID != "v-b" || got.Generation != m2.Generation {
+		t.Fatalf("Get after overwrite = %+v", got)
+	}
+	gs := garbageSet(t, s)
+	for i := 0; i < 6; i++ {
+		g, ok := gs[fmt.Sprintf("n%d/a-%d", i, i)]
+		if !ok {
+			t.Fatalf("old shard %d not garbage: %v", i, gs)
+		}
+		if g.NotBefore.IsZero() {
+			t.Fatal("garbage without NotBefore")
+		}
+		if _, ok := gs[fmt.Sprintf("n%d/b-%d", i, i)]; ok {
+			t.Fatal("live shard is garbage")
+		}
+	}
+	if len(gs) != 6 {
+		t.Fatalf("%d garbage entries, want 6", len(gs))
+	}
+
+	// Committing again with the same shards (a retried commit) moves the
+	// generation on but makes nothing garbage.
+	m3 := commit(t, s, manifest("b", "k", "b", 4, 2))
+	if m3.Generation <= m2.Generation {
+		t.Fatalf("generation %d after %d", m3.Generation, m2.Generation)
+	}
+	if n := len(garbageSet(t, s)); n != 6 {
+		t.Fatalf("re-commit of the same shards made garbage: %d entries", n)
+	}
+	sk := nodeShards(t, s, "n3", 10)
+	if len(sk) != 1 || sk[0].ShardID != "b-3" || sk[0].Generation != m3.Generation || sk[0].Key != "k" || sk[0].Index != 3 {
+		t.Fatalf("NodeShards(n3) = %+v", sk)
+	}
+
+	bad := manifest("b", "k2", "c", 2, 1)
+	bad.Segments[0].Shards = bad.Segments[0].Shards[:2]
+	_, err = s.Commit(ctx, bad)
+	wantErr(t, err, meta.ErrInvalidArgument)
+	_, err = s.Commit(ctx, manifest("b", "", "c", 2, 1))
+	wantErr(t, err, meta.ErrInvalidArgument)
+	_, err = s.Commit(ctx, manifest("b", "\xff\xfe", "c", 2, 1))
+	wantErr(t, err, meta.ErrInvalidArgument)
+}
+
+func testDelete(t *testing.T, s meta.Service) {
+	bucket(t, s, "b")
+	_, err := s.Delete(ctx, "nob", "k")
+	wantErr(t, err, meta.ErrNoSuchBucket)
+	ok, err := s.Delete(ctx, "b", "k")
+	must(t, err)
+	if ok {
+		t.Fatal("Delete of an absent key reported ok")
+	}
+	m1 := commit(t, s, manifest("b", "k", "a", 2, 1))
+	ok, err = s.Delete(ctx, "b", "k")
+	must(t, err)
+	if !ok {
+		t.Fatal("Delete of a present key reported !ok")
+	}
+	_, err = s.Get(ctx, "b", "k")
+	wantErr(t, err, meta.ErrNoSuchKey)
+	gs := garbageSet(t, s)
+	for i := 0; i < 3; i++ {
+		if _, ok := gs[fmt.Sprintf("n%d/a-%d", i, i)]; !ok {
+			t.Fatalf("deleted shard %d not garbage", i)
+		}
+	}
+	if sk := nodeShards(t, s, "n0", 10); len(sk) != 0 {
+		t.Fatalf("index still holds deleted shards: %+v", sk)
+	}
+	m2 := commit(t, s, manifest("b", "k", "b", 2, 1))
+	if m2.Generation <= m1.Generation {
+		t.Fatalf("generation after delete/recreate %d ≤ %d", m2.Generation, m1.Generation)
+	}
+	res, err := s.List(ctx, "b", meta.ListOptions{})
+	must(t, err)
+	if len(res.Objects) != 1 {
+		t.Fatalf("list after recreate: %+v", res)
+	}
+}
+
+// listKeys are keys in no particular order; among them non-ASCII, 0x00,
+// the highest code points and delimiter-heavy names.
+var listKeys = []string{
+	"a", "a/b", "a/c/d", "a/c/e", "a//x", "ab", "b", "b/", "é", "é/x", "日本/語", "日本",
+	"k\x00", "k\x00a", "k", "k\x7f", "k/\x00", "\U0010FFFF", "\uFFFD/z", "\uFFFF", "z/z/z", "z",
+	" space", "~tilde",
+}
+
+// modelList is the reference listing: entries (keys, or common prefixes
+// rolled up) in binary order, those > After, the first Limit of them.
+func modelList(keys []string, o meta.ListOptions) (objs, cps []string, truncated bool) {
+	sorted := append([]string(nil), keys...)
+	sort.Strings(sorted)
+	type ent struct {
+		s  string
+		cp bool
+	}
+	var es []ent
+	for _, k := range sorted {
+		if !strings.HasPrefix(k, o.Prefix) {
+			continue
+		}
+		if o.Delimiter != "" {
+			if i := strings.Index(k[len(o.Prefix):], o.Delimiter); i >= 0 {
+				cp := k[:len(o.Prefix)+i+len(o.Delimiter)]
+				if len(es) == 0 || es[len(es)-1].s != cp {
+					es = append(es, ent{cp, true})
+				}
+				continue
+			}
+		}
+		es = append(es, ent{k, false})
+	}
+	n := 0
+	for _, e := range es {
+		if e.s <= o.After {
+			continue
+		}
+		if n == o.Limit {
+			return objs, cps, true
+		}
+		n++
+		if e.cp {
+			cps = append(cps, e.s)
+		} else {
+			objs = append(objs, e.s)
+		}
+	}
+	return objs, cps, false
+}
+
+func testList(t *testing.T, s meta.Service) {
+	_, err := s.List(ctx, "nob", meta.ListOptions{})
+	wantErr(t, err, meta.ErrNoSuchBucket)
+	bucket(t, s, "b")
+	bucket(t, s, "b2") // a neighbour whose keys must never leak in
+	for i, k := range listKeys {
+		commit(t, s, manifest("b", k, fmt.Sprintf("t%d", i), 2, 1))
+	}
+	commit(t, s, manifest("b2", "a", "other", 2, 1))
+
+	opts := []meta.ListOptions{
+		{}, {Delimiter: "/"}, {Prefix: "a"}, {Prefix: "a/", Delimiter: "/"}, {Prefix: "k"},
+		{Prefix: "k\x00"}, {Delimiter: "\x00"}, {Prefix: "日本"}, {Delimiter: "c/"}, {Prefix: "zz"},
+		{After: "b"}, {After: "a/", Delimiter: "/"}, {After: "k\x00"}, {Delimiter: "//"},
+	}
+	for _, o := range opts {
+		for _, limit := range []int{1, 2, 3, 1000} {
+			o := o
+			// One page must match the model exactly.
+			o.Limit = limit
+			res, err := s.List(ctx, "b", o)
+			must(t, err)
+			wo, wc, wt := modelList(listKeys, o)
+			if fmt.Sprint(keysOf(res)) != fmt.Sprint(wo) || fmt.Sprint(res.CommonPrefixes) != fmt.Sprint(wc) || res.Truncated != wt {
+				t.Fatalf("List(%#v) = %q %q %v, want %q %q %v", o, keysOf(res), res.CommonPrefixes, res.Truncated, wo, wc, wt)
+			}
+			// Paging through NextAfter covers every entry once, in order.
+			var all []string
+			page := o
+			for pages := 0; ; pages++ {
+				if pages > len(listKeys)+1 {
+					t.Fatalf("List(%#v): paging does not end", o)
+				}
+				res, err := s.List(ctx, "b", page)
+				must(t, err)
+				if len(res.Objects)+len(res.CommonPrefixes) > limit {
+					t.Fatalf("List(%#v): page of %d > limit", page, len(res.Objects)+len(res.CommonPrefixes))
+				}
+				all = append(all, mergeEntries(res)...)
+				if !res.Truncated {
+					break
+				}
+				if res.NextAfter == "" {
+					t.Fatalf("List(%#v): truncated without NextAfter", page)
+				}
+				page.After = res.NextAfter
+			}
+			o.Limit = 1 << 20
+			wo, wc, _ = modelList(listKeys, meta.ListOptions{Prefix: o.Prefix, Delimiter: o.Delimiter, After: o.After, Limit: 1 << 20})
+			want := append(append([]string(nil), wo...), wc...)
+			sort.Strings(want)
+			if fmt.Sprint(all) != fmt.Sprint(want) {
+				t.Fatalf("List(%#v) paged by %d:\n got %q\nwant %q", o, limit, all, want)
+			}
+		}
+	}
+	res, err := s.List(ctx, "b", meta.ListOptions{Prefix: "a/b", Limit: 10})
+	must(t, err)
+	if len(res.Objects) != 1 || res.Objects[0].Size != 200 || res.Objects[0].ETag != "etag-t1" || res.Objects[0].Created.IsZero() {
+		t.Fatalf("entry = %+v", res.Objects)
+	}
+}
+
+func keysOf(r meta.ListResult) []string {
+	var out []string
+	for _, o := range r.Objects {
+		out = append(out, o.Key)
+	}
+	return out
+}
+
+// mergeEntries returns a page's keys and prefixes merged in order, checking
+// each list is sorted.
+func mergeEntries(r meta.ListResult) []string {
+	out := append(keysOf(r), r.CommonPrefixes...)
+	sort.Strings(out)
+	return out
+}
+
+func testListMaxKeys(t *testing.T, s meta.Service) {
+	bucket(t, s, "b")
+	const n = meta.MaxListLimit + 5
+	for i := 0; i < n; i++ {
+		commit(t, s, manifest("b", fmt.Sprintf("k%05d", i), fmt.Sprintf("t%d", i), 1, 0))
+	}
+	for _, limit := range []int{0, 5000} {
+		res, err := s.List(ctx, "b", meta.ListOptions{Limit: limit})
+		must(t, err)
+		if len(res.Objects) != meta.MaxListLimit || !res.Truncated || res.NextAfter != fmt.Sprintf("k%05d", meta.MaxListLimit-1) {
+			t.Fatalf("limit %d: %d objects, truncated %v, next %q", limit, len(res.Objects), res.Truncated, res.NextAfter)
+		}
+		res, err = s.List(ctx, "b", meta.ListOptions{After: res.NextAfter, Limit: limit})
+		must(t, err)
+		if len(res.Objects) != 5 || res.Truncated || res.NextAfter != "" {
+			t.Fatalf("second page: %d objects, truncated %v", len(res.Objects), res.Truncated)
+		}
+	}
+	res, err := s.List(ctx, "b", meta.ListOptions{Limit: n - 1 - meta.MaxListLimit + 1, After: fmt.Sprintf("k%05d", meta.MaxListLimit-1)})
+	must(t, err)
+	if len(res.Objects) != 5 || res.Truncated {
+		t.Fatalf("exact page: %d objects, truncated %v", len(res.Objects), res.Truncated)
+	}
+}
+
+func testUpdateShards(t *testing.T, s meta.Service) {
+	bucket(t, s, "b")
+	m := commit(t, s, manifest("b", "k", "a", 2, 2))
+	_, err := s.UpdateShards(ctx, "b", "k", m.Generation+1, nil)
+	wantErr(t, err, meta.ErrConflict)
+	_, err = s.UpdateShards(ctx, "b", "k", m.Generation, []meta.ShardUpdate{{Segment: 1}})
+	wantErr(t, err, meta.ErrInvalidArgument)
+	_, err = s.UpdateShards(ctx, "b", "k", m.Generation, []meta.ShardUpdate{{Segment: 0, Shards: []meta.ShardRef{{Index: 4, Node: "n9", ID: "r"}}}})
+	wantErr(t, err, meta.ErrInvalidArgument)
+
+	rep := meta.ShardRef{Index: 1, Node: "n9", ID: "repaired-1", Size: 100, Checksum: 7}
+	m2, err := s.UpdateShards(ctx, "b", "k", m.Generation, []meta.ShardUpdate{{Segment: 0, Shards: []meta.ShardRef{rep}}})
+	must(t, err)
+	if m2.Generation <= m.Generation || m2.Segments[0].Shards[1] != rep || m2.Segments[0].Shards[0] != m.Segments[0].Shards[0] {
+		t.Fatalf("UpdateShards = %+v", m2)
+	}
+	got, err := s.Get(ctx, "b", "k")
+	must(t, err)
+	sameManifest(t, got, m2)
+	gs := garbageSet(t, s)
+	if _, ok := gs["n1/a-1"]; !ok || len(gs) != 1 {
+		t.Fatalf("garbage after repair = %v", gs)
+	}
+	if sk := nodeShards(t, s, "n1", 10); len(sk) != 0 {
+		t.Fatalf("replaced shard still indexed: %+v", sk)
+	}
+	sk := nodeShards(t, s, "n9", 10)
+	if len(sk) != 1 || sk[0].ShardID != "repaired-1" || sk[0].Generation != m2.Generation {
+		t.Fatalf("NodeShards(n9) = %+v", sk)
+	}
+	if sk := nodeShards(t, s, "n0", 10); len(sk) != 1 || sk[0].Generation != m2.Generation {
+		t.Fatalf("kept shard not re-indexed at the new generation: %+v", sk)
+	}
+	// The old generation lost.
+	_, err = s.UpdateShards(ctx, "b", "k", m.Generation, []meta.ShardUpdate{{Segment: 0, Shards: []meta.ShardRef{rep}}})
+	wantErr(t, err, meta.ErrConflict)
+	// An overwrite wins over a repair that read the earlier version.
+	commit(t, s, manifest("b", "k", "c", 2, 2))
+	_, err = s.UpdateShards(ctx, "b", "k", m2.Generation, []meta.ShardUpdate{{Segment: 0, Shards: []meta.ShardRef{{Index: 0, Node: "n8", ID: "r0"}}}})
+	wantErr(t, err, meta.ErrConflict)
+	got, err = s.Get(ctx, "b", "k")
+	must(t, err)
+	if got.VersionID != "v-c" {
+		t.Fatalf("conflicting update changed the object: %+v", got)
+	}
+	// So does a delete.
+	_, err = s.Delete(ctx, "b", "k")
+	must(t, err)
+	_, err = s.UpdateShards(ctx, "b", "k", got.Generation, nil)
+	wantErr(t, err, meta.ErrConflict)
+}
+
+func part(uploadID string, number int, tag string) meta.Part {
+	return meta.Part{UploadID: uploadID, Segment: segment(number, tag, 2, 1)}
+}
+
+func testMultipart(t *testing.T, s meta.Service) {
+	_, err := s.CreateUpload(ctx, meta.Upload{Bucket: "nob", Key: "k"})
+	wantErr(t, err, meta.ErrNoSuchBucket)
+	bucket(t, s, "b")
+	u, err := s.CreateUpload(ctx, meta.Upload{Bucket: "b", Key: "dir/k", ContentType: "a/b", UserMeta: map[string]string{"x": "y"}})
+	must(t, err)
+	if u.ID == "" || u.Created.IsZero() {
+		t.Fatalf("CreateUpload = %+v", u)
+	}
+	got, err := s.GetUpload(ctx, "b", "dir/k", u.ID)
+	must(t, err)
+	if got.ID != u.ID || got.ContentType != "a/b" || got.UserMeta["x"] != "y" {
+		t.Fatalf("GetUpload = %+v", got)
+	}
+	_, err = s.GetUpload(ctx, "b", "other", u.ID)
+	wantErr(t, err, meta.ErrNoSuchUpload)
+	_, err = s.GetUpload(ctx, "b", "dir/k", "nope")
+	wantErr(t, err, meta.ErrNoSuchUpload)
+	u2, err := s.CreateUpload(ctx, meta.Upload{Bucket: "b", Key: "dir/a", ID: "fixed-id"})
+	must(t, err)
+	if u2.ID != "fixed-id" {
+		t.Fatalf("upload id %q, want fixed-id", u2.ID)
+	}
+	_, err = s.CreateUpload(ctx, meta.Upload{Bucket: "b", Key: "other", ID: "x"})
+	must(t, err)
+
+	ups, err := s.ListUploads(ctx, "b", "dir/")
+	must(t, err)
+	if len(ups) != 2 || ups[0].Key != "dir/a" || ups[1].Key != "dir/k" {
+		t.Fatalf("ListUploads = %+v", ups)
+	}
+
+	wantErr(t, s.PutPart(ctx, "b", "dir/k", part("nope", 1, "p")), meta.ErrNoSuchUpload)
+	wantErr(t, s.PutPart(ctx, "b", "dir/k", part(u.ID, 0, "p")), meta.ErrInvalidArgument)
+	must(t, s.PutPart(ctx, "b", "dir/k", part(u.ID, 2, "p2")))
+	must(t, s.PutPart(ctx, "b", "dir/k", part(u.ID, 1, "p1old")))
+	must(t, s.PutPart(ctx, "b", "dir/k", part(u.ID, 1, "p1")))
+	must(t, s.PutPart(ctx, "b", "dir/k", part(u.ID, 3, "p3")))
+	gs := garbageSet(t, s)
+	if len(gs) != 3 || gs["n0/p1old-0"].ShardID == "" {
+		t.Fatalf("garbage after part replace = %v", gs)
+	}
+	// Part shards are indexed while the upload is in progress.
+	found := false
+	for _, sk := range nodeShards(t, s, "n0", 10) {
+		if sk.ShardID == "p3-0" && sk.UploadID == u.ID && sk.Segment == 3 {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("part shard not indexed: %+v", nodeShards(t, s, "n0", 10))
+	}
+	ps, err := s.ListParts(ctx, "b", "dir/k", u.ID)
+	must(t, err)
+	if len(ps) != 3 || ps[0].Segment.Number != 1 || ps[0].Segment.Shards[0].ID != "p1-0" || ps[2].Segment.Number != 3 {
+		t.Fatalf("ListParts = %+v", ps)
+	}
+
+	m := manifest("b", "dir/k", "mp", 2, 1)
+	m.Segments = []meta.Segment{ps[0].Segment, ps[1].Segment}
+	out, err := s.CompleteUpload(ctx, u.ID, m)
+	must(t, err)
+	if out.Generation == 0 || len(out.Segments) != 2 {
+		t.Fatalf("CompleteUpload = %+v", out)
+	}
+	_, err = s.GetUpload(ctx, "b", "dir/k", u.ID)
+	wantErr(t, err, meta.ErrNoSuchUpload)
+	_, err = s.CompleteUpload(ctx, u.ID, m)
+	wantErr(t, err, meta.ErrNoSuchUpload)
+	gs = garbageSet(t, s)
+	if len(gs) != 6 || gs["n2/p3-2"].ShardID == "" || gs["n0/p1-0"].ShardID != "" {
+		t.Fatalf("garbage after complete = %v", gs)
+	}
+	for _, sk := range nodeShards(t, s, "n0", 10) {
+		if sk.UploadID != "" || sk.ShardID == "p3-0" {
+			t.Fatalf("index after complete holds %+v", sk)
+		}
+	}
+	if sk := nodeShards(t, s, "n0", 10); len(sk) != 2 || sk[0].Generation != out.Generation || sk[1].Segment != 1 {
+		t.Fatalf("index after complete = %+v", sk)
+	}
+	mg, err := s.Get(ctx, "b", "dir/k")
+	must(t, err)
+	sameManifest(t, mg, out)
+
+	// Abort: parts become garbage, the upload is gone.
+	must(t, s.PutPart(ctx, "b", "dir/a", part(u2.ID, 1, "q1")))
+	must(t, s.AbortUpload(ctx, "b", "dir/a", u2.ID))
+	wantErr(t, s.AbortUpload(ctx, "b", "dir/a", u2.ID), meta.ErrNoSuchUpload)
+	if gs := garbageSet(t, s); gs["n1/q1-1"].ShardID == "" {
+		t.Fatalf("aborted part not garbage: %v", gs)
+	}
+	ups, err = s.ListUploads(ctx, "b", "")
+	must(t, err)
+	if len(ups) != 1 || ups[0].Key != "other" {
+		t.Fatalf("ListUploads after complete and abort = %+v", ups)
+	}
+	_, err = s.ListParts(ctx, "b", "dir/a", u2.ID)
+	wantErr(t, err, meta.ErrNoSuchUpload)
+}
+
+func testMembership(t *testing.T, s meta.Service) {
+	m0, err := s.Map(ctx)
+	must(t, err)
+	if m0.Len() != 0 {
+		t.Fatalf("fresh map has %d nodes", m0.Len())
+	}
+	wantErr(t, s.Heartbeat(ctx, meta.NodeReport{ID: "bad id"}), meta.ErrInvalidArgument)
+	rep := meta.NodeReport{ID: "n1", Addr: "127.0.0.1:1", Domain: cluster.Domain{Zone: "z1", Rack: "r1", Host: "h1"}, Capacity: 1 << 30, Used: 10, Free: 100}
+	must(t, s.Heartbeat(ctx, rep))
+	state := func(id cluster.NodeID) (cluster.Node, uint64) {
+		t.Helper()
+		m, err := s.Map(ctx)
+		must(t, err)
+		n, ok := m.Node(id)
+		if !ok {
+			t.Fatalf("node %s not in map", id)
+		}
+		return n, m.Epoch()
+	}
+	n, e1 := state("n1")
+	if n.State != cluster.Up || n.Addr != rep.Addr || n.Domain != rep.Domain || n.Capacity != rep.Capacity || e1 <= m0.Epoch() {
+		t.Fatalf("after register: %+v epoch %d (was %d)", n, e1, m0.Epoch())
+	}
+	rep.Used = 20
+	must(t, s.Heartbeat(ctx, rep))
+	if n, e := state("n1"); e != e1 || n.Used != 20 {
+		t.Fatalf("usage-only heartbeat: %+v epoch %d, want used 20 epoch %d", n, e, e1)
+	}
+	rep.Full = true
+	must(t, s.Heartbeat(ctx, rep))
+	n, e2 := state("n1")
+	if n.State != cluster.Full || e2 <= e1 {
+		t.Fatalf("full heartbeat: %v epoch %d", n.State, e2)
+	}
+	rep.Full = false
+	must(t, s.Heartbeat(ctx, rep))
+	if n, e := state("n1"); n.State != cluster.Up || e <= e2 {
+		t.Fatalf("not-full heartbeat: %v epoch %d", n.State, e)
+	}
+	rep.Addr = "127.0.0.1:2"
+	_, e3 := state("n1")
+	must(t, s.Heartbeat(ctx, rep))
+	if n, e := state("n1"); n.Addr != rep.Addr || e <= e3 {
+		t.Fatalf("address change: %+v epoch %d", n, e)
+	}
+
+	wantErr(t, s.Admin(ctx, "nope", meta.ActionOut), meta.ErrNoSuchNode)
+	wantErr(t, s.Admin(ctx, "n1", "explode"), meta.ErrInvalidArgument)
+	_, e4 := state("n1")
+	must(t, s.Admin(ctx, "n1", meta.ActionOut))
+	n, e5 := state("n1")
+	if n.State != cluster.Out || e5 <= e4 {
+		t.Fatalf("admin out: %v epoch %d", n.State, e5)
+	}
+	must(t, s.Heartbeat(ctx, rep))
+	if n, _ := state("n1"); n.State != cluster.Out {
+		t.Fatalf("heartbeat brought an out node back: %v", n.State)
+	}
+	must(t, s.Admin(ctx, "n1", meta.ActionIn))
+	if n, e := state("n1"); n.State != cluster.Up || e <= e5 {
+		t.Fatalf("admin in: %v epoch %d", n.State, e)
+	}
+	must(t, s.Admin(ctx, "n1", meta.ActionDrain))
+	must(t, s.Heartbeat(ctx, rep))
+	if n, _ := state("n1"); n.State != cluster.Draining || !n.State.Readable() {
+		t.Fatalf("drain: %v", n.State)
+	}
+	must(t, s.Heartbeat(ctx, meta.NodeReport{ID: "n0", Addr: "127.0.0.1:3"}))
+	m, err := s.Map(ctx)
+	must(t, err)
+	if m.Len() != 2 || m.At(0).ID != "n0" {
+		t.Fatalf("map nodes = %+v", m.Nodes())
+	}
+}
+
+func testBadReports(t *testing.T, s meta.Service) {
+	bucket(t, s, "b")
+	m := commit(t, s, manifest("b", "k", "a", 2, 1))
+	for i := 0; i < 3; i++ {
+		must(t, s.Heartbeat(ctx, meta.NodeReport{ID: cluster.NodeID(fmt.Sprintf("n%d", i))}))
+	}
+	wantErr(t, s.ReportBad(ctx, meta.BadShard{}), meta.ErrInvalidArgument)
+	// Unknown shard: ignored.
+	must(t, s.ReportBad(ctx, meta.BadShard{ShardKey: meta.ShardKey{Node: "n1", ShardID: "gone"}, Reason: "missing"}))
+	rq, ok := s.(RepairQueue)
+	if ok {
+		q, err := rq.Degraded(ctx, 10)
+		must(t, err)
+		if len(q) != 0 {
+			t.Fatalf("report of an unknown shard queued %+v", q)
+		}
+	}
+	// A scrubber knows only node and shard id.
+	must(t, s.ReportBad(ctx, meta.BadShard{ShardKey: meta.ShardKey{Node: "n1", ShardID: "a-1"}, Reason: "corrupt"}))
+	must(t, s.ReportBad(ctx, meta.BadShard{ShardKey: meta.ShardKey{Node: "n1", ShardID: "a-1"}, Reason: "corrupt"}))
+	if !ok {
+		return
+	}
+	q, err := rq.Degraded(ctx, 10)
+	must(t, err)
+	if len(q) != 1 || q[0].Bucket != "b" || q[0].Key != "k" || q[0].Generation != m.Generation || q[0].Since.IsZero() {
+		t.Fatalf("Degraded = %+v", q)
+	}
+	st, err := rq.Status(ctx)
+	must(t, err)
+	if st.Objects != 1 || st.ObjectsByHealthyShards[2] != 1 || st.RepairQueue != 1 || len(st.Nodes) != 3 {
+		t.Fatalf("Status = %+v", st)
+	}
+	// Repair replaces the shard: the report goes with it.
+	m2, err := s.UpdateShards(ctx, "b", "k", m.Generation, []meta.ShardUpdate{{Segment: 0, Shards: []meta.ShardRef{{Index: 1, Node: "n2", ID: "fixed"}}}})
+	must(t, err)
+	q, err = rq.Degraded(ctx, 10)
+	must(t, err)
+	if len(q) != 0 {
+		t.Fatalf("queue after repair = %+v", q)
+	}
+	st, err = rq.Status(ctx)
+	must(t, err)
+	if st.ObjectsByHealthyShards[3] != 1 || st.RepairQueue != 0 || st.Garbage != 1 {
+		t.Fatalf("Status after repair = %+v", st)
+	}
+	// A node out makes its shards unhealthy.
+	must(t, s.Admin(ctx, "n0", meta.ActionOut))
+	st, err = rq.Status(ctx)
+	must(t, err)
+	if st.ObjectsByHealthyShards[2] != 1 {
+		t.Fatalf("Status with n0 out = %+v", st)
+	}
+	// A report then resolved without replacement (the shard checked out).
+	must(t, s.ReportBad(ctx, meta.BadShard{ShardKey: meta.ShardKey{Node: "n2", ShardID: "a-2"}, Reason: "corrupt"}))
+	must(t, rq.ResolveDegraded(ctx, "b", "k", m2.Generation-1))
+	if q, _ := rq.Degraded(ctx, 10); len(q) != 1 {
+		t.Fatalf("resolving an older generation removed the entry: %+v", q)
+	}
+	must(t, rq.ResolveDegraded(ctx, "b", "k", m2.Generation))
+	if q, _ := rq.Degraded(ctx, 10); len(q) != 0 {
+		t.Fatalf("queue after resolve = %+v", q)
+	}
+	must(t, s.Admin(ctx, "n0", meta.ActionIn))
+	st, err = rq.Status(ctx)
+	must(t, err)
+	if st.ObjectsByHealthyShards[3] != 1 {
+		t.Fatalf("resolve kept the bad report: %+v", st)
+	}
+}
+
+func testDegradedCommit(t *testing.T, s meta.Service) {
+	bucket(t, s, "b")
+	m := manifest("b", "k", "a", 2, 2)
+	m.Segments[0].Shards[3].Node = ""
+	m.Segments[0].Shards[3].ID = ""
+	c := commit(t, s, m)
+	commit(t, s, manifest("b", "k2", "h", 2, 2))
+	m3 := manifest("b", "k3", "c", 2, 2)
+	m3.Segments[0].Shards[0] = meta.ShardRef{Index: 0}
+	c3 := commit(t, s, m3)
+	rq, ok := s.(RepairQueue)
+	if !ok {
+		return
+	}
+	q, err := rq.Degraded(ctx, 10)
+	must(t, err)
+	if len(q) != 2 || q[0].Key != "k" || q[0].Generation != c.Generation || q[1].Key != "k3" || q[1].Generation != c3.Generation {
+		t.Fatalf("Degraded = %+v", q)
+	}
+	if q1, _ := rq.Degraded(ctx, 1); len(q1) != 1 || q1[0].Key != "k" {
+		t.Fatalf("Degraded(1) = %+v", q1)
+	}
+	// Repair fills the hole: the entry goes.
+	_, err = s.UpdateShards(ctx, "b", "k", c.Generation, []meta.ShardUpdate{{Segment: 0, Shards: []meta.ShardRef{{Index: 3, Node: "n7", ID: "new"}}}})
+	must(t, err)
+	// An overwrite with all shards clears the other.
+	commit(t, s, manifest("b", "k3", "d", 2, 2))
+	if q, _ := rq.Degraded(ctx, 10); len(q) != 0 {
+		t.Fatalf("queue = %+v", q)
+	}
+	// Deleting a queued object takes it off the queue.
+	commit(t, s, m3)
+	_, err = s.Delete(ctx, "b", "k3")
+	must(t, err)
+	if q, _ := rq.Degraded(ctx, 10); len(q) != 0 {
+		t.Fatalf("queue after delete = %+v", q)
+	}
+}
+
+func testNodeShards(t *testing.T, s meta.Service) {
+	bucket(t, s, "b")
+	var want []string
+	for i := 0; i < 7; i++ {
+		m := commit(t, s, manifest("b", fmt.Sprintf("k%d", i), fmt.Sprintf("s%d", i), 1, 1))
+		want = append(want, m.Segments[0].Shards[0].ID)
+	}
+	sort.Strings(want)
+	for _, limit := range []int{1, 2, 3, 100} {
+		var got []string
+		for _, sk := range nodeShards(t, s, "n0", limit) {
+			if sk.Node != "n0" || sk.Bucket != "b" || sk.Index != 0 {
+				t.Fatalf("shard key %+v", sk)
+			}
+			got = append(got, sk.ShardID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("NodeShards by %d = %v, want %v", limit, got, want)
+		}
+	}
+	if sk := nodeShards(t, s, "n5", 10); len(sk) != 0 {
+		t.Fatalf("NodeShards(n5) = %+v", sk)
+	}
+	_, err := s.NodeShards(ctx, "bad/node", "", 10)
+	wantErr(t, err, meta.ErrInvalidArgument)
+}
+
+func testGarbage(t *testing.T, s meta.Service) {
+	bucket(t, s, "b")
+	commit(t, s, manifest("b", "k", "live", 1, 1))
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	must(t, s.AddGarbage(ctx, []meta.Garbage{
+		{Node: "n2", ShardID: "orphan-b", NotBefore: t0.Add(time.Minute)},
+		{Node: "n1", ShardID: "orphan-a", NotBefore: t0},
+		{Node: "n0", ShardID: "live-0"}, // still referenced: refused
+		{Node: "", ShardID: "x"},
+	}))
+	gs, err := s.ListGarbage(ctx, 10)
+	must(t, err)
+	if len(gs) != 2 || gs[0].ShardID != "orphan-a" || !gs[0].NotBefore.Equal(t0) || gs[1].ShardID != "orphan-b" {
+		t.Fatalf("ListGarbage = %+v", gs)
+	}
+	if g1, _ := s.ListGarbage(ctx, 1); len(g1) != 1 {
+		t.Fatalf("ListGarbage(1) = %+v", g1)
+	}
+	must(t, s.RemoveGarbage(ctx, gs[:1]))
+	gs, err = s.ListGarbage(ctx, 10)
+	must(t, err)
+	if len(gs) != 1 || gs[0].ShardID != "orphan-b" {
+		t.Fatalf("after RemoveGarbage = %+v", gs)
+	}
+	must(t, s.AddGarbage(ctx, []meta.Garbage{{Node: "n3", ShardID: "soon"}}))
+	gs, err = s.ListGarbage(ctx, 10)
+	must(t, err)
+	if len(gs) != 2 || gs[0].ShardID != "soon" || gs[0].NotBefore.IsZero() {
+		t.Fatalf("default NotBefore: %+v", gs)
+	}
+}

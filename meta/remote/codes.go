@@ -1,0 +1,91 @@
+package remote
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/shale-store/shale/meta"
+)
+
+var (
+	// ErrUnauthorized: the server refused the request's signature (wrong
+	// cluster secret, clock skew beyond the window, replay).
+	ErrUnauthorized = errors.New("meta/remote: unauthorized")
+	// ErrProtocol: the server's answer could not be understood (not JSON, an
+	// unknown method, an unexpected status).
+	ErrProtocol = errors.New("meta/remote: protocol error")
+	// ErrServer: the server failed the call for a reason that is none of
+	// meta's sentinels (an I/O error of its database, for instance).
+	ErrServer = errors.New("meta/remote: server error")
+)
+
+// code ties a wire code to a sentinel and the HTTP status it travels with.
+type code struct {
+	name   string
+	err    error
+	status int
+}
+
+// codes is the one table between meta's errors and the wire.
+var codes = []code{
+	{"NoSuchBucket", meta.ErrNoSuchBucket, http.StatusNotFound},
+	{"BucketExists", meta.ErrBucketExists, http.StatusConflict},
+	{"BucketNotEmpty", meta.ErrBucketNotEmpty, http.StatusConflict},
+	{"NoSuchKey", meta.ErrNoSuchKey, http.StatusNotFound},
+	{"NoSuchUpload", meta.ErrNoSuchUpload, http.StatusNotFound},
+	{"NoSuchNode", meta.ErrNoSuchNode, http.StatusNotFound},
+	{"InvalidArgument", meta.ErrInvalidArgument, http.StatusBadRequest},
+	{"Conflict", meta.ErrConflict, http.StatusConflict},
+	{"Corrupt", meta.ErrCorrupt, http.StatusInternalServerError},
+}
+
+const (
+	codeInternal      = "Internal"
+	codeUnknownMethod = "UnknownMethod"
+)
+
+// errorBody is the JSON body of a failed call.
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// encodeError picks the wire code and status for err.
+func encodeError(err error) (errorBody, int) {
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return errorBody{Code: c.name, Message: err.Error()}, c.status
+		}
+	}
+	return errorBody{Code: codeInternal, Message: err.Error()}, http.StatusInternalServerError
+}
+
+// Error is a failed call as the client sees it: the server's message,
+// wrapping the sentinel its code names (or ErrServer).
+type Error struct {
+	Method  string
+	Code    string
+	Message string
+	err     error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("meta %s: %s", e.Method, e.Message)
+}
+
+// Unwrap returns the meta sentinel (or ErrServer) the code stands for.
+func (e *Error) Unwrap() error { return e.err }
+
+// decodeError turns a wire error back into an error wrapping its sentinel.
+func decodeError(method string, b errorBody) error {
+	for _, c := range codes {
+		if c.name == b.Code {
+			return &Error{Method: method, Code: b.Code, Message: b.Message, err: c.err}
+		}
+	}
+	if b.Code == codeUnknownMethod {
+		return &Error{Method: method, Code: b.Code, Message: b.Message, err: ErrProtocol}
+	}
+	return &Error{Method: method, Code: b.Code, Message: b.Message, err: ErrServer}
+}

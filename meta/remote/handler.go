@@ -1,0 +1,244 @@
+package remote
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/peerauth"
+	"github.com/shale-store/shale/meta"
+)
+
+// Backend is what the handler serves: meta.Service plus the repair-side
+// calls of *meta.Store.
+type Backend interface {
+	meta.Service
+	Degraded(ctx context.Context, limit int) ([]meta.DegradedEntry, error)
+	ResolveDegraded(ctx context.Context, bucket, key string, gen uint64) error
+	Status(ctx context.Context) (meta.Status, error)
+	ScanManifests(ctx context.Context, afterBucket, afterKey string, limit int) ([]meta.Manifest, error)
+	BadReports(ctx context.Context, limit int) ([]meta.BadShard, error)
+}
+
+var _ Backend = (*meta.Store)(nil)
+
+// HandlerConfig tunes NewHandler. The zero value is usable.
+type HandlerConfig struct {
+	// Auth configures request verification. Its MaxBody (the largest
+	// request, which is buffered and hashed) defaults here to 64 MiB rather
+	// than peerauth's 16 MiB: a manifest of a 10,000-part upload is large.
+	Auth peerauth.Config
+}
+
+// Wire request shapes, one per method that takes more than one value.
+type (
+	nameReq struct {
+		Name   string `json:"name"`
+		Region string `json:"region,omitempty"`
+	}
+	objectReq struct {
+		Bucket string `json:"bucket"`
+		Key    string `json:"key"`
+	}
+	deleteResp struct {
+		OK bool `json:"ok"`
+	}
+	listReq struct {
+		Bucket    string `json:"bucket"`
+		Prefix    string `json:"prefix,omitempty"`
+		Delimiter string `json:"delimiter,omitempty"`
+		After     string `json:"after,omitempty"`
+		Limit     int    `json:"limit,omitempty"`
+	}
+	updateReq struct {
+		Bucket     string             `json:"bucket"`
+		Key        string             `json:"key"`
+		Generation uint64             `json:"generation"`
+		Updates    []meta.ShardUpdate `json:"updates"`
+	}
+	uploadReq struct {
+		Bucket   string `json:"bucket"`
+		Key      string `json:"key"`
+		UploadID string `json:"upload_id"`
+	}
+	partReq struct {
+		Bucket string    `json:"bucket"`
+		Key    string    `json:"key"`
+		Part   meta.Part `json:"part"`
+	}
+	uploadsReq struct {
+		Bucket string `json:"bucket"`
+		Prefix string `json:"prefix,omitempty"`
+	}
+	completeReq struct {
+		UploadID string        `json:"upload_id"`
+		Manifest meta.Manifest `json:"manifest"`
+	}
+	adminReq struct {
+		Node   cluster.NodeID   `json:"node"`
+		Action meta.AdminAction `json:"action"`
+	}
+	nodeShardsReq struct {
+		Node  cluster.NodeID `json:"node"`
+		After string         `json:"after,omitempty"`
+		Limit int            `json:"limit,omitempty"`
+	}
+	limitReq struct {
+		Limit int `json:"limit,omitempty"`
+	}
+	resolveReq struct {
+		Bucket     string `json:"bucket"`
+		Key        string `json:"key"`
+		Generation uint64 `json:"generation"`
+	}
+	scanReq struct {
+		AfterBucket string `json:"after_bucket,omitempty"`
+		AfterKey    string `json:"after_key,omitempty"`
+		Limit       int    `json:"limit,omitempty"`
+	}
+	empty struct{}
+)
+
+// NewHandler serves b under /v1/, every request verified with secret (at
+// least peerauth.MinSecretLen bytes; shorter panics, as in peerauth).
+func NewHandler(b Backend, secret []byte, cfg HandlerConfig) http.Handler {
+	if cfg.Auth.MaxBody <= 0 {
+		cfg.Auth.MaxBody = 64 << 20
+	}
+	r := chi.NewRouter()
+	// Mutations: run to completion even if the caller disconnects.
+	mut := func(name string, h func(ctx context.Context, body []byte) (any, error)) {
+		r.Post("/v1/"+name, serve(true, h))
+	}
+	read := func(name string, h func(ctx context.Context, body []byte) (any, error)) {
+		r.Post("/v1/"+name, serve(false, h))
+	}
+
+	mut("CreateBucket", call(func(ctx context.Context, q nameReq) (any, error) {
+		return empty{}, b.CreateBucket(ctx, q.Name, q.Region)
+	}))
+	read("HeadBucket", call(func(ctx context.Context, q nameReq) (any, error) { return b.HeadBucket(ctx, q.Name) }))
+	mut("DeleteBucket", call(func(ctx context.Context, q nameReq) (any, error) {
+		return empty{}, b.DeleteBucket(ctx, q.Name)
+	}))
+	read("ListBuckets", call(func(ctx context.Context, _ empty) (any, error) { return b.ListBuckets(ctx) }))
+
+	mut("Commit", call(func(ctx context.Context, m meta.Manifest) (any, error) { return b.Commit(ctx, m) }))
+	read("Get", call(func(ctx context.Context, q objectReq) (any, error) { return b.Get(ctx, q.Bucket, q.Key) }))
+	mut("Delete", call(func(ctx context.Context, q objectReq) (any, error) {
+		ok, err := b.Delete(ctx, q.Bucket, q.Key)
+		return deleteResp{OK: ok}, err
+	}))
+	read("List", call(func(ctx context.Context, q listReq) (any, error) {
+		return b.List(ctx, q.Bucket, meta.ListOptions{Prefix: q.Prefix, Delimiter: q.Delimiter, After: q.After, Limit: q.Limit})
+	}))
+	mut("UpdateShards", call(func(ctx context.Context, q updateReq) (any, error) {
+		return b.UpdateShards(ctx, q.Bucket, q.Key, q.Generation, q.Updates)
+	}))
+
+	mut("CreateUpload", call(func(ctx context.Context, u meta.Upload) (any, error) { return b.CreateUpload(ctx, u) }))
+	read("GetUpload", call(func(ctx context.Context, q uploadReq) (any, error) {
+		return b.GetUpload(ctx, q.Bucket, q.Key, q.UploadID)
+	}))
+	mut("PutPart", call(func(ctx context.Context, q partReq) (any, error) {
+		return empty{}, b.PutPart(ctx, q.Bucket, q.Key, q.Part)
+	}))
+	read("ListParts", call(func(ctx context.Context, q uploadReq) (any, error) {
+		return b.ListParts(ctx, q.Bucket, q.Key, q.UploadID)
+	}))
+	read("ListUploads", call(func(ctx context.Context, q uploadsReq) (any, error) {
+		return b.ListUploads(ctx, q.Bucket, q.Prefix)
+	}))
+	mut("CompleteUpload", call(func(ctx context.Context, q completeReq) (any, error) {
+		return b.CompleteUpload(ctx, q.UploadID, q.Manifest)
+	}))
+	mut("AbortUpload", call(func(ctx context.Context, q uploadReq) (any, error) {
+		return empty{}, b.AbortUpload(ctx, q.Bucket, q.Key, q.UploadID)
+	}))
+
+	mut("Heartbeat", call(func(ctx context.Context, r meta.NodeReport) (any, error) { return empty{}, b.Heartbeat(ctx, r) }))
+	read("Map", call(func(ctx context.Context, _ empty) (any, error) { return b.Map(ctx) }))
+	mut("Admin", call(func(ctx context.Context, q adminReq) (any, error) { return empty{}, b.Admin(ctx, q.Node, q.Action) }))
+
+	mut("ReportBad", call(func(ctx context.Context, q meta.BadShard) (any, error) { return empty{}, b.ReportBad(ctx, q) }))
+	read("NodeShards", call(func(ctx context.Context, q nodeShardsReq) (any, error) {
+		return b.NodeShards(ctx, q.Node, q.After, q.Limit)
+	}))
+	mut("AddGarbage", call(func(ctx context.Context, g []meta.Garbage) (any, error) { return empty{}, b.AddGarbage(ctx, g) }))
+	read("ListGarbage", call(func(ctx context.Context, q limitReq) (any, error) { return b.ListGarbage(ctx, q.Limit) }))
+	mut("RemoveGarbage", call(func(ctx context.Context, g []meta.Garbage) (any, error) {
+		return empty{}, b.RemoveGarbage(ctx, g)
+	}))
+
+	read("Degraded", call(func(ctx context.Context, q limitReq) (any, error) { return b.Degraded(ctx, q.Limit) }))
+	mut("ResolveDegraded", call(func(ctx context.Context, q resolveReq) (any, error) {
+		return empty{}, b.ResolveDegraded(ctx, q.Bucket, q.Key, q.Generation)
+	}))
+	read("Status", call(func(ctx context.Context, _ empty) (any, error) { return b.Status(ctx) }))
+	read("ScanManifests", call(func(ctx context.Context, q scanReq) (any, error) {
+		return b.ScanManifests(ctx, q.AfterBucket, q.AfterKey, q.Limit)
+	}))
+	read("BadReports", call(func(ctx context.Context, q limitReq) (any, error) { return b.BadReports(ctx, q.Limit) }))
+
+	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{Code: codeUnknownMethod, Message: "no such method"})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Code: codeUnknownMethod, Message: "use POST"})
+	})
+	return peerauth.NewVerifier(secret, cfg.Auth).Middleware(r)
+}
+
+// call adapts a typed method to the raw-body form serve runs.
+func call[In any](fn func(ctx context.Context, in In) (any, error)) func(ctx context.Context, body []byte) (any, error) {
+	return func(ctx context.Context, body []byte) (any, error) {
+		var in In
+		if len(body) > 0 {
+			if err := json.Unmarshal(body, &in); err != nil {
+				return nil, fmt.Errorf("%w: request body: %v", meta.ErrInvalidArgument, err)
+			}
+		}
+		return fn(ctx, in)
+	}
+}
+
+// serve reads the (already verified, bounded) body, runs h and writes its
+// result or error.
+func serve(mutation bool, h func(ctx context.Context, body []byte) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, errorBody{Code: "InvalidArgument", Message: "reading request: " + err.Error()})
+			return
+		}
+		ctx := r.Context()
+		if mutation {
+			// The request arrived whole: finish it even if the client leaves,
+			// so that a lost reply never loses a commit.
+			ctx = context.WithoutCancel(ctx)
+		}
+		out, err := h(ctx, body)
+		if err != nil {
+			eb, status := encodeError(err)
+			writeJSON(w, status, eb)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(errorBody{Code: codeInternal, Message: "encoding result: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,333 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shale-store/shale/cluster"
+)
+
+// ReportBad records a report of a missing or corrupt shard and queues its
+// object for repair. Only Node and ShardID need be set (a scrubber knows no
+// more): the rest is resolved through the node→shard index. A report for a
+// shard the index does not hold (already replaced, deleted or never
+// committed) is ignored and returns nil. A report against a part of an
+// upload in progress is recorded and queues the object when the upload
+// completes. Reported defaults to now. Idempotent.
+func (s *Store) ReportBad(ctx context.Context, bs BadShard) error {
+	if err := cluster.ValidateNodeID(bs.Node); err != nil || bs.ShardID == "" {
+		return fmt.Errorf("report bad shard %s on %s: %w", bs.ShardID, bs.Node, ErrInvalidArgument)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok, err := s.get(shardIndexKey(bs.Node, bs.ShardID))
+	if err != nil {
+		return fmt.Errorf("report bad shard %s on %s: %w", bs.ShardID, bs.Node, err)
+	}
+	if !ok {
+		return nil
+	}
+	if err := decodeJSON(v, &bs.ShardKey, "shard index"); err != nil {
+		return fmt.Errorf("report bad shard %s on %s: %w", bs.ShardID, bs.Node, err)
+	}
+	now := s.now()
+	if bs.Reported.IsZero() {
+		bs.Reported = now
+	}
+	b := s.db.NewBatch()
+	_ = b.Set(badKey(bs.Node, bs.ShardID), mustJSON(bs), nil)
+	if bs.UploadID == "" {
+		if err := s.setDegradedInBatch(b, bs.Bucket, bs.Key, true, bs.Generation, now); err != nil {
+			b.Close()
+			return fmt.Errorf("report bad shard %s on %s: %w", bs.ShardID, bs.Node, err)
+		}
+	}
+	if err := s.commit(b); err != nil {
+		return fmt.Errorf("report bad shard %s on %s: %w", bs.ShardID, bs.Node, err)
+	}
+	return nil
+}
+
+// BadReports returns up to limit recorded bad-shard reports, by node then
+// shard id (limit ≤ 0: 1000). A report disappears when its shard is
+// replaced or its object deleted, or by ResolveDegraded.
+func (s *Store) BadReports(ctx context.Context, limit int) ([]BadShard, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	out := []BadShard{}
+	err := s.scan(ctx, pfxBad, prefixEnd(pfxBad), func(_, v []byte) (bool, error) {
+		var bs BadShard
+		if err := decodeJSON(v, &bs, "bad report"); err != nil {
+			return false, err
+		}
+		out = append(out, bs)
+		return len(out) < limit, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list bad reports: %w", err)
+	}
+	return out, nil
+}
+
+// NodeShards lists the shards meta believes are on node — of committed
+// objects and of parts of uploads in progress — ordered by shard id,
+// starting strictly after the shard id after, up to limit (≤ 0: 1000). It
+// is one prefix scan of the node→shard index.
+func (s *Store) NodeShards(ctx context.Context, node cluster.NodeID, after string, limit int) ([]ShardKey, error) {
+	if err := cluster.ValidateNodeID(node); err != nil {
+		return nil, fmt.Errorf("shards of %s: %w: %v", node, ErrInvalidArgument, err)
+	}
+	if limit <= 0 {
+		limit = 1000
+	}
+	p := shardIndexPrefix(node)
+	lo := p
+	if after != "" {
+		lo = keySuccessor(shardIndexKey(node, after))
+	}
+	out := []ShardKey{}
+	err := s.scan(ctx, lo, prefixEnd(p), func(_, v []byte) (bool, error) {
+		var sk ShardKey
+		if err := decodeJSON(v, &sk, "shard index"); err != nil {
+			return false, err
+		}
+		out = append(out, sk)
+		return len(out) < limit, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("shards of %s after %q: %w", node, after, err)
+	}
+	return out, nil
+}
+
+// AddGarbage queues shards for deletion (a PUT that failed before its
+// commit leaves them). A zero NotBefore becomes now + GarbageGrace. Entries
+// without a node or shard id, and shards the node→shard index still holds
+// (referenced by a manifest or a part), are skipped, so live data is never
+// queued. Idempotent for equal entries.
+func (s *Store) AddGarbage(ctx context.Context, gs []Garbage) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	b := s.db.NewBatch()
+	for _, g := range gs {
+		if g.Node == "" || g.ShardID == "" || cluster.ValidateNodeID(g.Node) != nil {
+			continue
+		}
+		live, err := s.has(shardIndexKey(g.Node, g.ShardID))
+		if err != nil {
+			b.Close()
+			return fmt.Errorf("add garbage %s on %s: %w", g.ShardID, g.Node, err)
+		}
+		if live {
+			continue
+		}
+		if g.NotBefore.IsZero() {
+			g.NotBefore = now.Add(s.cfg.GarbageGrace)
+		}
+		g.NotBefore = g.NotBefore.UTC().Round(0)
+		_ = b.Set(garbageKey(g), mustJSON(g), nil)
+	}
+	if err := s.commit(b); err != nil {
+		return fmt.Errorf("add %d garbage entries: %w", len(gs), err)
+	}
+	return nil
+}
+
+// ListGarbage returns up to limit (≤ 0: 1000) garbage entries, earliest
+// NotBefore first, including entries not yet due: the collector must not
+// delete a shard before its NotBefore, and may stop at the first entry that
+// is not due since all later ones are later still.
+func (s *Store) ListGarbage(ctx context.Context, limit int) ([]Garbage, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	out := []Garbage{}
+	err := s.scan(ctx, pfxGarbage, prefixEnd(pfxGarbage), func(_, v []byte) (bool, error) {
+		var g Garbage
+		if err := decodeJSON(v, &g, "garbage"); err != nil {
+			return false, err
+		}
+		out = append(out, g)
+		return len(out) < limit, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list garbage: %w", err)
+	}
+	return out, nil
+}
+
+// RemoveGarbage forgets entries (after the collector deleted the shards).
+// Entries are matched exactly (node, shard id and NotBefore as returned by
+// ListGarbage); unknown entries are ignored.
+func (s *Store) RemoveGarbage(ctx context.Context, gs []Garbage) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.db.NewBatch()
+	for _, g := range gs {
+		_ = b.Delete(garbageKey(g), nil)
+	}
+	if err := s.commit(b); err != nil {
+		return fmt.Errorf("remove %d garbage entries: %w", len(gs), err)
+	}
+	return nil
+}
+
+// Degraded returns up to limit (≤ 0: 1000) entries of the repair queue,
+// oldest first. Ordering by risk is the repair planner's job.
+func (s *Store) Degraded(ctx context.Context, limit int) ([]DegradedEntry, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	out := []DegradedEntry{}
+	err := s.scan(ctx, pfxDegradedAge, prefixEnd(pfxDegradedAge), func(_, v []byte) (bool, error) {
+		var e DegradedEntry
+		if err := decodeJSON(v, &e, "degraded entry"); err != nil {
+			return false, err
+		}
+		out = append(out, e)
+		return len(out) < limit, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list repair queue: %w", err)
+	}
+	return out, nil
+}
+
+// ResolveDegraded tells meta that repair has examined generation gen of the
+// object and made (or found) it whole: the queue entry is removed if it is
+// for generation ≤ gen (a newer entry stays), and when gen is still the
+// current generation the bad reports against its shards are forgotten.
+// Resolving an object that is not queued is a no-op.
+func (s *Store) ResolveDegraded(ctx context.Context, bucket, key string, gen uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok, err := s.get(degradedKey(bucket, key))
+	if err != nil {
+		return fmt.Errorf("resolve %s/%s: %w", bucket, key, err)
+	}
+	b := s.db.NewBatch()
+	if ok {
+		var e DegradedEntry
+		if err := decodeJSON(v, &e, "degraded entry"); err != nil {
+			b.Close()
+			return fmt.Errorf("resolve %s/%s: %w", bucket, key, err)
+		}
+		if e.Generation <= gen {
+			_ = b.Delete(degradedKey(bucket, key), nil)
+			_ = b.Delete(degradedAgeKey(e), nil)
+		}
+	}
+	m, err := s.getManifest(bucket, key)
+	if err != nil {
+		b.Close()
+		return fmt.Errorf("resolve %s/%s: %w", bucket, key, err)
+	}
+	if m != nil && m.Generation == gen {
+		for a := range placedShards(m) {
+			_ = b.Delete(badKey(a.node, a.id), nil)
+		}
+	}
+	if err := s.commit(b); err != nil {
+		return fmt.Errorf("resolve %s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// Status summarises the cluster: nodes and epoch, objects by their fewest
+// healthy shards over segments (healthy: written, on a node whose state is
+// readable, and not reported bad), the repair-queue depth and the garbage
+// count. Cost: it scans every manifest, every bad report and the queue and
+// garbage keys — O(objects), so it is for operators and tests, not for a
+// hot path.
+func (s *Store) Status(ctx context.Context) (Status, error) {
+	s.mu.Lock()
+	mp, err := s.mapLocked()
+	var rs *RepairStats
+	if s.repair != nil {
+		c := *s.repair
+		rs = &c
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return Status{}, fmt.Errorf("status: %w", err)
+	}
+	st := Status{Nodes: mp.Nodes(), Epoch: mp.Epoch(), ObjectsByHealthyShards: map[int]int64{}, Repair: rs}
+	bad := map[shardAddr]bool{}
+	err = s.scan(ctx, pfxBad, prefixEnd(pfxBad), func(_, v []byte) (bool, error) {
+		var bs BadShard
+		if err := decodeJSON(v, &bs, "bad report"); err != nil {
+			return false, err
+		}
+		bad[shardAddr{bs.Node, bs.ShardID}] = true
+		return true, nil
+	})
+	if err != nil {
+		return Status{}, fmt.Errorf("status: %w", err)
+	}
+	err = s.scan(ctx, pfxObject, prefixEnd(pfxObject), func(k, v []byte) (bool, error) {
+		m, err := decodeManifest(v)
+		if err != nil {
+			return false, fmt.Errorf("at %q: %w", k, err)
+		}
+		st.Objects++
+		st.ObjectsByHealthyShards[healthyShards(&m, mp, bad)]++
+		return true, nil
+	})
+	if err != nil {
+		return Status{}, fmt.Errorf("status: %w", err)
+	}
+	if st.RepairQueue, err = s.count(ctx, pfxDegraded); err != nil {
+		return Status{}, fmt.Errorf("status: %w", err)
+	}
+	if st.Garbage, err = s.count(ctx, pfxGarbage); err != nil {
+		return Status{}, fmt.Errorf("status: %w", err)
+	}
+	return st, nil
+}
+
+// SetRepairStats records the repair loop's latest figures, which Status
+// returns until the next call. They are kept in memory only (a restarted
+// meta shows none until its repair loop reports).
+func (s *Store) SetRepairStats(rs RepairStats) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.repair = &rs
+}
+
+// healthyShards is the fewest healthy shards of any segment of m (0 for a
+// manifest without segments).
+func healthyShards(m *Manifest, mp *cluster.Map, bad map[shardAddr]bool) int {
+	least := -1
+	for _, seg := range m.Segments {
+		n := 0
+		for _, sh := range seg.Shards {
+			if sh.Node == "" || bad[shardAddr{sh.Node, sh.ID}] {
+				continue
+			}
+			if nd, ok := mp.Node(sh.Node); ok && nd.State.Readable() {
+				n++
+			}
+		}
+		if least < 0 || n < least {
+			least = n
+		}
+	}
+	if least < 0 {
+		return 0
+	}
+	return least
+}

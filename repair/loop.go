@@ -1,0 +1,391 @@
+package repair
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/pace"
+	"github.com/shale-store/shale/meta"
+	"github.com/shale-store/shale/object"
+)
+
+// Meta is what the loop needs of the metadata service (*meta.Store).
+type Meta interface {
+	Map(ctx context.Context) (*cluster.Map, error)
+	Get(ctx context.Context, bucket, key string) (meta.Manifest, error)
+	Degraded(ctx context.Context, limit int) ([]meta.DegradedEntry, error)
+	ResolveDegraded(ctx context.Context, bucket, key string, gen uint64) error
+	BadReports(ctx context.Context, limit int) ([]meta.BadShard, error)
+	NodeShards(ctx context.Context, node cluster.NodeID, after string, limit int) ([]meta.ShardKey, error)
+	Admin(ctx context.Context, id cluster.NodeID, a meta.AdminAction) error
+	SetRepairStats(rs meta.RepairStats)
+}
+
+// Repairer rebuilds one object and collects garbage: *object.Coordinator.
+type Repairer interface {
+	RepairObject(ctx context.Context, bucket, key string, bad []meta.BadShard, lost object.LostFunc) (object.RepairResult, error)
+	CollectGarbage(ctx context.Context, limit int) (int, error)
+}
+
+// Config tunes the loop. Zero fields take the defaults on each.
+type Config struct {
+	// Interval between passes. Default 1s.
+	Interval time.Duration
+	// Concurrency is the number of objects repaired at once. Default 2.
+	Concurrency int
+	// Rate caps repair traffic (bytes of shards re-created per second) so
+	// foreground requests keep their latency. 0: unthrottled. Objects at k
+	// healthy shards or fewer bypass it (urgent mode).
+	Rate int64
+	// MaxPerPass bounds the candidates examined in one pass. Default 10,000.
+	MaxPerPass int
+	// GarbagePerPass bounds the garbage entries collected per pass. Default 1,000.
+	GarbagePerPass int
+	// Now is the clock. Default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Interval <= 0 {
+		c.Interval = time.Second
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 2
+	}
+	if c.MaxPerPass <= 0 {
+		c.MaxPerPass = 10_000
+	}
+	if c.GarbagePerPass <= 0 {
+		c.GarbagePerPass = 1000
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Loop is the repair loop beside meta.
+type Loop struct {
+	cfg   Config
+	md    Meta
+	rep   Repairer
+	limit *pace.Limiter
+
+	mu        sync.Mutex
+	stats     meta.RepairStats
+	window    []sample // bytes repaired recently, for the rate
+	firstSeen map[string]time.Time
+	episode   time.Time // when the current repair episode began (zero: none)
+	outSeen   map[cluster.NodeID]bool
+}
+
+type sample struct {
+	at    time.Time
+	bytes int64
+}
+
+// NewLoop returns a loop; Run drives it.
+func NewLoop(cfg Config, md Meta, rep Repairer) *Loop {
+	cfg.setDefaults()
+	return &Loop{
+		cfg: cfg, md: md, rep: rep,
+		limit:     pace.New(pace.Config{Rate: cfg.Rate, Now: cfg.Now}),
+		firstSeen: map[string]time.Time{},
+		outSeen:   map[cluster.NodeID]bool{},
+	}
+}
+
+// Run makes a pass every Interval until ctx is done. Errors of one pass are
+// logged and the next pass tries again.
+func (l *Loop) Run(ctx context.Context) error {
+	t := time.NewTicker(l.cfg.Interval)
+	defer t.Stop()
+	for {
+		if _, err := l.Pass(ctx); err != nil && ctx.Err() == nil {
+			l.cfg.Logger.Warn("repair pass", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// PassResult says what one pass did.
+type PassResult struct {
+	Candidates int
+	Repaired   int
+	Shards     int
+	Bytes      int64
+	Conflicts  int
+	Failures   int
+	Garbage    int
+}
+
+// Pass finds every object needing repair, repairs them riskiest first, then
+// collects garbage and retires drained nodes.
+func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
+	var res PassResult
+	mp, err := l.md.Map(ctx)
+	if err != nil {
+		return res, fmt.Errorf("repair pass: %w", err)
+	}
+	now := l.cfg.Now()
+	l.noteOutNodes(mp, now)
+
+	reports, err := l.md.BadReports(ctx, l.cfg.MaxPerPass)
+	if err != nil {
+		return res, fmt.Errorf("repair pass: %w", err)
+	}
+	badByKey := map[string][]meta.BadShard{}
+	for _, b := range reports {
+		k := b.Bucket + "\x00" + b.Key
+		badByKey[k] = append(badByKey[k], b)
+	}
+
+	// Every object that may need repair: the degraded queue, plus every
+	// object with a shard on an out or draining node.
+	type ref struct{ bucket, key string }
+	seen := map[ref]bool{}
+	var keys []ref
+	addKey := func(bucket, key string) {
+		r := ref{bucket, key}
+		if !seen[r] && len(keys) < l.cfg.MaxPerPass {
+			seen[r] = true
+			keys = append(keys, r)
+		}
+	}
+	deg, err := l.md.Degraded(ctx, l.cfg.MaxPerPass)
+	if err != nil {
+		return res, fmt.Errorf("repair pass: %w", err)
+	}
+	for _, d := range deg {
+		addKey(d.Bucket, d.Key)
+	}
+	for _, n := range mp.InState(cluster.Out, cluster.Draining) {
+		after := ""
+		for len(keys) < l.cfg.MaxPerPass {
+			sks, err := l.md.NodeShards(ctx, n.ID, after, 1000)
+			if err != nil {
+				return res, fmt.Errorf("repair pass: shards of %s: %w", n.ID, err)
+			}
+			if len(sks) == 0 {
+				break
+			}
+			for _, sk := range sks {
+				if sk.Key != "" {
+					addKey(sk.Bucket, sk.Key)
+				}
+			}
+			after = sks[len(sks)-1].ShardID
+		}
+	}
+
+	var cands []Candidate
+	var queueBytes int64
+	for _, r := range keys {
+		m, err := l.md.Get(ctx, r.bucket, r.key)
+		if errors.Is(err, meta.ErrNoSuchKey) || errors.Is(err, meta.ErrNoSuchBucket) {
+			continue
+		}
+		if err != nil {
+			return res, fmt.Errorf("repair pass: %w", err)
+		}
+		bad := badByKey[r.bucket+"\x00"+r.key]
+		isBad := func(seg, idx int) bool {
+			for _, b := range bad {
+				if b.Generation <= m.Generation && b.Segment == seg && b.Index == idx && seg < len(m.Segments) &&
+					idx < len(m.Segments[seg].Shards) && m.Segments[seg].Shards[idx].ID == b.ShardID {
+					return true
+				}
+			}
+			return false
+		}
+		since := l.since(r.bucket+"\x00"+r.key, now)
+		c, need := Assess(m, mp, isBad, since)
+		if !need {
+			if err := l.md.ResolveDegraded(ctx, m.Bucket, m.Key, m.Generation); err != nil {
+				return res, fmt.Errorf("repair pass: %w", err)
+			}
+			l.forget(r.bucket + "\x00" + r.key)
+			continue
+		}
+		cands = append(cands, c)
+		queueBytes += c.LostBytes
+	}
+	res.Candidates = len(cands)
+	l.setQueue(queueBytes, now)
+
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(l.cfg.Concurrency)
+	for _, c := range Plan(cands) {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if !c.Urgent() {
+				if err := l.limit.Wait(gctx, c.LostBytes); err != nil {
+					return err
+				}
+			}
+			rr, err := l.rep.RepairObject(gctx, c.Bucket, c.Key, badByKey[c.Bucket+"\x00"+c.Key], nil)
+			mu.Lock()
+			defer mu.Unlock()
+			res.Shards += rr.Rebuilt
+			res.Bytes += rr.Bytes
+			l.record(rr, err)
+			switch {
+			case errors.Is(err, meta.ErrNoSuchKey) || errors.Is(err, meta.ErrNoSuchBucket):
+				l.forget(c.Bucket + "\x00" + c.Key)
+			case err != nil:
+				res.Failures++
+				l.cfg.Logger.Warn("repair object", "bucket", c.Bucket, "key", c.Key, "err", err)
+			case rr.Conflict:
+				res.Conflicts++ // the next pass looks at the new version
+			case rr.Remaining == 0:
+				res.Repaired++
+				if err := l.md.ResolveDegraded(gctx, c.Bucket, c.Key, rr.Generation); err != nil {
+					return err
+				}
+				l.forget(c.Bucket + "\x00" + c.Key)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil && ctx.Err() == nil {
+		return res, fmt.Errorf("repair pass: %w", err)
+	}
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+
+	n, err := l.rep.CollectGarbage(ctx, l.cfg.GarbagePerPass)
+	res.Garbage = n
+	if err != nil {
+		l.cfg.Logger.Warn("collect garbage", "err", err)
+	}
+	// A draining node that holds nothing any more is out.
+	for _, nd := range mp.InState(cluster.Draining) {
+		sks, err := l.md.NodeShards(ctx, nd.ID, "", 1)
+		if err == nil && len(sks) == 0 {
+			if err := l.md.Admin(ctx, nd.ID, meta.ActionOut); err != nil {
+				l.cfg.Logger.Warn("retire drained node", "node", nd.ID, "err", err)
+			}
+		}
+	}
+	l.endPass(res, now)
+	return res, nil
+}
+
+// noteOutNodes starts a repair episode when a node newly goes out or starts
+// draining.
+func (l *Loop) noteOutNodes(mp *cluster.Map, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur := map[cluster.NodeID]bool{}
+	for _, n := range mp.InState(cluster.Out, cluster.Draining) {
+		cur[n.ID] = true
+		if !l.outSeen[n.ID] && l.episode.IsZero() {
+			l.episode = now
+		}
+	}
+	l.outSeen = cur
+}
+
+func (l *Loop) since(k string, now time.Time) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t, ok := l.firstSeen[k]
+	if !ok {
+		t = now
+		l.firstSeen[k] = t
+	}
+	return t
+}
+
+func (l *Loop) forget(k string) {
+	l.mu.Lock()
+	delete(l.firstSeen, k)
+	l.mu.Unlock()
+}
+
+func (l *Loop) record(rr object.RepairResult, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.cfg.Now()
+	l.stats.ShardsRepaired += int64(rr.Rebuilt)
+	l.stats.BytesRepaired += rr.Bytes
+	if rr.Bytes > 0 {
+		l.window = append(l.window, sample{now, rr.Bytes})
+	}
+	if err == nil && rr.Rebuilt > 0 && !rr.Conflict {
+		l.stats.ObjectsRepaired++
+	}
+	if rr.Conflict {
+		l.stats.Conflicts++
+	}
+	if err != nil {
+		l.stats.Failures++
+	}
+}
+
+const rateWindow = 30 * time.Second
+
+func (l *Loop) setQueue(bytes int64, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stats.QueueBytes = bytes
+}
+
+func (l *Loop) endPass(res PassResult, start time.Time) {
+	l.mu.Lock()
+	now := l.cfg.Now()
+	cut := 0
+	for cut < len(l.window) && now.Sub(l.window[cut].at) > rateWindow {
+		cut++
+	}
+	l.window = l.window[cut:]
+	var sum int64
+	for _, s := range l.window {
+		sum += s.bytes
+	}
+	span := rateWindow
+	if len(l.window) > 0 && now.Sub(l.window[0].at) < span {
+		span = max(now.Sub(l.window[0].at), l.cfg.Interval)
+	}
+	l.stats.RateBytesPerSec = float64(sum) / span.Seconds()
+	if res.Candidates == 0 || res.Candidates == res.Repaired {
+		l.stats.QueueBytes = 0
+		if !l.episode.IsZero() {
+			l.stats.LastTimeToRepairSeconds = now.Sub(l.episode).Seconds()
+			l.episode = time.Time{}
+		}
+	}
+	l.stats.ETASeconds = 0
+	if l.stats.QueueBytes > 0 && l.stats.RateBytesPerSec > 0 {
+		l.stats.ETASeconds = float64(l.stats.QueueBytes) / l.stats.RateBytesPerSec
+	}
+	l.stats.Updated = now
+	st := l.stats
+	l.mu.Unlock()
+	l.md.SetRepairStats(st)
+}
+
+// Stats returns the loop's latest figures.
+func (l *Loop) Stats() meta.RepairStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats
+}

@@ -1,0 +1,96 @@
+package repair
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shale-store/shale/meta"
+)
+
+// StatusSource is what the metrics read besides the loop: meta's status.
+type StatusSource interface {
+	Status(ctx context.Context) (meta.Status, error)
+}
+
+// Collector exposes the loop's progress and the cluster's health as
+// Prometheus metrics: objects by healthy shards, the repair queue, repair
+// rate and ETA, bytes and shards repaired, and the last time-to-repair.
+type Collector struct {
+	loop *Loop
+	src  StatusSource
+
+	byHealthy, queue, rate, eta, ttr, nodes *prometheus.Desc
+	bytes, shards, conflicts, failures      *prometheus.Desc
+}
+
+// NewCollector returns a collector; register it with a prometheus.Registry.
+func NewCollector(l *Loop, src StatusSource) *Collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("shale_"+name, help, labels, nil)
+	}
+	return &Collector{
+		loop: l, src: src,
+		byHealthy: d("objects_by_healthy_shards", "Objects by the fewest healthy shards of any of their segments.", "healthy"),
+		queue:     d("repair_queue_objects", "Objects queued for repair."),
+		rate:      d("repair_rate_bytes_per_second", "Shard bytes re-created per second over the last 30 s."),
+		eta:       d("repair_eta_seconds", "Estimated time until the repair queue is empty."),
+		ttr:       d("repair_last_time_to_repair_seconds", "From a node going out to every object back at k+m, for the last episode."),
+		nodes:     d("nodes", "Nodes by state.", "state"),
+		bytes:     d("repair_bytes_total", "Shard bytes re-created by repair."),
+		shards:    d("repair_shards_total", "Shards re-created by repair."),
+		conflicts: d("repair_conflicts_total", "Repairs whose commit lost to an overwrite or delete."),
+		failures:  d("repair_failures_total", "Object repairs that failed (retried next pass)."),
+	}
+}
+
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.byHealthy, c.queue, c.rate, c.eta, c.ttr, c.nodes, c.bytes, c.shards, c.conflicts, c.failures} {
+		ch <- d
+	}
+}
+
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.loop.Stats()
+	g := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	ctr := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	g(c.rate, st.RateBytesPerSec)
+	g(c.eta, st.ETASeconds)
+	g(c.ttr, st.LastTimeToRepairSeconds)
+	ctr(c.bytes, float64(st.BytesRepaired))
+	ctr(c.shards, float64(st.ShardsRepaired))
+	ctr(c.conflicts, float64(st.Conflicts))
+	ctr(c.failures, float64(st.Failures))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ms, err := c.src.Status(ctx)
+	if err != nil {
+		return
+	}
+	g(c.queue, float64(ms.RepairQueue))
+	for h, n := range ms.ObjectsByHealthyShards {
+		g(c.byHealthy, float64(n), itoa(h))
+	}
+	states := map[string]int{}
+	for _, n := range ms.Nodes {
+		states[n.State.String()]++
+	}
+	for s, n := range states {
+		g(c.nodes, float64(n), s)
+	}
+}
+
+func itoa(i int) string {
+	if i < 0 {
+		return "-" + itoa(-i)
+	}
+	if i < 10 {
+		return string(rune('0' + i))
+	}
+	return itoa(i/10) + string(rune('0'+i%10))
+}
