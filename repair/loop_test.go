@@ -166,16 +166,19 @@ func TestLoopRetiresDrainedNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for pass := 0; pass < 4; pass++ {
-		if _, err := f.loop.Pass(ctx); err != nil {
+		res, err := f.loop.Pass(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("pass %d: %+v", pass, res)
 	}
 	mp, err := f.md.Map(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := mp.Node("node-1"); n.State != cluster.Out {
-		t.Fatalf("drained node is %s, want out", n.State)
+		sks, _ := f.md.NodeShards(ctx, "node-1", "", 10)
+		t.Fatalf("drained node is %s, want out; it still holds %+v", n.State, sks)
 	}
 	if c := f.healthyCounts(t); c[6] != 10 {
 		t.Fatalf("objects by healthy shards = %v", c)
