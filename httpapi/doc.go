@@ -1,0 +1,66 @@
+// Package httpapi is shale's S3 protocol edge: it turns S3 HTTP requests into
+// calls on an ObjectService and the results back into S3 responses.
+//
+// Nouns:
+//
+//   - Handler: the http.Handler returned by New. It routes with chi, path style
+//     (/bucket/key) always and virtual-host style (bucket.BaseDomain/key) when
+//     Config.BaseDomain is set.
+//   - ObjectService: the object layer as httpapi needs it, declared here (its
+//     consumer); object.Coordinator implements it.
+//   - The error table (errors.go): the one place where an error of ours — a
+//     sentinel of meta, object, s3auth or this package — becomes an S3 error
+//     code and HTTP status. No other package knows HTTP status codes.
+//
+// Invariants:
+//
+//   - Every request is authenticated (internal/s3auth) before its body is read
+//     and before the object layer is called; a request that fails any check
+//     (signature, bucket name, key length, XML, range, part number …) never
+//     reaches a mutating ObjectService method.
+//   - Every response carries x-amz-request-id and x-amz-id-2; error responses
+//     carry S3's XML error document, except for HEAD requests (status only).
+//   - Request bodies are streamed to the object layer: memory per request is
+//     bounded by small XML documents (at most a few MiB), never by object size.
+//   - At most Config.MaxInFlight requests are served at once; the rest are shed
+//     at once with 503 SlowDown, which S3 clients answer with backoff.
+//
+// Protocol choices where S3 leaves room or where shale differs:
+//
+//   - Range: a Range header that is not syntactically "bytes=a-b", "bytes=a-"
+//     or "bytes=-n" (including a multi-range list and b < a) is ignored and the
+//     whole object is returned with 200, as S3 does. A well-formed range that
+//     cannot be satisfied (a ≥ size, or a suffix of 0 bytes) is 416
+//     InvalidRange with "Content-Range: bytes */size". If-Range is not
+//     supported (ignored).
+//   - Conditional headers follow S3 (RFC 7232 order): If-Match, then
+//     If-Unmodified-Since unless If-Match was given (412 PreconditionFailed),
+//     then If-None-Match, then If-Modified-Since unless If-None-Match was given
+//     (304 Not Modified on GET/HEAD). Copy-source conditionals answer 412 for
+//     all four.
+//   - GET/HEAD ?partNumber=n serves part n of a multipart object (206, with
+//     Content-Range); part 1 of a simple object is the whole object.
+//   - shale is single-tenant: every access key acts as the one owner, so
+//     creating an existing bucket is always BucketAlreadyOwnedByYou (409);
+//     BucketAlreadyExists (someone else's bucket) never arises.
+//   - Load shedding counts every request, authenticated or not: it protects
+//     the gateway, not any one client.
+//   - DeleteObjects verifies Content-MD5 when present but, unlike S3, also
+//     accepts a request without Content-MD5 or checksum.
+//   - versionId is accepted and ignored (buckets are never versioned);
+//     GetBucketVersioning answers "never enabled".
+//   - Stored checksums (x-amz-checksum-*) are returned on GET/HEAD only with
+//     "x-amz-checksum-mode: ENABLED" and only for whole-object responses.
+//   - CompleteMultipartUpload answers once the object layer has committed; it
+//     does not stream whitespace keep-alives.
+//   - A single PUT or part above 5 GiB is EntityTooLarge, but CopyObject does
+//     not enforce S3's 5 GiB source limit (the copy streams).
+//   - A GET whose read fails after the status line went out aborts the
+//     connection (http.ErrAbortHandler) so the client sees a short body,
+//     never a clean end.
+//
+// What it does not do: SigV4 and aws-chunked decoding (internal/s3auth),
+// erasure coding, placement or metadata (object and below), ACLs, policies,
+// tagging, versioning, CORS, lifecycle, SSE, POST-form uploads and other bucket
+// sub-resources (all answer NotImplemented).
+package httpapi

@@ -1,0 +1,237 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/shale-store/shale/meta"
+)
+
+// maxListKeys is S3's ceiling (and default) for max-keys, max-uploads and
+// max-parts.
+const maxListKeys = 1000
+
+// parseMax reads a max-keys style parameter: absent → 1000, above 1000 →
+// 1000, negative or not a number → InvalidArgument.
+func parseMax(q url.Values, name string) (int, error) {
+	v := q.Get(name)
+	if v == "" {
+		return maxListKeys, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, detail(ErrInvalidArgument, "%s must be a non-negative integer", name)
+	}
+	return min(n, maxListKeys), nil
+}
+
+// encoder returns the function that presents names in a listing:
+// identity, or S3's URL encoding when encoding-type=url.
+func encoder(q url.Values) (enc func(string) string, encType string, err error) {
+	switch t := q.Get("encoding-type"); {
+	case t == "":
+		return func(s string) string { return s }, "", nil
+	case strings.EqualFold(t, "url"):
+		return s3URLEncode, "url", nil
+	default:
+		return nil, "", detail(ErrInvalidArgument, "invalid Encoding Method specified in Request")
+	}
+}
+
+// s3URLEncode encodes a name as S3 does for encoding-type=url: form encoding
+// with '/' left as is. Clients decode it with QueryUnescape / unquote_plus.
+func s3URLEncode(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "%2F", "/")
+}
+
+// encodeToken and decodeToken make the opaque ListObjectsV2 continuation
+// token: the key after which the next page starts.
+func encodeToken(after string) string { return base64.RawURLEncoding.EncodeToString([]byte(after)) }
+
+func decodeToken(tok string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return "", detail(ErrInvalidArgument, "the continuation token provided is incorrect")
+	}
+	return string(b), nil
+}
+
+// list runs one page of a listing; max 0 answers an empty page once the
+// bucket is known to exist.
+func (h *handler) list(r *http.Request, bucket string, opts meta.ListOptions) (meta.ListResult, error) {
+	if opts.Limit == 0 {
+		_, err := h.svc.HeadBucket(r.Context(), bucket)
+		return meta.ListResult{}, err
+	}
+	return h.svc.ListObjects(r.Context(), bucket, opts)
+}
+
+func entries(res meta.ListResult, enc func(string) string) ([]objectEntry, []commonPrefix) {
+	objs := make([]objectEntry, 0, len(res.Objects))
+	for _, o := range res.Objects {
+		objs = append(objs, objectEntry{Key: enc(o.Key), LastModified: iso8601(o.Created), ETag: quote(o.ETag), Size: o.Size, StorageClass: "STANDARD"})
+	}
+	var cps []commonPrefix
+	for _, p := range res.CommonPrefixes {
+		cps = append(cps, commonPrefix{Prefix: enc(p)})
+	}
+	return objs, cps
+}
+
+func (h *handler) listObjectsV2(w http.ResponseWriter, r *http.Request, bucket string, q url.Values) {
+	maxKeys, err := parseMax(q, "max-keys")
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	enc, encType, err := encoder(q)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	opts := meta.ListOptions{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), After: q.Get("start-after"), Limit: maxKeys}
+	token := q.Get("continuation-token")
+	if token != "" {
+		if opts.After, err = decodeToken(token); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
+	res, err := h.list(r, bucket, opts)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	out := listBucketResultV2{
+		Name: bucket, Prefix: enc(opts.Prefix), Delimiter: enc(opts.Delimiter), MaxKeys: maxKeys,
+		IsTruncated: res.Truncated, EncodingType: encType, ContinuationToken: token,
+		StartAfter: enc(q.Get("start-after")),
+	}
+	out.Contents, out.CommonPrefixes = entries(res, enc)
+	out.KeyCount = len(out.Contents) + len(out.CommonPrefixes)
+	if res.Truncated {
+		out.NextContinuationToken = encodeToken(res.NextAfter)
+	}
+	writeXML(w, http.StatusOK, out)
+}
+
+func (h *handler) listObjectsV1(w http.ResponseWriter, r *http.Request, bucket string, q url.Values) {
+	maxKeys, err := parseMax(q, "max-keys")
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	enc, encType, err := encoder(q)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	opts := meta.ListOptions{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), After: q.Get("marker"), Limit: maxKeys}
+	res, err := h.list(r, bucket, opts)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	out := listBucketResultV1{
+		Name: bucket, Prefix: enc(opts.Prefix), Marker: enc(opts.After), MaxKeys: maxKeys,
+		Delimiter: enc(opts.Delimiter), IsTruncated: res.Truncated, EncodingType: encType,
+	}
+	out.Contents, out.CommonPrefixes = entries(res, enc)
+	// S3 sends NextMarker only with a delimiter; without one clients
+	// continue from the last key.
+	if res.Truncated && opts.Delimiter != "" {
+		out.NextMarker = enc(res.NextAfter)
+	}
+	writeXML(w, http.StatusOK, out)
+}
+
+// listUploads serves ListMultipartUploads. The object layer returns every
+// upload under the prefix; markers, delimiter and paging are applied here,
+// in (key, initiation time, upload id) order.
+func (h *handler) listUploads(w http.ResponseWriter, r *http.Request, bucket string, q url.Values) {
+	maxUploads, err := parseMax(q, "max-uploads")
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	enc, encType, err := encoder(q)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	prefix, delim := q.Get("prefix"), q.Get("delimiter")
+	keyMarker, idMarker := q.Get("key-marker"), q.Get("upload-id-marker")
+	if keyMarker == "" {
+		idMarker = ""
+	}
+	ups, err := h.svc.ListUploads(r.Context(), bucket, prefix)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	sort.Slice(ups, func(i, j int) bool {
+		a, b := ups[i], ups[j]
+		if a.Key != b.Key {
+			return a.Key < b.Key
+		}
+		if !a.Created.Equal(b.Created) {
+			return a.Created.Before(b.Created)
+		}
+		return a.ID < b.ID
+	})
+	out := listMultipartUploadsResult{
+		Bucket: bucket, KeyMarker: enc(keyMarker), UploadIDMarker: idMarker, Prefix: enc(prefix),
+		Delimiter: enc(delim), MaxUploads: maxUploads, EncodingType: encType,
+	}
+	own := ownerOf(r)
+	count := 0
+	lastKey, lastID := "", ""
+	pastIDMarker := idMarker == ""
+	for _, u := range ups {
+		if !strings.HasPrefix(u.Key, prefix) || u.Key < keyMarker {
+			continue
+		}
+		if u.Key == keyMarker {
+			// Within the marker key, resume after the marker upload.
+			if !pastIDMarker {
+				pastIDMarker = u.ID == idMarker
+				continue
+			}
+			if idMarker == "" {
+				continue
+			}
+		}
+		cp := ""
+		if delim != "" {
+			if i := strings.Index(u.Key[len(prefix):], delim); i >= 0 {
+				cp = u.Key[:len(prefix)+i+len(delim)]
+			}
+		}
+		if cp != "" && (cp == lastKey || cp <= keyMarker) {
+			continue // this common prefix was already returned
+		}
+		if count == maxUploads {
+			out.IsTruncated = true
+			break
+		}
+		count++
+		if cp != "" {
+			out.CommonPrefixes = append(out.CommonPrefixes, commonPrefix{Prefix: enc(cp)})
+			lastKey, lastID = cp, ""
+			continue
+		}
+		out.Uploads = append(out.Uploads, uploadEntry{
+			Key: enc(u.Key), UploadID: u.ID, Initiator: own, Owner: own,
+			StorageClass: "STANDARD", Initiated: iso8601(u.Created),
+		})
+		lastKey, lastID = u.Key, u.ID
+	}
+	if out.IsTruncated {
+		out.NextKeyMarker, out.NextUploadIDMarker = enc(lastKey), lastID
+	}
+	writeXML(w, http.StatusOK, out)
+}

@@ -1,0 +1,67 @@
+package httpapi
+
+import (
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxKeyLength is S3's limit on the length of an object key, in bytes.
+const MaxKeyLength = 1024
+
+// checkBucketName enforces S3's general-purpose bucket naming rules: 3–63
+// characters of a–z, 0–9, '.' and '-', starting and ending with a letter or
+// digit, no adjacent periods or period–hyphen pairs, not an IPv4 address, and
+// none of the prefixes and suffixes S3 reserves.
+func checkBucketName(name string) error {
+	if len(name) < 3 || len(name) > 63 {
+		return detail(ErrInvalidBucketName, "bucket name %q must be 3 to 63 characters long", clip(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			return detail(ErrInvalidBucketName, "bucket name %q may hold only a-z, 0-9, '.' and '-'", clip(name))
+		}
+	}
+	if !alnum(name[0]) || !alnum(name[len(name)-1]) {
+		return detail(ErrInvalidBucketName, "bucket name %q must start and end with a letter or digit", name)
+	}
+	if strings.Contains(name, "..") || strings.Contains(name, ".-") || strings.Contains(name, "-.") {
+		return detail(ErrInvalidBucketName, "bucket name %q has adjacent periods or a period next to a hyphen", name)
+	}
+	if a, err := netip.ParseAddr(name); err == nil && a.Is4() {
+		return detail(ErrInvalidBucketName, "bucket name %q must not be an IP address", name)
+	}
+	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
+		if strings.HasPrefix(name, p) {
+			return detail(ErrInvalidBucketName, "bucket name %q uses the reserved prefix %q", name, p)
+		}
+	}
+	for _, s := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
+		if strings.HasSuffix(name, s) {
+			return detail(ErrInvalidBucketName, "bucket name %q uses the reserved suffix %q", name, s)
+		}
+	}
+	return nil
+}
+
+func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+
+// checkKey enforces S3's key rules: at most MaxKeyLength bytes of UTF-8.
+func checkKey(key string) error {
+	if len(key) > MaxKeyLength {
+		return detail(ErrKeyTooLong, "key of %d bytes is longer than the maximum of %d", len(key), MaxKeyLength)
+	}
+	if !utf8.ValidString(key) {
+		return detail(ErrInvalidArgument, "object key is not valid UTF-8")
+	}
+	return nil
+}
+
+// clip shortens s for an error message.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}

@@ -1,0 +1,275 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/shale-store/shale/internal/s3auth"
+)
+
+// handler serves the S3 API. It is immutable after New, apart from the
+// in-flight semaphore it owns.
+type handler struct {
+	cfg Config
+	svc ObjectService
+	sem chan struct{} // one token per request in flight; nil means no limit
+	mux chi.Router
+}
+
+// New returns the S3 API handler serving svc with cfg (defaults applied).
+func New(cfg Config, svc ObjectService) http.Handler {
+	h := &handler{cfg: cfg.withDefaults(), svc: svc}
+	if h.cfg.MaxInFlight > 0 {
+		h.sem = make(chan struct{}, h.cfg.MaxInFlight)
+	}
+	m := chi.NewRouter()
+	m.Use(h.identify, h.shed, h.authenticate, h.virtualHost)
+	m.HandleFunc("/", h.service)
+	m.HandleFunc("/*", h.resource)
+	h.mux = m
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+	keyHostID
+	keyAuth
+)
+
+// identify gives the request its x-amz-request-id and x-amz-id-2.
+func (h *handler) identify(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [32]byte
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+		id := strings.ToUpper(hex.EncodeToString(b[:8]))
+		id2 := base64.StdEncoding.EncodeToString(b[8:])
+		w.Header().Set("x-amz-request-id", id)
+		w.Header().Set("x-amz-id-2", id2)
+		w.Header().Set("Server", "shale")
+		ctx := context.WithValue(r.Context(), keyRequestID, id)
+		ctx = context.WithValue(ctx, keyHostID, id2)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func requestID(r *http.Request) string { s, _ := r.Context().Value(keyRequestID).(string); return s }
+func hostID(r *http.Request) string    { s, _ := r.Context().Value(keyHostID).(string); return s }
+
+// shed refuses requests beyond Config.MaxInFlight with SlowDown.
+func (h *handler) shed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.sem != nil {
+			select {
+			case h.sem <- struct{}{}:
+				defer func() { <-h.sem }()
+			default:
+				h.writeError(w, r, ErrSlowDown)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate verifies the request's signature before anything else reads
+// it; handlers read the body through authReq(r).Body.
+func (h *handler) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.cfg.Auth == nil {
+			h.writeError(w, r, ErrNoCredentials)
+			return
+		}
+		q, err := h.cfg.Auth.Authenticate(r)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyAuth, q)))
+	})
+}
+
+// authReq is the authenticated request stored by authenticate.
+func authReq(r *http.Request) *s3auth.Request {
+	q, _ := r.Context().Value(keyAuth).(*s3auth.Request)
+	return q
+}
+
+// virtualHost rewrites bucket.BaseDomain/key to /bucket/key. It runs after
+// authentication, which signs the path as the client sent it.
+func (h *handler) virtualHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if bucket, ok := h.hostBucket(r.Host); ok {
+			u := *r.URL
+			u.Path = "/" + bucket + r.URL.Path
+			if r.URL.RawPath != "" {
+				u.RawPath = "/" + bucket + r.URL.RawPath
+			}
+			r2 := r.WithContext(r.Context())
+			r2.URL = &u
+			r = r2
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostBucket returns the bucket named by a virtual-host style Host header.
+func (h *handler) hostBucket(host string) (string, bool) {
+	if h.cfg.BaseDomain == "" {
+		return "", false
+	}
+	if hst, _, err := net.SplitHostPort(host); err == nil {
+		host = hst
+	}
+	host = strings.ToLower(host)
+	suffix := "." + strings.ToLower(strings.Trim(h.cfg.BaseDomain, "."))
+	if !strings.HasSuffix(host, suffix) || len(host) == len(suffix) {
+		return "", false
+	}
+	return strings.TrimSuffix(host, suffix), true
+}
+
+// service serves "/": ListBuckets.
+func (h *handler) service(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		h.writeError(w, r, ErrMethodNotAllowed)
+		return
+	}
+	if name, ok := unsupportedSubresource(r.URL.Query()); ok {
+		h.writeError(w, r, detail(ErrNotImplemented, "sub-resource %q is not implemented", name))
+		return
+	}
+	h.listBuckets(w, r)
+}
+
+// resource serves "/bucket[/key]": it splits the decoded path itself (the
+// key may hold any character, including encoded slashes) and dispatches on
+// method and query.
+func (h *handler) resource(w http.ResponseWriter, r *http.Request) {
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if err := checkBucketName(bucket); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	if name, ok := unsupportedSubresource(q); ok {
+		h.writeError(w, r, detail(ErrNotImplemented, "sub-resource %q is not implemented", name))
+		return
+	}
+	if key == "" {
+		h.bucketOp(w, r, bucket, q)
+		return
+	}
+	if err := checkKey(key); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.objectOp(w, r, bucket, key, q)
+}
+
+func (h *handler) bucketOp(w http.ResponseWriter, r *http.Request, bucket string, q url.Values) {
+	switch r.Method {
+	case http.MethodGet:
+		switch {
+		case q.Has("location"):
+			h.getBucketLocation(w, r, bucket)
+		case q.Has("versioning"):
+			h.getBucketVersioning(w, r, bucket)
+		case q.Has("uploads"):
+			h.listUploads(w, r, bucket, q)
+		case q.Get("list-type") == "2":
+			h.listObjectsV2(w, r, bucket, q)
+		default:
+			h.listObjectsV1(w, r, bucket, q)
+		}
+	case http.MethodHead:
+		h.headBucket(w, r, bucket)
+	case http.MethodPut:
+		if q.Has("versioning") {
+			h.writeError(w, r, detail(ErrNotImplemented, "versioning is not implemented"))
+			return
+		}
+		h.createBucket(w, r, bucket)
+	case http.MethodDelete:
+		h.deleteBucket(w, r, bucket)
+	case http.MethodPost:
+		if q.Has("delete") {
+			h.deleteObjects(w, r, bucket)
+			return
+		}
+		h.writeError(w, r, detail(ErrNotImplemented, "POST object (browser form upload) is not implemented"))
+	default:
+		h.writeError(w, r, ErrMethodNotAllowed)
+	}
+}
+
+func (h *handler) objectOp(w http.ResponseWriter, r *http.Request, bucket, key string, q url.Values) {
+	copySource := r.Header.Get("x-amz-copy-source")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		if q.Has("uploadId") && r.Method == http.MethodGet {
+			h.listParts(w, r, bucket, key, q)
+			return
+		}
+		h.getObject(w, r, bucket, key, q)
+	case http.MethodPut:
+		switch {
+		case q.Has("uploadId") || q.Has("partNumber"):
+			if copySource != "" {
+				h.uploadPartCopy(w, r, bucket, key, q, copySource)
+				return
+			}
+			h.uploadPart(w, r, bucket, key, q)
+		case copySource != "":
+			h.copyObject(w, r, bucket, key, copySource)
+		default:
+			h.putObject(w, r, bucket, key)
+		}
+	case http.MethodDelete:
+		if q.Has("uploadId") {
+			h.abortUpload(w, r, bucket, key, q)
+			return
+		}
+		h.deleteObject(w, r, bucket, key)
+	case http.MethodPost:
+		switch {
+		case q.Has("uploads"):
+			h.createUpload(w, r, bucket, key)
+		case q.Has("uploadId"):
+			h.completeUpload(w, r, bucket, key, q)
+		default:
+			h.writeError(w, r, detail(ErrNotImplemented, "this POST operation is not implemented"))
+		}
+	default:
+		h.writeError(w, r, ErrMethodNotAllowed)
+	}
+}
+
+// unsupportedSubresource reports the first S3 sub-resource in q that shale
+// does not serve (ACLs, policies, tagging, versions …).
+func unsupportedSubresource(q url.Values) (string, bool) {
+	for _, name := range []string{
+		"accelerate", "acl", "analytics", "attributes", "cors", "encryption",
+		"intelligent-tiering", "inventory", "legal-hold", "lifecycle", "logging",
+		"metadataConfiguration", "metrics", "notification", "object-lock",
+		"ownershipControls", "policy", "policyStatus", "publicAccessBlock",
+		"renameObject", "replication", "requestPayment", "restore", "retention",
+		"select", "session", "tagging", "torrent", "versions", "website",
+	} {
+		if q.Has(name) {
+			return name, true
+		}
+	}
+	return "", false
+}
