@@ -4,5 +4,6 @@
 //
 // A Map is an immutable snapshot: every method returns copies or values, so a
 // Map can be shared between goroutines without locks. A new epoch means a new
-// Map. The package does no I/O and reads no clock.
+// Map. ParseTopology builds a Map from an operator's YAML or JSON topology
+// document. The package does no I/O and reads no clock.
 package cluster
