@@ -2,6 +2,26 @@ package durability
 
 import "fmt"
 
+type domainCount struct{ domains, shards int }
+
+// domainCounts says how a stripe's shards sit in failure domains: spread as
+// evenly as placement spreads them over min(Domains, n) domains, but never
+// more than PerDomain in one when PerDomain is given. A domain failure then
+// fails that domain's shards at once (counted as live: conservative).
+func domainCounts(p Params) []domainCount {
+	n := p.K + p.M
+	used := min(p.Domains, n)
+	q, r := n/used, n%used
+	out := []domainCount{}
+	if r > 0 {
+		out = append(out, domainCount{r, min(q+1, p.PerDomain)})
+	}
+	if q > 0 {
+		out = append(out, domainCount{used - r, min(q, p.PerDomain)})
+	}
+	return out
+}
+
 // stripeChain is the per-stripe chain: state i = i shards failed (0..m),
 // loss at m+1. Each live shard fails at λ; a domain failure kills PerDomain
 // shards at once (counted as live: conservative); repair brings one shard
@@ -10,11 +30,12 @@ func stripeChain(p Params) *chain {
 	n := p.K + p.M
 	lam, mu := p.lambda(), p.mu()
 	c := newChain(p.M + 1)
-	used := min(p.Domains, n) // domains holding this stripe's shards
 	for i := 0; i <= p.M; i++ {
 		c.add(i, i+1, float64(n-i)*lam)
 		if p.DomainRate > 0 {
-			c.add(i, min(i+p.PerDomain, p.M+1), float64(used)*p.DomainRate)
+			for _, dc := range domainCounts(p) {
+				c.add(i, min(i+dc.shards, p.M+1), float64(dc.domains)*p.DomainRate)
+			}
 		}
 		if i > 0 {
 			if p.Parallel {

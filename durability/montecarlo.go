@@ -285,7 +285,10 @@ func MonteCarlo(cfg MonteCarloConfig) (MonteCarloResult, error) {
 	lo, hi := wilson(res.LossYears, res.Trials)
 	res.Result = Result{Model: "montecarlo", AnnualLossProbability: p, Nines: Nines(p), Interval: &[2]float64{lo, hi}}
 	if res.LossYears == 0 {
-		res.Note = fmt.Sprintf("no loss in %d simulated years: the probability is below %.2g (95%%)", res.Trials, hi)
+		// No loss seen: all the simulation can say is an upper bound on the
+		// probability, so the nines it reports are a lower bound.
+		res.Nines = Nines(hi)
+		res.Note = fmt.Sprintf("no loss in %d simulated years: probability < %.2g, nines ≥ %.2f (95%%)", res.Trials, hi, res.Nines)
 	}
 	res.LossPerStripe = float64(res.StripesLost) / float64(res.Trials) / float64(cfg.StripeCount)
 	res.RepairBytesYear /= float64(res.Trials)

@@ -76,6 +76,7 @@ func (p *Params) Validate() error {
 			return bad("domain failures need a number of domains")
 		}
 		if p.PerDomain < 1 {
+			// placement's cap: ceil(n / domains)
 			p.PerDomain = int(math.Ceil(float64(p.K+p.M) / float64(min(p.Domains, p.K+p.M))))
 		}
 	}

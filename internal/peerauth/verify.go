@@ -1,0 +1,268 @@
+package peerauth
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+var (
+	// ErrMissing: the request lacks one of the authentication headers.
+	ErrMissing = errors.New("peerauth: missing authentication headers")
+	// ErrMalformed: an authentication header is present but badly formed.
+	ErrMalformed = errors.New("peerauth: malformed authentication header")
+	// ErrClockSkew: the request's date lies outside the verifier's window.
+	ErrClockSkew = errors.New("peerauth: request date outside the allowed window")
+	// ErrSignature: the signature does not match the request (wrong secret,
+	// or the method, path, query, date, nonce or body hash was altered).
+	ErrSignature = errors.New("peerauth: signature mismatch")
+	// ErrReplay: the nonce was already used within the window.
+	ErrReplay = errors.New("peerauth: replayed request")
+	// ErrBodyHash: the body's SHA-256 differs from the signed value.
+	ErrBodyHash = errors.New("peerauth: body does not match its signed hash")
+	// ErrBodyTooLarge: a hashed body is larger than Config.MaxBody.
+	ErrBodyTooLarge = errors.New("peerauth: hashed body too large (sign it as STREAMING)")
+	// ErrBusy: the replay cache is full of live nonces; the request is refused
+	// rather than accepted unprotected.
+	ErrBusy = errors.New("peerauth: replay cache full")
+)
+
+// Config tunes a Verifier. The zero value is usable.
+type Config struct {
+	// Window is how far a request's date may lie from the verifier's clock,
+	// either way, and how long its nonce is remembered. Default 5 minutes.
+	// Larger tolerates worse clock skew at the cost of a bigger replay cache.
+	Window time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// MaxBody bounds a body signed with its hash, which is buffered in full
+	// and checked before the handler runs. Larger hashed bodies get 413.
+	// Default 16 MiB. Bodies signed as Streaming are not buffered.
+	MaxBody int64
+	// MaxNonces bounds the replay cache (entries, ~100 bytes each). When it
+	// is full of unexpired nonces new requests get 503. Default 1,000,000.
+	MaxNonces int
+}
+
+func (c *Config) setDefaults() {
+	if c.Window <= 0 {
+		c.Window = 5 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.MaxBody <= 0 {
+		c.MaxBody = 16 << 20
+	}
+	if c.MaxNonces <= 0 {
+		c.MaxNonces = 1_000_000
+	}
+}
+
+// Verifier authenticates incoming requests. It is safe for concurrent use;
+// its replay cache is shared by every request it sees, so use one Verifier
+// per listening service.
+type Verifier struct {
+	secret []byte
+	cfg    Config
+
+	mu        sync.Mutex
+	nonces    map[string]time.Time // nonce → when it may be forgotten
+	nextSweep time.Time
+}
+
+// NewVerifier returns a Verifier for secret (copied) and cfg (defaults
+// applied). A secret shorter than MinSecretLen panics, as in NewSigner.
+func NewVerifier(secret []byte, cfg Config) *Verifier {
+	if len(secret) < MinSecretLen {
+		panic(ErrShortSecret)
+	}
+	cfg.setDefaults()
+	return &Verifier{
+		secret: append([]byte(nil), secret...),
+		cfg:    cfg,
+		nonces: make(map[string]time.Time),
+	}
+}
+
+// Auth is the parsed authentication headers of one request.
+type Auth struct {
+	Date      time.Time
+	DateRaw   string // the header exactly as signed
+	Nonce     string
+	BodyHash  string // lower-case hex, or Streaming
+	Signature []byte // 32 bytes
+}
+
+// ParseAuth extracts and checks the syntax of the authentication headers.
+// Errors wrap ErrMissing or ErrMalformed.
+func ParseAuth(h http.Header) (Auth, error) {
+	var a Auth
+	a.DateRaw = h.Get(HeaderDate)
+	a.Nonce = h.Get(HeaderNonce)
+	a.BodyHash = h.Get(HeaderBodyHash)
+	sig := h.Get(HeaderSignature)
+	if a.DateRaw == "" || a.Nonce == "" || a.BodyHash == "" || sig == "" {
+		return Auth{}, ErrMissing
+	}
+	t, err := time.Parse(DateFormat, a.DateRaw)
+	if err != nil || t.UTC().Format(DateFormat) != a.DateRaw {
+		return Auth{}, fmt.Errorf("%w: %s", ErrMalformed, HeaderDate)
+	}
+	a.Date = t
+	if !validNonce(a.Nonce) {
+		return Auth{}, fmt.Errorf("%w: %s", ErrMalformed, HeaderNonce)
+	}
+	if a.BodyHash != Streaming && !isLowerHex(a.BodyHash, sha256.Size*2) {
+		return Auth{}, fmt.Errorf("%w: %s", ErrMalformed, HeaderBodyHash)
+	}
+	if !isLowerHex(sig, sha256.Size*2) {
+		return Auth{}, fmt.Errorf("%w: %s", ErrMalformed, HeaderSignature)
+	}
+	a.Signature, _ = hex.DecodeString(sig)
+	return a, nil
+}
+
+func validNonce(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Middleware authenticates every request before next sees it. A request
+// that fails gets a plain-text reason with 401 (bad or missing headers,
+// date, signature, replay, body hash), 413 (hashed body over MaxBody) or
+// 503 (replay cache full), and next is not called. A hashed body reaches
+// next fully read and verified (as an in-memory reader); a Streaming body
+// reaches next untouched.
+func (v *Verifier) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := v.verify(r); err != nil {
+			status := http.StatusUnauthorized
+			switch {
+			case errors.Is(err, ErrBodyTooLarge):
+				status = http.StatusRequestEntityTooLarge
+			case errors.Is(err, ErrBusy):
+				status = http.StatusServiceUnavailable
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", "Shale-HMAC-SHA256")
+			}
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, err.Error()+"\n")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// verify checks r's headers, and for a hashed body replaces r.Body with the
+// verified bytes.
+func (v *Verifier) verify(r *http.Request) error {
+	a, err := ParseAuth(r.Header)
+	if err != nil {
+		return err
+	}
+	now := v.cfg.Now()
+	if d := now.Sub(a.Date); d > v.cfg.Window || d < -v.cfg.Window {
+		return fmt.Errorf("%w: date %s, server time %s", ErrClockSkew, a.DateRaw, now.UTC().Format(DateFormat))
+	}
+	if r.URL.RawQuery != "" {
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			return fmt.Errorf("%w: query does not parse", ErrMalformed)
+		}
+	}
+	want := mac(v.secret, r.Method, r.URL, a.DateRaw, a.Nonce, a.BodyHash)
+	if !hmac.Equal(want, a.Signature) {
+		return ErrSignature
+	}
+	// Only a validly signed nonce enters the cache, so strangers cannot fill
+	// it. It is remembered until its date leaves the window.
+	if err := v.useNonce(a.Nonce, a.Date.Add(v.cfg.Window+time.Second), now); err != nil {
+		return err
+	}
+	if a.BodyHash == Streaming {
+		return nil
+	}
+	return v.checkBody(r, a.BodyHash)
+}
+
+// checkBody reads the whole (bounded) body, compares its hash and puts the
+// bytes back for the handler.
+func (v *Verifier) checkBody(r *http.Request, wantHex string) error {
+	if r.ContentLength > v.cfg.MaxBody {
+		return fmt.Errorf("%w: %d bytes > %d", ErrBodyTooLarge, r.ContentLength, v.cfg.MaxBody)
+	}
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		var err error
+		body, err = io.ReadAll(io.LimitReader(r.Body, v.cfg.MaxBody+1))
+		if err != nil {
+			return fmt.Errorf("%w: reading body: %v", ErrBodyHash, err)
+		}
+		if int64(len(body)) > v.cfg.MaxBody {
+			return fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, v.cfg.MaxBody)
+		}
+		_ = r.Body.Close()
+	}
+	got := sha256.Sum256(body)
+	want, _ := hex.DecodeString(wantHex)
+	if !hmac.Equal(got[:], want) {
+		return ErrBodyHash
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	return nil
+}
+
+// useNonce records nonce until expires, failing if it is already recorded.
+func (v *Verifier) useNonce(nonce string, expires, now time.Time) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if exp, ok := v.nonces[nonce]; ok && now.Before(exp) {
+		return ErrReplay
+	}
+	if now.After(v.nextSweep) || len(v.nonces) >= v.cfg.MaxNonces {
+		for n, exp := range v.nonces {
+			if !now.Before(exp) {
+				delete(v.nonces, n)
+			}
+		}
+		v.nextSweep = now.Add(v.cfg.Window / 8)
+	}
+	if len(v.nonces) >= v.cfg.MaxNonces {
+		return ErrBusy
+	}
+	v.nonces[nonce] = expires
+	return nil
+}
