@@ -80,3 +80,10 @@ type CompletePart struct {
 //	ListUploads(ctx, bucket, prefix string) ([]meta.Upload, error)
 //	CompleteUpload(ctx, bucket, key, uploadID string, parts []CompletePart) (meta.Manifest, error)
 //	AbortUpload(ctx, bucket, key, uploadID string) error
+//
+// and, for the repair loop and operators (repair.go, coordinator.go):
+//
+//	RepairObject(ctx, bucket, key string, bad []meta.BadShard, lost LostFunc) (RepairResult, error)
+//	CollectGarbage(ctx, limit int) (deleted int, err error)
+//	Stats() Stats
+//	Config() Config

@@ -31,13 +31,18 @@ var (
 // MaxIDLen bounds a shard id's length.
 const MaxIDLen = 200
 
+// DefaultListLimit is the page size List uses when given a limit ≤ 0.
+const DefaultListLimit = 1000
+
 // CorruptError reports a shard whose bytes failed verification.
 type CorruptError struct {
 	ID  string
 	Err error // an *erasure.ChecksumError naming the block
 }
 
-func (e *CorruptError) Error() string { return fmt.Sprintf("storage: shard %s corrupt: %v", e.ID, e.Err) }
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("storage: shard %s corrupt: %v", e.ID, e.Err)
+}
 func (e *CorruptError) Unwrap() error { return e.Err }
 
 // Info describes one stored shard.
@@ -51,9 +56,9 @@ type Info struct {
 // Usage is the store's space accounting.
 type Usage struct {
 	Shards int64 `json:"shards"`
-	Used   int64 `json:"used"`  // bytes of shard data
-	Free   int64 `json:"free"`  // bytes free on the device (or under the limit)
-	Full   bool  `json:"full"`  // free is below the full threshold
+	Used   int64 `json:"used"` // bytes of shard data
+	Free   int64 `json:"free"` // bytes free on the device (or under the limit)
+	Full   bool  `json:"full"` // free is below the full threshold
 }
 
 // Store keeps shard streams (sequences of erasure records) by id.

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/meta"
+	metaremote "github.com/shale-store/shale/meta/remote"
+)
+
+func init() { commands = append(commands, newAdminCmd) }
+
+// clusterTarget is how an operator command finds meta: a dev cluster's data
+// dir, or a meta address with the cluster secret.
+type clusterTarget struct {
+	data, metaAddr, secretFile string
+}
+
+func (t *clusterTarget) flags(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&t.data, "data", "", "a dev cluster's data dir (reads DATA/cluster.json)")
+	cmd.PersistentFlags().StringVar(&t.metaAddr, "meta", "", "meta address host:port")
+	cmd.PersistentFlags().StringVar(&t.secretFile, "secret-file", "", "cluster secret file (with --meta)")
+}
+
+// client opens a meta client and, for dev clusters, returns the cluster file
+// (for pids).
+func (t clusterTarget) client() (*metaremote.Client, *clusterFile, error) {
+	switch {
+	case t.metaAddr != "":
+		if t.secretFile == "" {
+			return nil, nil, errors.New("--meta needs --secret-file")
+		}
+		secret, err := loadSecretFlag(t.secretFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		return newMetaClient(t.metaAddr, secret), nil, nil
+	default:
+		data := t.data
+		if data == "" {
+			data = "./shale-data"
+		}
+		cf, err := readClusterFile(data)
+		if err != nil {
+			return nil, nil, err
+		}
+		secret, err := loadSecretFlag(cf.SecretFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		return newMetaClient(cf.Meta, secret), &cf, nil
+	}
+}
+
+func newAdminCmd() *cobra.Command {
+	var t clusterTarget
+	cmd := &cobra.Command{Use: "admin", Short: "Operate a running cluster: status, and taking nodes out, in or draining them"}
+	t.flags(cmd)
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Nodes, objects by healthy shards, and repair progress",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, cf, err := t.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			st, err := c.Status(ctx)
+			if err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			if cf != nil {
+				pids := map[cluster.NodeID]int{}
+				for _, n := range cf.Nodes {
+					pids[cluster.NodeID(n.ID)] = n.PID
+				}
+				for i := range st.Nodes {
+					if st.Nodes[i].PID == 0 {
+						st.Nodes[i].PID = pids[st.Nodes[i].ID]
+					}
+				}
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			return printStatus(cmd.OutOrStdout(), st)
+		},
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(status)
+	for _, a := range []struct {
+		action meta.AdminAction
+		short  string
+	}{
+		{meta.ActionOut, "Mark a node out: its shards are re-created elsewhere"},
+		{meta.ActionIn, "Bring a node back in (its stale shards are collected)"},
+		{meta.ActionDrain, "Drain a node: copy its shards away, then mark it out"},
+	} {
+		cmd.AddCommand(&cobra.Command{
+			Use:   string(a.action) + " NODE",
+			Short: a.short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, _, err := t.client()
+				if err != nil {
+					return err
+				}
+				ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+				defer cancel()
+				if err := c.Admin(ctx, cluster.NodeID(args[0]), a.action); err != nil {
+					return fmt.Errorf("%s %s: %w", a.action, args[0], err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "node %s: %s\n", args[0], a.action)
+				return nil
+			},
+		})
+	}
+	return cmd
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for v := n / unit; v >= unit; v /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func printStatus(w io.Writer, st meta.Status) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "NODE\tADDRESS\tZONE/RACK/HOST\tSTATE\tUSED\tFREE\tPID\n")
+	for _, n := range st.Nodes {
+		pid := "-"
+		if n.PID > 0 {
+			pid = strconv.Itoa(n.PID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Addr, n.Domain, n.State, humanBytes(n.Used), humanBytes(n.Free), pid)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nmap epoch %d; %d objects\n", st.Epoch, st.Objects)
+	var counts []int
+	for c := range st.ObjectsByHealthyShards {
+		counts = append(counts, c)
+	}
+	sort.Ints(counts)
+	if len(counts) > 0 {
+		fmt.Fprintln(w, "\nobjects by healthy shards:")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, c := range counts {
+			fmt.Fprintf(tw, "  %d shards\t%d\n", c, st.ObjectsByHealthyShards[c])
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(w, "\nrepair queue: %d   garbage: %d\n", st.RepairQueue, st.Garbage)
+	if extra := statusRepairLine(st); extra != "" {
+		fmt.Fprintln(w, extra)
+	}
+	return nil
+}
+
+// statusRepairLine formats the repair loop's figures when meta reports them.
+func statusRepairLine(st meta.Status) string {
+	r := st.Repair
+	if r == nil {
+		return ""
+	}
+	parts := []string{fmt.Sprintf("repair rate %.1f MB/s", r.RateBytesPerSec/1e6)}
+	if r.ETASeconds > 0 {
+		parts = append(parts, fmt.Sprintf("ETA %s", (time.Duration(r.ETASeconds)*time.Second).String()))
+	}
+	parts = append(parts, fmt.Sprintf("repaired %d shards (%s)", r.ShardsRepaired, humanBytes(r.BytesRepaired)))
+	if r.LastTimeToRepairSeconds > 0 {
+		parts = append(parts, fmt.Sprintf("last time-to-repair %.1fs", r.LastTimeToRepairSeconds))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// durabilityDefaultsFromCluster fills the durability flags the operator did
+// not set from a running cluster: its coding (dev clusters), its nodes and
+// zones, and — when the repair loop has measured one — the repair time a
+// node's worth of data takes at the measured repair rate, plus out-after.
+func durabilityDefaultsFromCluster(ctx context.Context, cmd *cobra.Command, f *durabilityFlags) error {
+	t := clusterTarget{data: f.data, metaAddr: f.metaAddr, secretFile: f.secretFile}
+	c, cf, err := t.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("cluster status: %w", err)
+	}
+	changed := cmd.Flags().Changed
+	if cf != nil {
+		if !changed("k") {
+			f.k = cf.K
+		}
+		if !changed("m") {
+			f.m = cf.M
+		}
+	}
+	var live []cluster.Node
+	var used int64
+	for _, n := range st.Nodes {
+		if n.State != cluster.Out {
+			live = append(live, n)
+			used += n.Used
+		}
+	}
+	if !changed("nodes") && len(live) > 0 {
+		f.nodes = len(live)
+	}
+	if !changed("zones") && len(live) > 0 {
+		f.zones = cluster.Domains(live, cluster.LevelZone)
+		f.racks = max(1, cluster.Domains(live, cluster.LevelRack)/f.zones)
+	}
+	if !changed("repair") && st.Repair != nil && st.Repair.RateBytesPerSec > 0 && len(live) > 0 {
+		perNode := float64(used) / float64(len(live))
+		f.repair = 10*time.Minute + time.Duration(perNode/st.Repair.RateBytesPerSec*float64(time.Second))
+		fmt.Fprintf(cmd.ErrOrStderr(), "repair time from the cluster: 10m detection + %s of data per node at the measured %.1f MB/s = %s\n",
+			humanBytes(int64(perNode)), st.Repair.RateBytesPerSec/1e6, f.repair.Round(time.Second))
+	}
+	return nil
+}

@@ -1,0 +1,449 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/peerauth"
+)
+
+func init() { commands = append(commands, newDevCmd) }
+
+type devFlags struct {
+	data, s3            string
+	nodes, zones, k, m  int
+	downAfter, outAfter time.Duration
+	tls                 bool
+	repairRate          int64
+	blockSize           int
+	scrubRate           int64
+}
+
+func newDevCmd() *cobra.Command {
+	var f devFlags
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a whole cluster on this machine: meta, N node processes over Z zones, and an S3 gateway",
+		Long: `dev starts one meta process, --nodes storage node processes spread over --zones
+zones (each its own process, data dir and loopback port, so kill -9 of one is a
+real node failure) and an S3 gateway. It writes DATA/cluster.json so scripts and
+operators can find (and kill) every process, and stops them all on Ctrl-C.
+Restarting on the same --data brings every object back.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runDev(ctx, cmd.OutOrStdout(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.data, "data", "./shale-data", "data directory of the whole cluster")
+	fl.StringVar(&f.s3, "s3", "127.0.0.1:9000", "S3 listen address")
+	fl.IntVar(&f.nodes, "nodes", 6, "storage node processes")
+	fl.IntVar(&f.zones, "zones", 3, "zones the nodes are spread over")
+	fl.IntVar(&f.k, "k", 4, "data shards per stripe")
+	fl.IntVar(&f.m, "m", 2, "parity shards per stripe")
+	fl.DurationVar(&f.downAfter, "down-after", 5*time.Second, "a node without heartbeat this long is down")
+	fl.DurationVar(&f.outAfter, "out-after", 10*time.Minute, "a node down this long is out and its shards are re-created")
+	fl.BoolVar(&f.tls, "tls", false, "serve S3 over HTTPS with a self-signed certificate")
+	fl.Int64Var(&f.repairRate, "repair-rate", 0, "repair throttle, bytes/s (0: unthrottled)")
+	fl.IntVar(&f.blockSize, "block-size", 0, "bytes per shard block (0: the codec's default)")
+	fl.Int64Var(&f.scrubRate, "scrub-rate", 0, "scrubber rate per node, bytes/s (0: the node's default)")
+	return cmd
+}
+
+// clusterFile is DATA/cluster.json: where everything of a dev cluster is.
+type clusterFile struct {
+	S3          string        `json:"s3"`
+	Meta        string        `json:"meta"`
+	MetaPID     int           `json:"meta_pid"`
+	MetaArgs    []string      `json:"meta_args"`
+	GatewayPID  int           `json:"gateway_pid"`
+	GatewayArgs []string      `json:"gateway_args"`
+	SecretFile  string        `json:"secret_file"`
+	Credentials string        `json:"credentials_file"`
+	CACert      string        `json:"ca_cert,omitempty"`
+	K           int           `json:"k"`
+	M           int           `json:"m"`
+	Nodes       []clusterNode `json:"nodes"`
+}
+
+type clusterNode struct {
+	ID   string   `json:"id"`
+	Addr string   `json:"addr"`
+	Zone string   `json:"zone"`
+	Rack string   `json:"rack"`
+	Host string   `json:"host"`
+	PID  int      `json:"pid"`
+	Data string   `json:"data"`
+	Args []string `json:"args"`
+}
+
+func readClusterFile(data string) (clusterFile, error) {
+	var c clusterFile
+	b, err := os.ReadFile(filepath.Join(data, "cluster.json"))
+	if err != nil {
+		return c, fmt.Errorf("read cluster file: %w (is a dev cluster running on %s?)", err, data)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("parse %s: %w", filepath.Join(data, "cluster.json"), err)
+	}
+	return c, nil
+}
+
+// child is one supervised process.
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// startChild runs exe with args, its stderr (and stdout after the first
+// line that contains marker) appended to logPath, and returns the text after
+// marker on that line — the address the process listens on.
+func startChild(ctx context.Context, name, exe string, args []string, logPath, marker string) (*child, string, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		logf.Close()
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, "", fmt.Errorf("start %s: %w", name, err)
+	}
+	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logf, line)
+			if !sent {
+				if i := strings.Index(line, marker); i >= 0 {
+					addrc <- strings.TrimSpace(line[i+len(marker):])
+					sent = true
+				}
+			}
+		}
+		_, _ = io.Copy(logf, out)
+		c.err = cmd.Wait()
+		logf.Close()
+		close(c.done)
+	}()
+	select {
+	case addr := <-addrc:
+		return c, addr, nil
+	case <-c.done:
+		return nil, "", fmt.Errorf("%s exited before it was ready (%v); see %s", name, c.err, logPath)
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		return nil, "", fmt.Errorf("%s did not start within 30s; see %s", name, logPath)
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		return nil, "", ctx.Err()
+	}
+}
+
+func (c *child) stop(grace time.Duration) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(grace):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// stablePort keeps the port a process had in the previous run (so a
+// restarted cluster keeps its addresses), else picks a free one.
+func stablePort(prev string) (string, error) {
+	if prev != "" {
+		if ln, err := net.Listen("tcp", prev); err == nil {
+			ln.Close()
+			return prev, nil
+		}
+	}
+	return freePort()
+}
+
+func runDev(ctx context.Context, out io.Writer, f devFlags) error {
+	if f.nodes < f.k+f.m {
+		return fmt.Errorf("%d nodes cannot hold %d+%d distinct shards", f.nodes, f.k, f.m)
+	}
+	if f.zones < 1 || f.zones > f.nodes {
+		return fmt.Errorf("--zones must be between 1 and --nodes")
+	}
+	data, err := filepath.Abs(f.data)
+	if err != nil {
+		return err
+	}
+	for _, d := range []string{data, filepath.Join(data, "logs"), filepath.Join(data, "nodes")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	prev, _ := readClusterFile(data)
+	prevNode := map[string]string{}
+	for _, n := range prev.Nodes {
+		prevNode[n.ID] = n.Addr
+	}
+	secretFile := filepath.Join(data, "secret")
+	if _, err := peerauth.LoadOrCreateSecret(secretFile); err != nil {
+		return err
+	}
+	credsFile := filepath.Join(data, "credentials.json")
+	creds, err := loadCredentials(credsFile, true)
+	if err != nil {
+		return err
+	}
+	if os.Getenv("SHALE_ACCESS_KEY") != "" { // keep env credentials for the gateway child
+		b, _ := json.MarshalIndent(creds, "", "  ")
+		if err := os.WriteFile(credsFile, append(b, '\n'), 0o600); err != nil {
+			return err
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var (
+		mu       sync.Mutex
+		children []*child
+	)
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		var wg sync.WaitGroup
+		for _, c := range children {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.stop(5 * time.Second) }()
+		}
+		wg.Wait()
+	}()
+	add := func(c *child) {
+		mu.Lock()
+		children = append(children, c)
+		mu.Unlock()
+	}
+
+	cf := clusterFile{SecretFile: secretFile, Credentials: credsFile, K: f.k, M: f.m}
+	metaAddr, err := stablePort(prev.Meta)
+	if err != nil {
+		return err
+	}
+	cf.MetaArgs = []string{"meta", "--data", filepath.Join(data, "meta"), "--listen", metaAddr,
+		"--secret-file", secretFile, "--down-after", f.downAfter.String(), "--out-after", f.outAfter.String(),
+		"--k", strconv.Itoa(f.k), "--m", strconv.Itoa(f.m), "--repair-rate", strconv.FormatInt(f.repairRate, 10)}
+	if f.blockSize > 0 {
+		cf.MetaArgs = append(cf.MetaArgs, "--block-size", strconv.Itoa(f.blockSize))
+	}
+	mc, addr, err := startChild(ctx, "meta", exe, cf.MetaArgs, filepath.Join(data, "logs", "meta.log"), "meta listening on ")
+	if err != nil {
+		return err
+	}
+	add(mc)
+	cf.Meta, cf.MetaPID = addr, mc.cmd.Process.Pid
+
+	for i := 1; i <= f.nodes; i++ {
+		id := fmt.Sprintf("node-%d", i)
+		zone := fmt.Sprintf("zone-%d", (i-1)%f.zones+1)
+		n := clusterNode{ID: id, Zone: zone, Rack: zone + "-rack-1", Host: "host-" + strconv.Itoa(i),
+			Data: filepath.Join(data, "nodes", id)}
+		listen, err := stablePort(prevNode[id])
+		if err != nil {
+			return err
+		}
+		n.Args = []string{"node", "--data", n.Data, "--listen", listen, "--id", id, "--zone", n.Zone,
+			"--rack", n.Rack, "--host", n.Host, "--secret-file", secretFile, "--meta", cf.Meta}
+		if f.scrubRate > 0 {
+			n.Args = append(n.Args, "--scrub-rate", strconv.FormatInt(f.scrubRate, 10))
+		}
+		c, addr, err := startChild(ctx, id, exe, n.Args, filepath.Join(data, "logs", id+".log"), "listening on ")
+		if err != nil {
+			return err
+		}
+		add(c)
+		n.Addr, n.PID = addr, c.cmd.Process.Pid
+		cf.Nodes = append(cf.Nodes, n)
+	}
+
+	cf.GatewayArgs = []string{"gateway", "--listen", f.s3, "--meta", cf.Meta, "--secret-file", secretFile,
+		"--credentials-file", credsFile, "--k", strconv.Itoa(f.k), "--m", strconv.Itoa(f.m)}
+	if f.blockSize > 0 {
+		cf.GatewayArgs = append(cf.GatewayArgs, "--block-size", strconv.Itoa(f.blockSize))
+	}
+	if f.tls {
+		cert, key, err := selfSignedCert(filepath.Join(data, "tls"))
+		if err != nil {
+			return err
+		}
+		cf.CACert = cert
+		cf.GatewayArgs = append(cf.GatewayArgs, "--tls-cert", cert, "--tls-key", key)
+	}
+	gc, url, err := startChild(ctx, "gateway", exe, cf.GatewayArgs, filepath.Join(data, "logs", "gateway.log"), "gateway listening on ")
+	if err != nil {
+		return err
+	}
+	add(gc)
+	cf.S3, cf.GatewayPID = url, gc.cmd.Process.Pid
+
+	if err := waitNodesUp(ctx, cf, f.nodes); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(cf, "", "  ")
+	if err := writeFileAtomic(filepath.Join(data, "cluster.json"), append(b, '\n')); err != nil {
+		return err
+	}
+	printDevBanner(out, cf, creds, f)
+
+	// Supervise: report children that die (an operator's kill -9 is a node
+	// failure to watch, not something to hide by restarting).
+	for _, c := range children {
+		go func() {
+			select {
+			case <-c.done:
+				if ctx.Err() == nil {
+					fmt.Fprintf(os.Stderr, "shale dev: %s (pid %d) exited: %v\n", c.name, c.cmd.Process.Pid, c.err)
+				}
+			case <-ctx.Done():
+			}
+		}()
+	}
+	<-ctx.Done()
+	fmt.Fprintln(out, "\nstopping the cluster…")
+	return nil
+}
+
+func waitNodesUp(ctx context.Context, cf clusterFile, want int) error {
+	secret, err := peerauth.LoadSecret(cf.SecretFile)
+	if err != nil {
+		return err
+	}
+	mc := newMetaClient(cf.Meta, secret)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m, err := mc.Map(ctx)
+		if err == nil && len(m.InState(cluster.Up)) >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nodes did not all register with meta within 30s (last error: %v)", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func printDevBanner(out io.Writer, cf clusterFile, c credentials, f devFlags) {
+	fmt.Fprintf(out, "shale dev cluster ready: %d nodes over %d zones, coding %d+%d\n\n", f.nodes, f.zones, f.k, f.m)
+	fmt.Fprintf(out, "  S3 endpoint   %s\n  access key    %s\n  secret key    %s\n  region        us-east-1\n  meta          %s\n  cluster file  %s\n\n",
+		cf.S3, c.AccessKey, c.SecretKey, cf.Meta, filepath.Join(filepath.Dir(cf.SecretFile), "cluster.json"))
+	ca := ""
+	if cf.CACert != "" {
+		ca = "AWS_CA_BUNDLE=" + cf.CACert + " "
+		fmt.Fprintf(out, "  TLS: self-signed; trust it with AWS_CA_BUNDLE=%s (aws cli, SDKs) or --ca-bundle\n\n", cf.CACert)
+	}
+	fmt.Fprintf(out, "try:\n  %sAWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url %s --region us-east-1 s3 mb s3://demo\n",
+		ca, c.AccessKey, c.SecretKey, cf.S3)
+	fmt.Fprintf(out, "  shale admin status --data %s\n\nCtrl-C stops every process.\n", filepath.Dir(cf.SecretFile))
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// selfSignedCert makes (once) a certificate for 127.0.0.1 and localhost.
+func selfSignedCert(dir string) (certPath, keyPath string, err error) {
+	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if _, err := os.Stat(certPath); err == nil {
+		return certPath, keyPath, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "shale dev"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(5 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", "", err
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return "", "", errors.Join(err, os.Remove(keyPath))
+	}
+	return certPath, keyPath, nil
+}

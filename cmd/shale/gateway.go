@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/erasure"
+	"github.com/shale-store/shale/httpapi"
+	"github.com/shale-store/shale/internal/s3auth"
+	metaremote "github.com/shale-store/shale/meta/remote"
+	"github.com/shale-store/shale/object"
+	storageremote "github.com/shale-store/shale/storage/remote"
+)
+
+func init() { commands = append(commands, newGatewayCmd) }
+
+type gatewayFlags struct {
+	listen, metaAddr, secretFile, credsFile string
+	region, baseDomain, tlsCert, tlsKey     string
+	k, m, blockSize, quorum, maxInFlight    int
+	memLimit                                int64
+	readTimeout                             time.Duration
+}
+
+func newGatewayCmd() *cobra.Command {
+	var f gatewayFlags
+	cmd := &cobra.Command{
+		Use:   "gateway",
+		Short: "Serve the S3 API: encode, place and stream objects to the storage nodes",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runGateway(ctx, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:9000", "S3 listen address")
+	fl.StringVar(&f.metaAddr, "meta", "127.0.0.1:7000", "meta service address")
+	fl.StringVar(&f.secretFile, "secret-file", "", "cluster secret file (required)")
+	fl.StringVar(&f.credsFile, "credentials-file", "", "JSON {access_key, secret_key}; default SHALE_ACCESS_KEY/SHALE_SECRET_KEY")
+	fl.StringVar(&f.region, "region", "us-east-1", "the S3 region clients sign for")
+	fl.StringVar(&f.baseDomain, "base-domain", "", "virtual-host-style addressing: BUCKET.BASE-DOMAIN")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate (PEM); with --tls-key serves HTTPS")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM)")
+	fl.IntVar(&f.k, "k", 4, "data shards per stripe")
+	fl.IntVar(&f.m, "m", 2, "parity shards per stripe")
+	fl.IntVar(&f.blockSize, "block-size", erasure.DefaultBlockSize, "bytes per shard block")
+	fl.IntVar(&f.quorum, "write-quorum", 0, "durable shard writes needed to commit (default k+1)")
+	fl.IntVar(&f.maxInFlight, "max-in-flight", 256, "requests served at once; more get SlowDown")
+	fl.Int64Var(&f.memLimit, "memory-limit", 256<<20, "soft heap limit in bytes (GOMEMLIMIT); 0 leaves it")
+	fl.DurationVar(&f.readTimeout, "shard-read-timeout", 2*time.Second, "a shard read making no progress this long is read around with parity")
+	return cmd
+}
+
+// credentials are the S3 access key pair a gateway accepts.
+type credentials struct {
+	AccessKey string `json:"access_key"`
+	SecretKey string `json:"secret_key"`
+}
+
+// loadCredentials reads SHALE_ACCESS_KEY/SHALE_SECRET_KEY, else path; with
+// create it makes and keeps a new pair in path when there is none.
+func loadCredentials(path string, create bool) (credentials, error) {
+	if ak, sk := os.Getenv("SHALE_ACCESS_KEY"), os.Getenv("SHALE_SECRET_KEY"); ak != "" || sk != "" {
+		if ak == "" || sk == "" {
+			return credentials{}, errors.New("set both SHALE_ACCESS_KEY and SHALE_SECRET_KEY, or neither")
+		}
+		return credentials{AccessKey: ak, SecretKey: sk}, nil
+	}
+	if path == "" {
+		return credentials{}, errors.New("no S3 credentials: set SHALE_ACCESS_KEY and SHALE_SECRET_KEY or pass --credentials-file")
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		var c credentials
+		if err := json.Unmarshal(b, &c); err != nil || c.AccessKey == "" || c.SecretKey == "" {
+			return credentials{}, fmt.Errorf("credentials file %s: want {\"access_key\": …, \"secret_key\": …}", path)
+		}
+		return c, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) || !create {
+		return credentials{}, fmt.Errorf("read credentials: %w", err)
+	}
+	c := credentials{AccessKey: "SHALE" + randomHex(8), SecretKey: randomHex(20)}
+	b, _ = json.MarshalIndent(c, "", "  ")
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return credentials{}, fmt.Errorf("keep credentials: %w", err)
+	}
+	return c, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+// nodeDialer hands the object layer one remote shard store per node
+// address, reusing clients (and their connections).
+type nodeDialer struct {
+	secret []byte
+	hc     *http.Client
+
+	mu      sync.Mutex
+	clients map[string]*storageremote.Client
+}
+
+func newNodeDialer(secret []byte) *nodeDialer {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return &nodeDialer{secret: secret, hc: &http.Client{Transport: tr}, clients: map[string]*storageremote.Client{}}
+}
+
+func (d *nodeDialer) Store(n cluster.Node) (object.ShardStore, error) {
+	if n.Addr == "" {
+		return nil, fmt.Errorf("node %s has no address", n.ID)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.clients[n.Addr]
+	if !ok {
+		c = storageremote.NewClient("http://"+n.Addr, d.secret, d.hc)
+		d.clients[n.Addr] = c
+	}
+	return c, nil
+}
+
+func newMetaClient(addr string, secret []byte) *metaremote.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return metaremote.NewClient("http://"+addr, secret, &http.Client{Transport: tr})
+}
+
+func runGateway(ctx context.Context, f gatewayFlags) error {
+	if f.memLimit > 0 {
+		debug.SetMemoryLimit(f.memLimit)
+	}
+	secret, err := loadSecretFlag(f.secretFile)
+	if err != nil {
+		return err
+	}
+	creds, err := loadCredentials(f.credsFile, false)
+	if err != nil {
+		return err
+	}
+	coord, err := object.New(object.Config{
+		K: f.k, M: f.m, BlockSize: f.blockSize, WriteQuorum: f.quorum, ReadTimeout: f.readTimeout,
+	}, newMetaClient(f.metaAddr, secret), newNodeDialer(secret))
+	if err != nil {
+		return err
+	}
+	auth := s3auth.New(s3auth.Config{
+		Region: f.region,
+		Lookup: func(ak string) (string, bool) {
+			if ak == creds.AccessKey {
+				return creds.SecretKey, true
+			}
+			return "", false
+		},
+	})
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h := httpapi.New(httpapi.Config{
+		Region: f.region, Auth: auth, BaseDomain: f.baseDomain, MaxInFlight: f.maxInFlight, Logger: logger,
+	}, coord)
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if f.tlsCert != "" {
+		scheme = "https"
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+	fmt.Printf("gateway listening on %s://%s\n", scheme, ln.Addr())
+	errc := make(chan error, 1)
+	go func() {
+		if f.tlsCert != "" {
+			errc <- srv.ServeTLS(ln, f.tlsCert, f.tlsKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	<-errc
+	return nil
+}

@@ -1,0 +1,67 @@
+package shale_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/shale-store/shale/"
+
+// allowed lists, for each package of ours, the packages of ours it may import
+// (directly or not). It keeps CONVENTIONS.md's layering true: leaves import
+// nothing of ours, placement only cluster, and nothing imports httpapi, bench
+// or cmd.
+var allowed = map[string][]string{
+	"cluster":           {},
+	"erasure":           {},
+	"placement":         {"cluster"},
+	"storage":           {"erasure", "internal/pace"},
+	"internal/peerauth": {},
+	"internal/pace":     {},
+	"internal/s3auth":   {},
+	"meta":              {"cluster"},
+}
+
+func TestDependencyDirection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("go list is slow")
+	}
+	for pkg, ok := range allowed {
+		out, err := exec.Command("go", "list", "-deps", "./"+pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		permitted := map[string]bool{pkg: true}
+		for _, p := range ok {
+			permitted[p] = true
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			dep, found := strings.CutPrefix(strings.TrimSpace(line), module)
+			if !found {
+				continue
+			}
+			if !permitted[dep] {
+				t.Errorf("%s imports %s, which the layering forbids", pkg, dep)
+			}
+		}
+	}
+	// Nothing may import httpapi, bench or cmd.
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		for _, imp := range fields[1:] {
+			for _, top := range []string{"httpapi", "bench", "cmd/shale"} {
+				if imp == module+top && !strings.HasPrefix(fields[0], module+"cmd/") {
+					t.Errorf("%s imports %s; only cmd may", fields[0], imp)
+				}
+			}
+		}
+	}
+}

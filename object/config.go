@@ -1,0 +1,104 @@
+package object
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/shale-store/shale/erasure"
+)
+
+// ErrInvalidConfig: a Config field is out of range.
+var ErrInvalidConfig = errors.New("object: invalid config")
+
+// Config holds the coordinator's settings. Zero fields take the defaults
+// documented on each.
+type Config struct {
+	// K is the number of data shards per segment. Default 4.
+	K int
+	// M is the number of parity shards per segment. Default 2. (M is taken
+	// as given once K is set, so K=4, M=0 means no parity.)
+	M int
+	// BlockSize is the codec's block size in bytes: each stripe holds K
+	// blocks. Default erasure.DefaultBlockSize.
+	BlockSize int
+	// WriteQuorum is the number of durable shard writes a PUT needs before it
+	// commits. Default K+1 (capped at K+M); it may not be below K or above
+	// K+M. With K+1 a 4+2 object survives one more failure as soon as it is
+	// acknowledged, and a 6-node cluster still takes writes with one node down.
+	WriteQuorum int
+	// ReadTimeout is how long one shard read (an open or a single Read) may
+	// make no progress before the shard is abandoned and the stripe is
+	// reconstructed from parity. Default 2s.
+	ReadTimeout time.Duration
+	// WriteStall is how long a shard write may make no progress before it is
+	// cut off (its node is then treated as failed for this write). It also
+	// bounds how long a PUT waits for the slowest shard writes to be
+	// acknowledged once the body has been sent. Default 10s.
+	WriteStall time.Duration
+	// MapRefresh is how long a cluster map fetched from meta is trusted.
+	// Default 1s.
+	MapRefresh time.Duration
+	// GarbageGrace delays the deletion of shards this coordinator queues as
+	// garbage (failed PUTs, failed repairs), so a write still in flight on a
+	// remote node has landed before collection. Default 1m.
+	GarbageGrace time.Duration
+	// CleanupTimeout bounds the meta calls that queue garbage after a failed
+	// operation; they run even when the caller's context is already done.
+	// Default 10s.
+	CleanupTimeout time.Duration
+	// Now is the clock for manifest and report times, map caching and
+	// garbage deadlines. Default time.Now.
+	Now func() time.Time
+	// Rand is the source of version ids (read under a lock). Tests pass a
+	// seeded source. Default crypto/rand.Reader.
+	Rand io.Reader
+}
+
+func (c *Config) setDefaults() error {
+	if c.K == 0 {
+		c.K = 4
+		if c.M == 0 {
+			c.M = 2
+		}
+	}
+	if c.BlockSize == 0 {
+		c.BlockSize = erasure.DefaultBlockSize
+	}
+	if c.K < 1 || c.M < 0 {
+		return fmt.Errorf("%w: k=%d m=%d", ErrInvalidConfig, c.K, c.M)
+	}
+	if c.WriteQuorum == 0 {
+		c.WriteQuorum = min(c.K+1, c.K+c.M)
+	}
+	if c.WriteQuorum < c.K || c.WriteQuorum > c.K+c.M {
+		return fmt.Errorf("%w: write quorum %d not in [%d, %d]", ErrInvalidConfig, c.WriteQuorum, c.K, c.K+c.M)
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 2 * time.Second
+	}
+	if c.WriteStall == 0 {
+		c.WriteStall = 10 * time.Second
+	}
+	if c.MapRefresh == 0 {
+		c.MapRefresh = time.Second
+	}
+	if c.GarbageGrace == 0 {
+		c.GarbageGrace = time.Minute
+	}
+	if c.CleanupTimeout == 0 {
+		c.CleanupTimeout = 10 * time.Second
+	}
+	if c.ReadTimeout < 0 || c.WriteStall < 0 || c.MapRefresh < 0 || c.GarbageGrace < 0 || c.CleanupTimeout < 0 {
+		return fmt.Errorf("%w: negative duration", ErrInvalidConfig)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	return nil
+}

@@ -1,0 +1,43 @@
+// Package object is the coordinator that turns S3 operations into erasure
+// coded shard streams on storage nodes and manifests in meta.
+//
+// Nouns:
+//
+//   - Version: one committed write of a key, named by a random hex version
+//     id chosen by the writer. Every shard a version owns carries its id, so
+//     two versions of a key never share a shard and a reader holding a
+//     manifest never mixes versions.
+//   - Segment: an independently coded run of object bytes — the whole object
+//     for a simple PUT, one part for a multipart upload. Each segment has its
+//     own k+m shards and its own placement.
+//   - Shard id: "<version>.<segment number>.<shard index>" for shards written
+//     by a PUT or an upload part (every part attempt has its own version id),
+//     and "<version>.<segment number>.<index>.r<random>" for shards
+//     re-created by repair, so a repaired shard never collides with the one it
+//     replaces, even on the same node.
+//   - Write quorum: the number of shard writes that must be durable before a
+//     manifest may be committed (Config.WriteQuorum, k+1 by default, never
+//     below k). A version committed with fewer than k+m shards is "degraded":
+//     its missing shards carry Node "" and meta queues it for repair.
+//   - Garbage: a shard no manifest references. A PUT that fails before its
+//     commit queues every shard it may have written as garbage; garbage
+//     collection deletes it from its node once its NotBefore has passed.
+//
+// Invariants:
+//
+//   - Only meta's commit makes a version visible; a failed PUT leaves only
+//     orphans queued for garbage collection, never a partial object.
+//   - Memory per request is bounded by the codec's stripes in flight: bodies
+//     and shards are streamed through pipes, never buffered whole.
+//   - Every goroutine started here is owned: someone waits for it before the
+//     operation returns, and stragglers are cancelled once the outcome is
+//     decided.
+//   - Reads report corrupt or missing shards to meta (for repair), never
+//     timeouts, unavailable nodes or cancellations.
+//
+// What it does not do: it speaks no HTTP and knows no S3 error codes (httpapi
+// maps the sentinels in api.go); it does not schedule repair or garbage
+// collection (the repair package calls RepairObject and CollectGarbage); it
+// keeps no state beyond a briefly cached cluster map; it does not retry failed
+// shard writes (a missing shard is repair's job).
+package object

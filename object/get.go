@@ -1,0 +1,255 @@
+package object
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/erasure"
+	"github.com/shale-store/shale/meta"
+	"github.com/shale-store/shale/storage"
+)
+
+// ErrInvalidRange: ReadObject was asked for bytes outside the object.
+var ErrInvalidRange = errors.New("object: range outside the object")
+
+var (
+	// errShardUnplaced: the manifest records no node for the shard.
+	errShardUnplaced = errors.New("shard was never written")
+	// errNodeUnavailable: the shard's node is unknown or not readable.
+	errNodeUnavailable = errors.New("node not readable")
+	// errShardExcluded: the caller does not want the shard read (repair's
+	// lost shards).
+	errShardExcluded = errors.New("shard excluded")
+	// errReadStalled: a shard read made no progress for ReadTimeout.
+	errReadStalled = errors.New("shard read stalled")
+	// errReaderClosed: Read after Close.
+	errReaderClosed = errors.New("shard reader closed")
+)
+
+// ReadObject streams bytes [off, off+length) of the version m to w. Each
+// segment is decoded from its data shards; a shard whose node is down or
+// unknown, that is missing or corrupt, or whose reads make no progress for
+// Config.ReadTimeout is read around through parity. Corrupt and missing
+// shards are then reported to meta for repair. Fewer than k readable shards
+// of a stripe fail the read part-way with ErrUnreadable (some bytes may have
+// been written to w). A range outside the object is ErrInvalidRange.
+func (c *Coordinator) ReadObject(ctx context.Context, w io.Writer, m meta.Manifest, off, length int64) error {
+	if off < 0 || length < 0 || off+length > m.Size || off+length < off {
+		return fmt.Errorf("read %s/%s [%d,+%d) of %d bytes: %w", m.Bucket, m.Key, off, length, m.Size, ErrInvalidRange)
+	}
+	if length == 0 {
+		return nil
+	}
+	mp, err := c.clusterMap(ctx)
+	if err != nil {
+		return fmt.Errorf("read %s/%s: %w", m.Bucket, m.Key, err)
+	}
+	end := off + length
+	var segStart int64
+	for si, seg := range m.Segments {
+		segEnd := segStart + seg.Size
+		lo, hi := max(off, segStart), min(end, segEnd)
+		if lo < hi {
+			if err := c.readSegment(ctx, w, mp, m, si, lo-segStart, hi-lo); err != nil {
+				return err
+			}
+		}
+		segStart = segEnd
+		if segStart >= end {
+			break
+		}
+	}
+	if segStart < end {
+		return fmt.Errorf("read %s/%s: manifest segments hold %d bytes, size is %d: %w", m.Bucket, m.Key, segStart, m.Size, ErrUnreadable)
+	}
+	return nil
+}
+
+func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.Map, m meta.Manifest, si int, off, n int64) error {
+	seg := m.Segments[si]
+	cd, err := c.codec(seg.K, seg.M, seg.BlockSize)
+	if err != nil {
+		return fmt.Errorf("read %s/%s segment %d: %w: %w", m.Bucket, m.Key, si, ErrUnreadable, err)
+	}
+	rep, err := cd.Decode(ctx, w, seg.Size, off, n, c.opener(mp, seg, nil))
+	c.reportBad(ctx, m, si, rep)
+	if err != nil {
+		if errors.Is(err, erasure.ErrTooFewShards) {
+			return fmt.Errorf("read %s/%s segment %d: %w: %w", m.Bucket, m.Key, si, ErrUnreadable, err)
+		}
+		return fmt.Errorf("read %s/%s segment %d: %w", m.Bucket, m.Key, si, err)
+	}
+	return nil
+}
+
+// badReason classifies a decode failure for repair: "corrupt" for bitrot,
+// "missing" for a shard its node does not have, "" for everything else
+// (timeouts, unavailable nodes, cancellations), which must not be reported:
+// a node that is merely slow or restarting would be repaired needlessly.
+func badReason(f erasure.ShardFailure) string {
+	var ce *storage.CorruptError
+	switch {
+	case errors.Is(f.Err, errReadStalled), errors.Is(f.Err, context.Canceled), errors.Is(f.Err, context.DeadlineExceeded):
+		return ""
+	case f.Corrupt(), errors.As(f.Err, &ce):
+		return "corrupt"
+	case errors.Is(f.Err, storage.ErrNotFound):
+		return "missing"
+	}
+	return ""
+}
+
+// reportBad reports the corrupt and missing shards of a decode to meta.
+// Reports are best effort: a failure is counted, not returned, since the
+// read itself has its own outcome and scrubbing finds the shard again.
+func (c *Coordinator) reportBad(ctx context.Context, m meta.Manifest, si int, rep erasure.DecodeReport) {
+	seg := m.Segments[si]
+	for _, f := range rep.Failures {
+		reason := badReason(f)
+		if reason == "" || f.Shard < 0 || f.Shard >= len(seg.Shards) {
+			continue
+		}
+		ref := seg.Shards[f.Shard]
+		b := meta.BadShard{
+			ShardKey: meta.ShardKey{
+				Bucket: m.Bucket, Key: m.Key, Generation: m.Generation,
+				Segment: si, Index: ref.Index, Node: ref.Node, ShardID: ref.ID,
+			},
+			Reason:   reason,
+			Reported: c.cfg.Now().UTC(),
+		}
+		rctx, cancel := c.cleanupCtx(ctx)
+		err := c.md.ReportBad(rctx, b)
+		cancel()
+		if err != nil {
+			c.reportErrs.Add(1)
+		}
+	}
+}
+
+// opener returns the erasure.ShardOpener of one segment: it Gets the shard
+// from its node with a no-progress deadline, and fails at once (so the codec
+// turns to parity) for an unplaced shard, an unknown or unreadable node, or
+// an index in exclude.
+func (c *Coordinator) opener(mp *cluster.Map, seg meta.Segment, exclude map[int]bool) erasure.ShardOpener {
+	return func(ctx context.Context, shard int, off, n int64) (io.ReadCloser, error) {
+		if shard < 0 || shard >= len(seg.Shards) {
+			return nil, fmt.Errorf("open shard %d: no such index in a %d-shard segment", shard, len(seg.Shards))
+		}
+		ref := seg.Shards[shard]
+		if exclude[shard] {
+			return nil, fmt.Errorf("open shard %d (%s): %w", shard, ref.ID, errShardExcluded)
+		}
+		if ref.Node == "" {
+			return nil, fmt.Errorf("open shard %d: %w", shard, errShardUnplaced)
+		}
+		node, ok := mp.Node(ref.Node)
+		if !ok || !node.State.Readable() {
+			return nil, fmt.Errorf("open shard %d (%s) on %s: %w", shard, ref.ID, ref.Node, errNodeUnavailable)
+		}
+		st, err := c.nodes.Store(node)
+		if err != nil {
+			return nil, fmt.Errorf("open shard %d (%s): dial %s: %w", shard, ref.ID, ref.Node, err)
+		}
+		rc, err := c.timedGet(ctx, st, ref.ID, off, n)
+		if err != nil {
+			return nil, fmt.Errorf("open shard %d (%s) on %s: %w", shard, ref.ID, ref.Node, err)
+		}
+		return rc, nil
+	}
+}
+
+// timedReader is a shard stream whose Get and every Read must make progress
+// within a limit; past it the stream's context is cancelled and the read
+// fails with errReadStalled. Time spent between Reads (the client being
+// slow) does not count. Close may be called while a Read is in progress (the
+// codec stops read-ahead that way): it cancels the stream's context and the
+// underlying reader is closed once that Read has returned, so the store's
+// reader never sees Close and Read at once.
+type timedReader struct {
+	rc      io.ReadCloser
+	timer   *time.Timer
+	limit   time.Duration
+	cancel  context.CancelFunc
+	expired atomic.Bool
+
+	mu       sync.Mutex // guards reading, closed, rcClosed
+	reading  bool
+	closed   bool
+	rcClosed bool
+}
+
+func (c *Coordinator) timedGet(ctx context.Context, st ShardStore, id string, off, n int64) (io.ReadCloser, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	tr := &timedReader{limit: c.cfg.ReadTimeout, cancel: cancel}
+	tr.timer = time.AfterFunc(tr.limit, func() {
+		tr.expired.Store(true)
+		cancel()
+	})
+	rc, err := st.Get(sctx, id, off, n)
+	tr.timer.Stop()
+	if err == nil && tr.expired.Load() {
+		rc.Close()
+		err = errReadStalled
+	}
+	if err != nil {
+		cancel()
+		if tr.expired.Load() {
+			return nil, errReadStalled
+		}
+		return nil, err
+	}
+	tr.rc = rc
+	return tr, nil
+}
+
+func (t *timedReader) Read(p []byte) (int, error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return 0, errReaderClosed
+	}
+	t.reading = true
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.reading = false
+		if t.closed && !t.rcClosed {
+			t.rcClosed = true
+			t.rc.Close()
+		}
+		t.mu.Unlock()
+	}()
+	if t.expired.Load() {
+		return 0, errReadStalled
+	}
+	t.timer.Reset(t.limit)
+	n, err := t.rc.Read(p)
+	t.timer.Stop()
+	if err != nil && err != io.EOF && t.expired.Load() {
+		return n, errReadStalled
+	}
+	return n, err
+}
+
+func (t *timedReader) Close() error {
+	t.timer.Stop()
+	t.cancel()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	if t.reading {
+		return nil // the Read in progress closes rc when it returns
+	}
+	t.rcClosed = true
+	return t.rc.Close()
+}

@@ -1,0 +1,294 @@
+package object
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/shale-store/shale/erasure"
+	"github.com/shale-store/shale/meta"
+	"github.com/shale-store/shale/placement"
+)
+
+// bodyReader is the PUT body as the encoder sees it: it hashes the bytes
+// (MD5, the ETag) as they pass, enforces the declared size and remembers the
+// body's own error so it is reported as such, whatever the encoder wraps.
+type bodyReader struct {
+	r         io.Reader
+	md5       hash.Hash
+	remaining int64 // bytes still expected; < 0: size unknown
+	n         int64 // bytes read
+	err       error // first error other than io.EOF
+}
+
+func newBodyReader(r io.Reader, size int64) *bodyReader {
+	if r == nil {
+		r = bytes.NewReader(nil)
+	}
+	return &bodyReader{r: r, md5: md5.New(), remaining: size}
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.remaining == 0 {
+		// The declared size is reached: the body must end here.
+		var one [1]byte
+		n, err := io.ReadFull(b.r, one[:])
+		if n > 0 {
+			b.err = fmt.Errorf("%w: more than %d bytes", ErrIncompleteBody, b.n)
+			return 0, b.err
+		}
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			b.err = err
+			return 0, err
+		}
+		return 0, io.EOF
+	}
+	if b.remaining > 0 && int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := b.r.Read(p)
+	b.md5.Write(p[:n])
+	b.n += int64(n)
+	if b.remaining > 0 {
+		b.remaining -= int64(n)
+	}
+	switch {
+	case err == io.EOF && b.remaining > 0:
+		b.err = fmt.Errorf("%w: body ended after %d bytes, %d missing", ErrIncompleteBody, b.n, b.remaining)
+		return n, b.err
+	case err == io.EOF && b.remaining == 0:
+		// Reached exactly the declared size; the next Read confirms EOF.
+		return n, nil
+	case err != nil && err != io.EOF:
+		b.err = err
+	}
+	return n, err
+}
+
+// segmentWrite is the outcome of coding one segment onto nodes.
+type segmentWrite struct {
+	seg meta.Segment
+	md5 []byte
+	fan *fanout
+}
+
+// putSegment codes body into one segment's shards (ids "<version>.<number>.<i>")
+// on nodes chosen by placement, and returns once at least the write quorum of
+// them is durable. On any error it has already queued every shard it may have
+// written as garbage. On success, the caller commits and then calls
+// settle with the commit's outcome.
+func (c *Coordinator) putSegment(ctx context.Context, version string, number int, body io.Reader, size int64, expectMD5 []byte) (*segmentWrite, error) {
+	if size < -1 {
+		return nil, fmt.Errorf("%w: declared size %d", ErrIncompleteBody, size)
+	}
+	k, m, bs := c.cfg.K, c.cfg.M, c.cfg.BlockSize
+	cd, err := c.codec(k, m, bs)
+	if err != nil {
+		return nil, err
+	}
+	mp, err := c.clusterMap(ctx)
+	if err != nil {
+		return nil, err
+	}
+	objID := fmt.Sprintf("%s.%d", version, number)
+	targets, err := placement.PlaceDegraded(mp, objID, k, m, c.cfg.WriteQuorum)
+	if err != nil {
+		if errors.Is(err, placement.ErrTooFewNodes) {
+			return nil, fmt.Errorf("place %s: %w: %w", objID, ErrNoPlacement, err)
+		}
+		return nil, fmt.Errorf("place %s: %w", objID, err)
+	}
+	ids := make([]string, k+m)
+	for i := range ids {
+		ids[i] = shardID(version, number, i)
+	}
+	fan := c.startFanout(ctx, mp, targets, ids)
+	br := newBodyReader(body, size)
+
+	fail := func(cause error) (*segmentWrite, error) {
+		fan.abort(cause)
+		fan.wait(len(fan.sinks)+1, 0)
+		return nil, errJoin([]error{cause, c.queueGarbage(ctx, fan.attempted())})
+	}
+
+	res, err := cd.Encode(ctx, br, fan.writers(), c.cfg.WriteQuorum)
+	switch {
+	case br.err != nil:
+		return fail(fmt.Errorf("read body of %s: %w", objID, br.err))
+	case err != nil && errors.Is(err, erasure.ErrTooFewShards):
+		return fail(fmt.Errorf("encode %s: %w: %w", objID, ErrQuorum, errJoin(append([]error{err}, res.ShardErrs...))))
+	case err != nil:
+		return fail(fmt.Errorf("encode %s: %w", objID, err))
+	case size >= 0 && res.Size != size:
+		return fail(fmt.Errorf("encode %s: %w: %d bytes, declared %d", objID, ErrIncompleteBody, res.Size, size))
+	}
+	sum := br.md5.Sum(nil)
+	if len(expectMD5) > 0 && !bytes.Equal(sum, expectMD5) {
+		return fail(fmt.Errorf("put %s: %w: body %x, expected %x", objID, ErrBadDigest, sum, expectMD5))
+	}
+	shardSize := cd.ShardSize(res.Size)
+	fan.finish(res.ShardErrs)
+	good := fan.wait(c.cfg.WriteQuorum, shardSize)
+	if good < c.cfg.WriteQuorum {
+		cause := fmt.Errorf("put %s: %w: %d of %d shards durable, need %d: %w", objID, ErrQuorum, good, k+m, c.cfg.WriteQuorum, fan.errs())
+		return nil, errJoin([]error{cause, c.queueGarbage(ctx, fan.attempted())})
+	}
+	seg := meta.Segment{
+		Number: number, Size: res.Size, ETag: hex.EncodeToString(sum),
+		K: k, M: m, BlockSize: bs,
+		Shards: make([]meta.ShardRef, k+m),
+	}
+	for i := range seg.Shards {
+		seg.Shards[i].Index = i
+		if s := fan.sinks[i]; s != nil && s.ok() {
+			seg.Shards[i] = meta.ShardRef{Index: i, Node: s.node, ID: s.id, Size: s.info.Size, Checksum: s.info.Checksum}
+		}
+	}
+	return &segmentWrite{seg: seg, md5: sum, fan: fan}, nil
+}
+
+// settle finishes a segment write after its commit was attempted. committed
+// reports whether the segment is now referenced by meta. If it is, only the
+// shards that failed (but may have landed) become garbage; if not, every
+// shard that may have been written does.
+func (c *Coordinator) settle(ctx context.Context, sw *segmentWrite, committed bool) error {
+	if committed {
+		return c.queueGarbage(ctx, sw.fan.failedAttempted())
+	}
+	return c.queueGarbage(ctx, sw.fan.attempted())
+}
+
+// PutObject stores in.Body as a new version of in.Bucket/in.Key and commits
+// its manifest. It streams: memory is bounded by the codec's stripes in
+// flight. It needs Config.WriteQuorum durable shards; with fewer placeable
+// or writable nodes than k+m (but at least the quorum) it commits a degraded
+// version that meta queues for repair. Errors: ErrNoPlacement, ErrQuorum,
+// ErrBadDigest, ErrIncompleteBody, the body's own read error, and
+// meta.ErrNoSuchBucket (all wrapped). On error nothing is committed and any
+// shard written is queued as garbage.
+func (c *Coordinator) PutObject(ctx context.Context, in PutInput) (meta.Manifest, error) {
+	if _, err := c.md.HeadBucket(ctx, in.Bucket); err != nil {
+		return meta.Manifest{}, fmt.Errorf("put %s/%s: %w", in.Bucket, in.Key, err)
+	}
+	version, err := c.newID()
+	if err != nil {
+		return meta.Manifest{}, err
+	}
+	sw, err := c.putSegment(ctx, version, 1, in.Body, in.Size, in.ExpectMD5)
+	if err != nil {
+		return meta.Manifest{}, fmt.Errorf("put %s/%s: %w", in.Bucket, in.Key, err)
+	}
+	man := meta.Manifest{
+		Bucket: in.Bucket, Key: in.Key, VersionID: version,
+		Size: sw.seg.Size, ETag: sw.seg.ETag,
+		ContentType: in.ContentType, Headers: in.Headers, UserMeta: in.UserMeta, Checksums: in.Checksums,
+		Created:  c.cfg.Now().UTC(),
+		Segments: []meta.Segment{sw.seg},
+	}
+	return c.commit(ctx, man, []*segmentWrite{sw}, func(cctx context.Context) (meta.Manifest, error) {
+		return c.md.Commit(cctx, man)
+	})
+}
+
+// commit runs do (a manifest commit) and settles the segment writes. When do
+// fails ambiguously (not a definite refusal), it asks meta whether the
+// version became visible before queuing its shards as garbage: orphans can
+// be collected later, but collecting a committed version's shards loses data.
+func (c *Coordinator) commit(ctx context.Context, man meta.Manifest, sws []*segmentWrite, do func(context.Context) (meta.Manifest, error)) (meta.Manifest, error) {
+	got, err := do(ctx)
+	committed := err == nil
+	if err != nil && !definiteRefusal(err) {
+		cctx, cancel := c.cleanupCtx(ctx)
+		cur, gerr := c.md.Get(cctx, man.Bucket, man.Key)
+		cancel()
+		switch {
+		case gerr == nil && cur.VersionID == man.VersionID:
+			committed, got, err = true, cur, nil
+		case gerr != nil && !errors.Is(gerr, meta.ErrNoSuchKey) && !errors.Is(gerr, meta.ErrNoSuchBucket):
+			// Unknown outcome: leave the shards as orphans rather than risk
+			// collecting a committed version.
+			return meta.Manifest{}, fmt.Errorf("commit %s/%s (outcome unknown, shards left in place): %w", man.Bucket, man.Key, err)
+		}
+	}
+	var gerrs []error
+	for _, sw := range sws {
+		gerrs = append(gerrs, c.settle(ctx, sw, committed))
+	}
+	if !committed {
+		return meta.Manifest{}, errJoin(append([]error{fmt.Errorf("commit %s/%s: %w", man.Bucket, man.Key, err)}, gerrs...))
+	}
+	// A degraded commit whose failed shards could not be queued as garbage
+	// is still a success: the counters record the orphans.
+	return got, nil
+}
+
+// definiteRefusal reports whether a meta error means the mutation certainly
+// did not happen.
+func definiteRefusal(err error) bool {
+	for _, e := range []error{meta.ErrNoSuchBucket, meta.ErrNoSuchKey, meta.ErrNoSuchUpload, meta.ErrInvalidArgument, meta.ErrConflict, meta.ErrBucketExists} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// CopyObject copies the version src to in.Bucket/in.Key with in's metadata
+// (in.Body and in.Size are ignored). It streams src through a pipe into a
+// new PUT, so it works on the same key (src's shards stay until garbage
+// collection) and never holds the object in memory. A single-part source's
+// MD5 is checked end to end.
+func (c *Coordinator) CopyObject(ctx context.Context, src meta.Manifest, in PutInput) (meta.Manifest, error) {
+	in.Size = src.Size
+	in.ExpectMD5 = nil
+	if len(src.Segments) == 1 {
+		if sum, err := hex.DecodeString(src.ETag); err == nil && len(sum) == md5.Size {
+			in.ExpectMD5 = sum
+		}
+	}
+	var man meta.Manifest
+	err := c.pipeRead(ctx, src, 0, src.Size, func(r io.Reader) error {
+		in.Body = r
+		var err error
+		man, err = c.PutObject(ctx, in)
+		return err
+	})
+	if err != nil {
+		return meta.Manifest{}, fmt.Errorf("copy %s/%s to %s/%s: %w", src.Bucket, src.Key, in.Bucket, in.Key, err)
+	}
+	return man, nil
+}
+
+// pipeRead runs ReadObject of [off, off+length) of src into a pipe whose
+// reading end is consumed by put. Both sides have returned when it returns;
+// a read failure wins over the put error it causes.
+func (c *Coordinator) pipeRead(ctx context.Context, src meta.Manifest, off, length int64, put func(io.Reader) error) error {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	readErr := make(chan error, 1)
+	go func() {
+		err := c.ReadObject(rctx, pw, src, off, length)
+		pw.CloseWithError(err)
+		readErr <- err
+	}()
+	perr := put(pr)
+	pr.CloseWithError(errCopyEnded)
+	cancel()
+	rerr := <-readErr
+	if rerr != nil && !errors.Is(rerr, errCopyEnded) && perr != nil {
+		return rerr
+	}
+	return perr
+}
+
+// errCopyEnded ends a copy's reading side once the writing side returned.
+var errCopyEnded = errors.New("copy destination finished")

@@ -1,0 +1,710 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/zeebo/xxh3"
+)
+
+// FormatVersion is the data directory format this package reads and writes,
+// recorded in DIR/FORMAT as the line "shale-storage <version>".
+const FormatVersion = 1
+
+const formatMagic = "shale-storage"
+
+// DiskConfig configures a Disk.
+type DiskConfig struct {
+	// Dir is the data directory. Required. It is created if missing; an
+	// empty directory is formatted on first open.
+	Dir string
+	// FullThreshold is the free space, in bytes, below which Usage reports
+	// Full (placement then stops choosing the node; Put still works until
+	// the disk or Limit is really exhausted). Zero: the smaller of 1 GiB and
+	// 5% of the capacity (the device, or Limit when set). Negative: never
+	// full.
+	FullThreshold int64
+	// Limit caps the bytes of shard data the store holds (for tests and for
+	// sharing a device); a Put that would pass it fails with ErrFull, and
+	// Usage.Free is at most Limit - Used. Zero: no cap beyond the device.
+	Limit int64
+	// Now reads the clock for Info.Created and scrub marks. Default time.Now.
+	Now func() time.Time
+	// FS performs the file operations on shard, temporary and FORMAT files.
+	// Default OSFS{}. Tests wrap it to inject faults.
+	FS FS
+	// BufferSize is the copy buffer of Put, in bytes. Default 256 KiB.
+	BufferSize int
+}
+
+func (c *DiskConfig) setDefaults() error {
+	if c.Dir == "" {
+		return errors.New("storage: DiskConfig.Dir is empty")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.FS == nil {
+		c.FS = OSFS{}
+	}
+	if c.BufferSize <= 0 {
+		c.BufferSize = 256 << 10
+	}
+	if c.Limit < 0 {
+		return fmt.Errorf("storage: DiskConfig.Limit %d is negative", c.Limit)
+	}
+	return nil
+}
+
+// lockStripes is the number of per-id lock stripes.
+const lockStripes = 64
+
+// Disk is the node-local shard store: one file per shard under
+// DIR/shards/xx/<id>, a pebble index in DIR/index, temporary files in
+// DIR/tmp. A Disk is safe for concurrent use. See the package documentation
+// for the durability protocol.
+type Disk struct {
+	cfg      DiskConfig
+	fs       FS
+	dir      string
+	token    string // random per open: names of this process's temporary files
+	seq      atomic.Uint64
+	bufs     sync.Pool // Put's copy buffers
+	readBufs bufPool   // Get's record buffers
+
+	db *pebble.DB
+
+	// locks order the publish step (rename + index) of each id against
+	// readers opening it: Put and Delete take the write lock of the id's
+	// stripe, Get and the scrubber the read lock.
+	locks [lockStripes]sync.RWMutex
+
+	// state guards closed; index writes hold it for reading, Close for writing.
+	state  sync.RWMutex
+	closed bool
+
+	shards atomic.Int64 // running totals of the index, kept by Put and Delete
+	used   atomic.Int64
+
+	recovery Recovery
+	fresh    bool // the directory was formatted by this open: nothing to reconcile
+}
+
+// Recovery reports what OpenDisk did to bring the index and the files back in
+// line after an unclean stop.
+type Recovery struct {
+	Unclean        bool `json:"unclean"`         // no clean-shutdown marker was found
+	TempRemoved    int  `json:"temp_removed"`    // temporary files deleted
+	EntriesDropped int  `json:"entries_dropped"` // index entries whose file was missing
+	FilesAdded     int  `json:"files_added"`     // complete files without (or with a stale) entry, verified and indexed
+	FilesRemoved   int  `json:"files_removed"`   // files that failed verification or did not belong, deleted
+}
+
+var _ Store = (*Disk)(nil)
+
+// OpenDisk opens (or formats) the data directory cfg.Dir. A directory holding
+// an unknown format, or holding files but no FORMAT, is refused with
+// ErrFormat. After an unclean stop the index is reconciled with the files
+// before OpenDisk returns (see Recovery).
+func OpenDisk(cfg DiskConfig) (*Disk, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	d := &Disk{cfg: cfg, fs: cfg.FS, dir: cfg.Dir}
+	var tok [4]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", d.dir, err)
+	}
+	d.token = hex.EncodeToString(tok[:])
+	d.bufs.New = func() any { b := make([]byte, cfg.BufferSize); return &b }
+	if err := d.checkFormat(); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", d.dir, err)
+	}
+	if err := d.makeDirs(); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", d.dir, err)
+	}
+	db, err := pebble.Open(filepath.Join(d.dir, "index"), &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: index: %w", d.dir, err)
+	}
+	d.db = db
+	if err := d.start(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store %s: %w", d.dir, err)
+	}
+	return d, nil
+}
+
+// quietLogger keeps pebble off stderr; fatal conditions still stop the
+// process, as pebble requires.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...interface{}) {}
+func (quietLogger) Fatalf(format string, args ...interface{}) {
+	panic(fmt.Sprintf("storage: pebble: "+format, args...))
+}
+
+// checkFormat reads DIR/FORMAT, or writes it into an empty directory.
+func (d *Disk) checkFormat() error {
+	if err := d.fs.MkdirAll(d.dir, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(d.dir, "FORMAT")
+	want := fmt.Sprintf("%s %d", formatMagic, FormatVersion)
+	f, err := d.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err == nil {
+		b, err := io.ReadAll(io.LimitReader(f, 256))
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("read FORMAT: %w", err)
+		}
+		if got := strings.TrimSpace(string(b)); got != want {
+			return fmt.Errorf("%w: FORMAT says %q, this version supports %q", ErrFormat, got, want)
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("open FORMAT: %w", err)
+	}
+	names, err := d.fs.ReadDir(d.dir)
+	if err != nil {
+		return err
+	}
+	if len(names) > 0 {
+		return fmt.Errorf("%w: no FORMAT file in non-empty directory (found %q …); this version supports %q", ErrFormat, names[0], want)
+	}
+	d.fresh = true
+	tmp := path + ".tmp"
+	if err := d.writeFileSync(tmp, []byte(want+"\n")); err != nil {
+		return fmt.Errorf("write FORMAT: %w", err)
+	}
+	if err := d.fs.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write FORMAT: %w", err)
+	}
+	return d.syncDir(d.dir)
+}
+
+func (d *Disk) writeFileSync(path string, b []byte) error {
+	f, err := d.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// makeDirs creates DIR/tmp and the 256 fan-out directories (idempotent;
+// the directories are fsynced only when the last one had to be made).
+func (d *Disk) makeDirs() error {
+	if _, err := d.fs.Stat(filepath.Join(d.dir, "shards", "ff")); err == nil {
+		return nil
+	}
+	if err := d.fs.MkdirAll(filepath.Join(d.dir, "tmp"), 0o755); err != nil {
+		return err
+	}
+	for i := 0; i < 256; i++ {
+		if err := d.fs.MkdirAll(filepath.Join(d.dir, "shards", fmt.Sprintf("%02x", i)), 0o755); err != nil {
+			return err
+		}
+	}
+	for _, p := range []string{filepath.Join(d.dir, "shards"), d.dir} {
+		if err := d.syncDir(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// start consumes the clean-shutdown marker (reconciling when it is absent),
+// empties DIR/tmp and loads the running totals.
+func (d *Disk) start() error {
+	_, closer, err := d.db.Get([]byte(keyClean))
+	switch {
+	case err == nil:
+		closer.Close()
+		if err := d.db.Delete([]byte(keyClean), pebble.Sync); err != nil {
+			return fmt.Errorf("clear clean marker: %w", err)
+		}
+	case errors.Is(err, pebble.ErrNotFound):
+		d.recovery.Unclean = !d.fresh
+	default:
+		return fmt.Errorf("read clean marker: %w", err)
+	}
+	if err := d.clearTemp(); err != nil {
+		return err
+	}
+	if d.recovery.Unclean {
+		if err := d.reconcile(); err != nil {
+			return fmt.Errorf("reconcile index with files: %w", err)
+		}
+	}
+	return d.loadTotals()
+}
+
+// Recovery reports what the last OpenDisk repaired.
+func (d *Disk) Recovery() Recovery { return d.recovery }
+
+// Dir returns the data directory.
+func (d *Disk) Dir() string { return d.dir }
+
+func (d *Disk) clearTemp() error {
+	tmp := filepath.Join(d.dir, "tmp")
+	names, err := d.fs.ReadDir(tmp)
+	if err != nil {
+		return fmt.Errorf("list temporary files: %w", err)
+	}
+	for _, n := range names {
+		if err := d.fs.Remove(filepath.Join(tmp, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove temporary file %s: %w", n, err)
+		}
+		d.recovery.TempRemoved++
+	}
+	return nil
+}
+
+func (d *Disk) loadTotals() error {
+	it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: []byte(keyShard), UpperBound: upperBound(keyShard)})
+	if err != nil {
+		return err
+	}
+	var n, used int64
+	for it.First(); it.Valid(); it.Next() {
+		e, err := decodeEntry(it.Value())
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("index entry %q: %w", it.Key(), err)
+		}
+		n++
+		used += e.lay.size
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	d.shards.Store(n)
+	d.used.Store(used)
+	return nil
+}
+
+// Close writes the clean-shutdown marker and closes the index. Operations
+// after Close fail with ErrClosed; readers already returned by Get keep
+// working until they are closed. Close is idempotent.
+func (d *Disk) Close() error {
+	d.state.Lock()
+	defer d.state.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	err := d.db.Set([]byte(keyClean), nil, pebble.Sync)
+	if cerr := d.db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("close store %s: %w", d.dir, err)
+	}
+	return nil
+}
+
+// shardPath is DIR/shards/xx/<id>, xx the low byte of the id's XXH3 in hex.
+func (d *Disk) shardPath(id string) string {
+	return filepath.Join(d.dir, "shards", fanout(id), id)
+}
+
+func fanout(id string) string {
+	return fmt.Sprintf("%02x", byte(xxh3.HashString(id)))
+}
+
+func (d *Disk) lockFor(id string) *sync.RWMutex {
+	return &d.locks[xxh3.HashString(id)>>32%lockStripes]
+}
+
+func (d *Disk) syncDir(path string) error {
+	f, err := d.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", path, err)
+	}
+	return nil
+}
+
+// readEntry returns id's index entry; ok is false when there is none.
+func (d *Disk) readEntry(id string) (e entry, ok bool, err error) {
+	v, closer, err := d.db.Get(shardKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return entry{}, false, nil
+	}
+	if err != nil {
+		return entry{}, false, err
+	}
+	defer closer.Close()
+	e, err = decodeEntry(v)
+	if err != nil {
+		return entry{}, false, fmt.Errorf("index entry of %s: %w", id, err)
+	}
+	return e, true, nil
+}
+
+// enter runs fn with the store open for index writes, or returns ErrClosed.
+func (d *Disk) enter(fn func() error) error {
+	d.state.RLock()
+	defer d.state.RUnlock()
+	if d.closed {
+		return ErrClosed
+	}
+	return fn()
+}
+
+func classify(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	if err == errOverLimit {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	return err
+}
+
+// Put implements Store. The stream goes to DIR/tmp/<id>.<token>-<n> through
+// an erasure.Verifier; the file is fsynced, renamed to its shard path, the
+// fan-out directory fsynced, and the index entry committed with a synced
+// write — only then does Put return. A failure before the rename leaves
+// nothing (the temporary file is removed); a failure after it removes the
+// shard altogether, so neither a stale index entry nor an unindexed file
+// survives it.
+func (d *Disk) Put(ctx context.Context, id string, r io.Reader) (Info, error) {
+	if err := ValidateID(id); err != nil {
+		return Info{}, fmt.Errorf("put shard: %w", err)
+	}
+	info, err := d.put(ctx, id, r)
+	if err != nil {
+		return Info{}, fmt.Errorf("put shard %s: %w", id, classify(err))
+	}
+	return info, nil
+}
+
+func (d *Disk) put(ctx context.Context, id string, r io.Reader) (Info, error) {
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
+	if err := d.enter(func() error { return nil }); err != nil {
+		return Info{}, err
+	}
+	tmp := filepath.Join(d.dir, "tmp", fmt.Sprintf("%s.%s-%d", id, d.token, d.seq.Add(1)))
+	f, err := d.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return Info{}, err
+	}
+	published := false
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+		if !published {
+			_ = d.fs.Remove(tmp)
+		}
+	}()
+	budget := int64(-1)
+	if d.cfg.Limit > 0 {
+		budget = max(d.cfg.Limit-d.used.Load(), 0)
+	}
+	bp := d.bufs.Get().(*[]byte)
+	in, err := ingest(ctx, id, r, f, *bp, budget)
+	d.bufs.Put(bp)
+	if err != nil {
+		return Info{}, err
+	}
+	if err := f.Sync(); err != nil {
+		return Info{}, fmt.Errorf("sync: %w", err)
+	}
+	var ino uint64
+	if fi, err := f.Stat(); err == nil {
+		ino = inode(fi)
+	}
+	err = f.Close()
+	f = nil
+	if err != nil {
+		return Info{}, fmt.Errorf("close: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
+	e := entry{lay: in.lay, sum: in.sum, created: time.Unix(0, d.cfg.Now().UnixNano()).UTC(), ino: ino}
+	err = d.enter(func() error {
+		mu := d.lockFor(id)
+		mu.Lock()
+		defer mu.Unlock()
+		old, hadOld, err := d.readEntry(id)
+		if err != nil {
+			return err
+		}
+		final := d.shardPath(id)
+		if err := d.fs.Rename(tmp, final); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		published = true
+		// The directory fsync and the index commit are independent: run them
+		// together and acknowledge when both are durable. A crash in between
+		// leaves one without the other, which reconcile resolves (an entry
+		// whose file is missing or is another inode; a file without an entry).
+		dirDone := make(chan error, 1)
+		go func() { dirDone <- d.syncDir(filepath.Dir(final)) }()
+		b := d.db.NewBatch()
+		_ = b.Set(shardKey(id), e.encode(), nil)
+		_ = b.Delete(badKey(id), nil)
+		err = b.Commit(pebble.Sync)
+		if derr := <-dirDone; err == nil {
+			err = derr
+		}
+		if err != nil {
+			// The new file is in place but not durably indexed: withdraw the
+			// shard entirely rather than serve it with a stale entry.
+			d.withdraw(id, final, old, hadOld)
+			return fmt.Errorf("publish: %w", err)
+		}
+		if hadOld {
+			d.shards.Add(-1)
+			d.used.Add(-old.lay.size)
+		}
+		d.shards.Add(1)
+		d.used.Add(e.lay.size)
+		return nil
+	})
+	if err != nil {
+		return Info{}, err
+	}
+	return e.info(id), nil
+}
+
+// withdraw removes id's file and index entry after a failed publish (best
+// effort: the disk is misbehaving). Called with id's lock held.
+func (d *Disk) withdraw(id, path string, old entry, hadOld bool) {
+	_ = d.fs.Remove(path)
+	_ = d.syncDir(filepath.Dir(path))
+	b := d.db.NewBatch()
+	_ = b.Delete(shardKey(id), nil)
+	_ = b.Delete(badKey(id), nil)
+	if b.Commit(pebble.Sync) == nil && hadOld {
+		d.shards.Add(-1)
+		d.used.Add(-old.lay.size)
+	}
+}
+
+// Get implements Store. The returned reader verifies each record before
+// handing out its bytes and honours ctx on every record. It holds the open
+// file, so it keeps reading the shard it opened even if the id is
+// overwritten or deleted meanwhile.
+func (d *Disk) Get(ctx context.Context, id string, off, n int64) (io.ReadCloser, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, fmt.Errorf("get shard: %w", err)
+	}
+	rc, err := d.open(ctx, id, off, n, nil)
+	if err != nil {
+		return nil, fmt.Errorf("get shard %s: %w", id, err)
+	}
+	return rc, nil
+}
+
+// open opens a verified reader of [off, off+n) of id; wait paces file reads.
+func (d *Disk) open(ctx context.Context, id string, off, n int64, wait func(context.Context, int64) error) (*recordStream, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var (
+		e  entry
+		f  File
+		ok bool
+	)
+	err := d.enter(func() error {
+		mu := d.lockFor(id)
+		mu.RLock()
+		defer mu.RUnlock()
+		var err error
+		e, ok, err = d.readEntry(id)
+		if err != nil || !ok {
+			return err
+		}
+		f, err = d.fs.OpenFile(d.shardPath(id), os.O_RDONLY, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: indexed but its file is missing", ErrNotFound)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	first, end, length, err := e.lay.span(off, n)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if off > 0 {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	s := newRecordStream(ctx, id, f, f, e.lay, first, end, length, &d.readBufs)
+	s.wait = wait
+	return s, nil
+}
+
+// Stat implements Store.
+func (d *Disk) Stat(ctx context.Context, id string) (Info, error) {
+	if err := ValidateID(id); err != nil {
+		return Info{}, fmt.Errorf("stat shard: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return Info{}, fmt.Errorf("stat shard %s: %w", id, err)
+	}
+	var (
+		e  entry
+		ok bool
+	)
+	err := d.enter(func() (err error) {
+		e, ok, err = d.readEntry(id)
+		return err
+	})
+	if err == nil && !ok {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Info{}, fmt.Errorf("stat shard %s: %w", id, err)
+	}
+	return e.info(id), nil
+}
+
+// Delete implements Store: the file is removed, its directory fsynced, then
+// the index entry deleted with a synced write. Idempotent.
+func (d *Disk) Delete(ctx context.Context, id string) error {
+	if err := ValidateID(id); err != nil {
+		return fmt.Errorf("delete shard: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete shard %s: %w", id, err)
+	}
+	err := d.enter(func() error {
+		mu := d.lockFor(id)
+		mu.Lock()
+		defer mu.Unlock()
+		old, ok, err := d.readEntry(id)
+		if err != nil {
+			return err
+		}
+		path := d.shardPath(id)
+		err = d.fs.Remove(path)
+		switch {
+		case err == nil:
+			if err := d.syncDir(filepath.Dir(path)); err != nil {
+				return err
+			}
+		case errors.Is(err, fs.ErrNotExist):
+			if !ok {
+				return nil // nothing there: the common idempotent case, no sync
+			}
+		default:
+			return err
+		}
+		b := d.db.NewBatch()
+		_ = b.Delete(shardKey(id), nil)
+		_ = b.Delete(badKey(id), nil)
+		if err := b.Commit(pebble.Sync); err != nil {
+			return err
+		}
+		if ok {
+			d.shards.Add(-1)
+			d.used.Add(-old.lay.size)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete shard %s: %w", id, err)
+	}
+	return nil
+}
+
+// List implements Store from the index alone (it never walks the file
+// system). limit ≤ 0 means DefaultListLimit.
+func (d *Disk) List(ctx context.Context, prefix, after string, limit int) ([]Info, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list shards %q: %w", prefix, err)
+	}
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	var out []Info
+	err := d.enter(func() error {
+		lower := []byte(keyShard + prefix)
+		if after >= prefix {
+			lower = []byte(keyShard + after + "\x00")
+		}
+		it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upperBound(keyShard + prefix)})
+		if err != nil {
+			return err
+		}
+		for it.First(); it.Valid() && len(out) < limit; it.Next() {
+			e, err := decodeEntry(it.Value())
+			if err != nil {
+				it.Close()
+				return fmt.Errorf("index entry %q: %w", it.Key(), err)
+			}
+			out = append(out, e.info(string(it.Key()[len(keyShard):])))
+		}
+		return it.Close()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list shards %q after %q: %w", prefix, after, err)
+	}
+	return out, nil
+}
+
+// Usage implements Store from the running totals and one statfs call.
+func (d *Disk) Usage(ctx context.Context) (Usage, error) {
+	if err := ctx.Err(); err != nil {
+		return Usage{}, fmt.Errorf("usage of %s: %w", d.dir, err)
+	}
+	total, avail, err := d.fs.Statfs(d.dir)
+	if err != nil {
+		return Usage{}, fmt.Errorf("usage of %s: %w", d.dir, err)
+	}
+	u := Usage{Shards: d.shards.Load(), Used: d.used.Load(), Free: avail}
+	capacity := total
+	if d.cfg.Limit > 0 {
+		capacity = d.cfg.Limit
+		u.Free = min(u.Free, max(d.cfg.Limit-u.Used, 0))
+	}
+	threshold := d.cfg.FullThreshold
+	if threshold == 0 {
+		threshold = min(1<<30, capacity/20)
+	}
+	u.Full = threshold > 0 && u.Free < threshold
+	return u, nil
+}

@@ -1,0 +1,45 @@
+// Package remote is a storage node's HTTP face: NewHandler serves a
+// storage.Store over HTTP, and Client speaks to such a handler and is itself a
+// storage.Store, so the object layer and repair use local and remote shard
+// stores alike.
+//
+// Protocol (every request authenticated by internal/peerauth with the cluster
+// secret; bodies of PUT are signed as peerauth.Streaming, every other request
+// has no body):
+//
+//	PUT    /v1/shards/{id}            body = shard stream → 200 JSON storage.Info
+//	GET    /v1/shards/{id}?off=&n=    → 200 shard bytes [off, off+n) (n < 0 or absent: to the end)
+//	HEAD   /v1/shards/{id}            → 200 with X-Shale-Size, X-Shale-Checksum, X-Shale-Created
+//	DELETE /v1/shards/{id}            → 204 (also when absent)
+//	GET    /v1/shards?prefix=&after=&limit=  → 200 JSON []storage.Info
+//	GET    /v1/usage                  → 200 JSON storage.Usage
+//
+// The {id} path segment is the shard id path-escaped, with a leading dot
+// written as %2E so that "." and ".." survive to the store, which decides
+// whether an id is valid.
+//
+// Invariants:
+//
+//   - Nothing is buffered whole: PUT streams the request body into
+//     Store.Put, GET streams Store.Get into the response, with one copy
+//     buffer per request (HandlerConfig.BufferSize).
+//   - A GET body ends cleanly only if the whole range was sent: the response
+//     is chunked and its trailers carry X-Shale-Bytes (bytes sent) on success
+//     or X-Shale-Error (a JSON error) when the store's reader failed after the
+//     status line was out — for example a record that fails its checksum.
+//     The client checks them at EOF and returns the error (a
+//     *storage.CorruptError for corruption), io.ErrUnexpectedEOF when the
+//     trailer is missing or the count differs, so a truncated or corrupt
+//     stream never looks like a short clean one.
+//   - Errors cross the wire as a status code and a small JSON body
+//     {"code", "message", …}; the same JSON (message shortened) is also in
+//     the X-Shale-Error header and the code in X-Shale-Error-Code, because a
+//     HEAD answer has no body. The client maps codes back to storage's sentinels and to
+//     *storage.CorruptError (with an *erasure.ChecksumError inside when the
+//     server had one), so errors.Is and errors.As work across the wire. The
+//     single table of codes and statuses is in errors.go.
+//
+// What it does not do: retry, time out on its own (the caller's ctx is the
+// only deadline), pool or limit connections beyond the http.Client it is
+// given, or encrypt (peerauth signs, it does not hide).
+package remote
