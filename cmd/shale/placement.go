@@ -20,7 +20,8 @@ func init() { commands = append(commands, newPlacementCmd) }
 type placementConfig struct {
 	Topology   string // YAML/JSON topology file; or
 	Meta       string // address of a running meta service, with
-	SecretFile string // the cluster secret for it
+	SecretFile string // the cluster secret for it; or
+	Data       string // a dev cluster's data dir
 	Object     string // object id to place (e.g. bucket/key)
 	K, M       int    // data and parity shards
 	Min        int    // > 0: place degraded, filling at least Min shards
@@ -45,6 +46,7 @@ and says what the placement survives: any m nodes, a host, a rack, a zone.`,
 	f.StringVar(&cfg.Topology, "topology", "", "topology file (YAML or JSON)")
 	f.StringVar(&cfg.Meta, "meta", "", "address of a running meta service (instead of --topology)")
 	f.StringVar(&cfg.SecretFile, "secret-file", "", "file holding the cluster secret (with --meta)")
+	f.StringVar(&cfg.Data, "data", "", "a dev cluster's data dir (instead of --topology or --meta)")
 	f.StringVar(&cfg.Object, "object", "", "object id to place, e.g. bucket/key")
 	f.IntVar(&cfg.K, "k", 4, "data shards")
 	f.IntVar(&cfg.M, "m", 2, "parity shards")
@@ -131,10 +133,10 @@ func loadPlacementMap(ctx context.Context, cfg placementConfig) (*cluster.Map, e
 			return nil, fmt.Errorf("placement: topology %s: %w", cfg.Topology, err)
 		}
 		return m, nil
-	case cfg.Meta != "":
-		return fetchClusterMap(ctx, cfg.Meta, cfg.SecretFile)
+	case cfg.Meta != "" || cfg.Data != "":
+		return fetchClusterMap(ctx, clusterTarget{data: cfg.Data, metaAddr: cfg.Meta, secretFile: cfg.SecretFile})
 	}
-	return nil, errors.New("placement: --topology or --meta is required")
+	return nil, errors.New("placement: --topology, --meta or --data is required")
 }
 
 func printPlacement(w io.Writer, r placementReport) error {

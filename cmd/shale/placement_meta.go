@@ -3,18 +3,22 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/shale-store/shale/cluster"
 )
 
-// fetchClusterMap asks the meta service at addr, authenticating with the
-// cluster secret in secretFile, for the current cluster map. It is the seam
-// between `shale placement --meta` and meta/remote; until that client is
-// wired in here it always fails.
-func fetchClusterMap(ctx context.Context, addr, secretFile string) (*cluster.Map, error) {
-	if err := ctx.Err(); err != nil {
+// fetchClusterMap asks a running cluster's meta service for its current map.
+func fetchClusterMap(ctx context.Context, t clusterTarget) (*cluster.Map, error) {
+	c, _, err := t.client()
+	if err != nil {
 		return nil, err
 	}
-	_ = secretFile
-	return nil, fmt.Errorf("fetch cluster map from %s: not wired yet", addr)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	m, err := c.Map(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fetch cluster map: %w", err)
+	}
+	return m, nil
 }
