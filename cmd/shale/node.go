@@ -243,7 +243,11 @@ func heartbeatOnce(ctx context.Context, store storage.Store, mc nodeMeta, r meta
 	r.Used, r.Free, r.Full = u.Used, u.Free, u.Full
 	r.Capacity = capacity
 	if r.Capacity == 0 {
-		r.Capacity = u.Used + u.Free
+		// The disk's size as seen from here moves with every write; round
+		// it to whole GiB so the cluster map (whose epoch bumps on any
+		// capacity change, and whose capacities weigh placement) stays put.
+		const gib = 1 << 30
+		r.Capacity = max(gib, (u.Used+u.Free)/gib*gib)
 	}
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
