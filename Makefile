@@ -32,13 +32,13 @@ FUZZTIME ?= 20s
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 0 $$pkg || exit 1; \
 		done; \
 	done
 
 # Big-object tests (2 GiB through a dev cluster); not part of `make test`.
 test-big:
-	SHALE_BIG=1 $(GO) test -count=1 -timeout 30m -run 'Big' -v ./cmd/shale
+	SHALE_BIG=1 $(GO) test -count=1 -timeout 30m -run Big -v ./e2e
 
 clean:
 	rm -rf bin
