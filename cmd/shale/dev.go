@@ -334,7 +334,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	add(gc)
 	cf.S3, cf.GatewayPID = url, gc.cmd.Process.Pid
 
-	if err := waitNodesUp(ctx, cf, f.nodes); err != nil {
+	if err := waitNodesUp(ctx, cf); err != nil {
 		return err
 	}
 	b, _ := json.MarshalIndent(cf, "", "  ")
@@ -361,7 +361,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	return nil
 }
 
-func waitNodesUp(ctx context.Context, cf clusterFile, want int) error {
+func waitNodesUp(ctx context.Context, cf clusterFile) error {
 	secret, err := peerauth.LoadSecret(cf.SecretFile)
 	if err != nil {
 		return err
@@ -370,7 +370,10 @@ func waitNodesUp(ctx context.Context, cf clusterFile, want int) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		m, err := mc.Map(ctx)
-		if err == nil && len(m.InState(cluster.Up)) >= want {
+		if err == nil && allRegistered(m, cf.Nodes) {
+			for _, n := range m.InState(cluster.Out, cluster.Draining) {
+				fmt.Fprintf(os.Stderr, "shale dev: %s is %s (shale admin in %s brings it back)\n", n.ID, n.State, n.ID)
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -382,6 +385,19 @@ func waitNodesUp(ctx context.Context, cf clusterFile, want int) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// allRegistered reports whether every node of the dev cluster is in the map
+// and not down. A node an operator (or out-after) took out stays out across
+// restarts until `shale admin in`, and counts as registered.
+func allRegistered(m *cluster.Map, nodes []clusterNode) bool {
+	for _, cn := range nodes {
+		n, ok := m.Node(cluster.NodeID(cn.ID))
+		if !ok || n.State == cluster.Down {
+			return false
+		}
+	}
+	return true
 }
 
 func printDevBanner(out io.Writer, cf clusterFile, c credentials, f devFlags) {
