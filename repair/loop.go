@@ -87,6 +87,9 @@ type Loop struct {
 	firstSeen map[string]time.Time
 	episode   time.Time // when the current repair episode began (zero: none)
 	outSeen   map[cluster.NodeID]bool
+
+	lastFailures int // failures logged last, and when
+	lastLogged   time.Time
 }
 
 type sample struct {
@@ -227,7 +230,10 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	res.Candidates = len(cands)
 	l.setQueue(queueBytes, now)
 
-	var mu sync.Mutex
+	var (
+		mu       sync.Mutex
+		firstErr error
+	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(l.cfg.Concurrency)
 	for _, c := range Plan(cands) {
@@ -251,7 +257,9 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 				l.forget(c.Bucket + "\x00" + c.Key)
 			case err != nil:
 				res.Failures++
-				l.cfg.Logger.Warn("repair object", "bucket", c.Bucket, "key", c.Key, "err", err)
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%s/%s: %w", c.Bucket, c.Key, err)
+				}
 			case rr.Conflict:
 				res.Conflicts++ // the next pass looks at the new version
 			case rr.Remaining == 0:
@@ -270,6 +278,7 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
+	l.logFailures(res.Failures, firstErr, now)
 
 	n, err := l.rep.CollectGarbage(ctx, l.cfg.GarbagePerPass)
 	res.Garbage = n
@@ -288,6 +297,25 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	l.endPass(res, now)
 	return res, nil
 }
+
+// logFailures says once per pass how many repairs failed, and repeats an
+// unchanged count at most every logEvery: a cluster too small to re-place an
+// out node's shards would otherwise log every object every second.
+func (l *Loop) logFailures(n int, first error, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n == 0 {
+		l.lastFailures = 0
+		return
+	}
+	if n == l.lastFailures && now.Sub(l.lastLogged) < logEvery {
+		return
+	}
+	l.lastFailures, l.lastLogged = n, now
+	l.cfg.Logger.Warn("repair pass: objects not repaired (retried next pass)", "count", n, "first", first)
+}
+
+const logEvery = 30 * time.Second
 
 // noteOutNodes starts a repair episode when a node newly goes out or starts
 // draining.
@@ -321,9 +349,11 @@ func (l *Loop) forget(k string) {
 	l.mu.Unlock()
 }
 
+// record counts one object's repair and publishes the counters to meta at
+// once: a throttled pass can run for minutes, and status must show its
+// progress then, not the figures of the pass before.
 func (l *Loop) record(rr object.RepairResult, err error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	now := l.cfg.Now()
 	l.stats.ShardsRepaired += int64(rr.Rebuilt)
 	l.stats.BytesRepaired += rr.Bytes
@@ -339,6 +369,10 @@ func (l *Loop) record(rr object.RepairResult, err error) {
 	if err != nil {
 		l.stats.Failures++
 	}
+	l.stats.Updated = now
+	st := l.stats
+	l.mu.Unlock()
+	l.md.SetRepairStats(st)
 }
 
 const rateWindow = 30 * time.Second
