@@ -95,7 +95,7 @@ func TestPlacementCommandErrors(t *testing.T) {
 		{Topology: topo, K: 4, M: 2},
 		{Topology: topo, Meta: "127.0.0.1:1", Object: "x", K: 4, M: 2},
 		{Topology: filepath.Join(t.TempDir(), "missing.yaml"), Object: "x", K: 4, M: 2},
-		{Meta: "127.0.0.1:1", SecretFile: "s", Object: "x", K: 4, M: 2}, // not wired yet
+		{Meta: "127.0.0.1:1", SecretFile: filepath.Join(t.TempDir(), "s"), Object: "x", K: 4, M: 2}, // nothing listens there
 		{Topology: topo, Object: "x", K: 0, M: 2},
 	} {
 		if err := runPlacement(context.Background(), &bytes.Buffer{}, cfg); err == nil {
