@@ -140,6 +140,7 @@ func errorTable() []errorEntry {
 
 		// Object layer (object).
 		e(object.ErrQuorum, "SlowDown", 503, "Please reduce your request rate."),
+		e(meta.ErrUnavailable, "ServiceUnavailable", 503, "The metadata service is unreachable; please retry."),
 		e(object.ErrNoPlacement, "SlowDown", 503, "Please reduce your request rate."),
 		e(object.ErrBadDigest, "BadDigest", 400, "The Content-MD5 you specified did not match what we received."),
 		e(object.ErrIncompleteBody, "IncompleteBody", 400, "You did not provide the number of bytes specified by the Content-Length HTTP header."),

@@ -22,6 +22,9 @@ var (
 	// ErrConflict: a compare-and-swap lost (the object's generation moved on:
 	// it was overwritten or deleted meanwhile).
 	ErrConflict = errors.New("meta: generation conflict")
+	// ErrUnavailable: the metadata service could not be reached (a remote
+	// client's transport failed); the call may or may not have been applied.
+	ErrUnavailable = errors.New("meta: service unavailable")
 )
 
 // Bucket is one bucket.

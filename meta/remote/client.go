@@ -66,7 +66,10 @@ func (c *Client) call(ctx context.Context, method string, in, out any) error {
 	c.signer.Sign(req, peerauth.BodySHA256(body))
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("meta %s: %w", method, err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("meta %s: %w", method, ctx.Err())
+		}
+		return fmt.Errorf("meta %s: %w: %w", method, meta.ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
 	rb, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
