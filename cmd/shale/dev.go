@@ -41,6 +41,7 @@ type devFlags struct {
 	repairRate          int64
 	blockSize           int
 	scrubRate           int64
+	scrubInterval       time.Duration
 }
 
 func newDevCmd() *cobra.Command {
@@ -72,6 +73,7 @@ Restarting on the same --data brings every object back.`,
 	fl.Int64Var(&f.repairRate, "repair-rate", 0, "repair throttle, bytes/s (0: unthrottled)")
 	fl.IntVar(&f.blockSize, "block-size", 0, "bytes per shard block (0: the codec's default)")
 	fl.Int64Var(&f.scrubRate, "scrub-rate", 0, "scrubber rate per node, bytes/s (0: the node's default)")
+	fl.DurationVar(&f.scrubInterval, "scrub-interval", 0, "time between scrub passes on each node (0: the node's default)")
 	return cmd
 }
 
@@ -304,6 +306,9 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 			"--rack", n.Rack, "--host", n.Host, "--secret-file", secretFile, "--meta", cf.Meta}
 		if f.scrubRate > 0 {
 			n.Args = append(n.Args, "--scrub-rate", strconv.FormatInt(f.scrubRate, 10))
+		}
+		if f.scrubInterval > 0 {
+			n.Args = append(n.Args, "--scrub-interval", f.scrubInterval.String())
 		}
 		c, addr, err := startChild(ctx, id, exe, n.Args, filepath.Join(data, "logs", id+".log"), "listening on ")
 		if err != nil {
