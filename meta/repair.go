@@ -104,6 +104,25 @@ func (s *Store) NodeShards(ctx context.Context, node cluster.NodeID, after strin
 	return out, nil
 }
 
+// HasShard reports whether the node→shard index holds shardID on node — a
+// shard of a committed object or of a part of an upload in progress. It is
+// one point read. The answer may be stale by the time the caller acts on it;
+// AddGarbage checks the index again under its lock, so a shard that became
+// referenced meanwhile is still never queued.
+func (s *Store) HasShard(ctx context.Context, node cluster.NodeID, shardID string) (bool, error) {
+	if err := cluster.ValidateNodeID(node); err != nil || shardID == "" {
+		return false, fmt.Errorf("has shard %q on %s: %w", shardID, node, ErrInvalidArgument)
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	ok, err := s.has(shardIndexKey(node, shardID))
+	if err != nil {
+		return false, fmt.Errorf("has shard %s on %s: %w", shardID, node, err)
+	}
+	return ok, nil
+}
+
 // AddGarbage queues shards for deletion (a PUT that failed before its
 // commit leaves them). A zero NotBefore becomes now + GarbageGrace. Entries
 // without a node or shard id, and shards the node→shard index still holds

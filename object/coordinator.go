@@ -78,6 +78,9 @@ type Coordinator struct {
 	codecMu sync.Mutex // guards codecs
 	codecs  map[layout]*erasure.Codec
 
+	outMu   sync.Mutex                   // guards outNext
+	outNext map[cluster.NodeID]time.Time // out nodes put off by CollectGarbage, until when
+
 	reportErrs  atomic.Int64
 	garbageErrs atomic.Int64
 }

@@ -40,16 +40,17 @@ type faults struct {
 	getErr   bool // Get fails
 	slowGet  bool // Get's reader blocks until its context ends
 	slowOpen bool // Get itself blocks until its context ends
+	stallDel bool // Delete blocks until its context ends
 }
 
 // faultStore wraps a Mem with injectable faults. It is a ShardStore.
 type faultStore struct {
 	mem *storage.Mem
 
-	mu sync.Mutex // guards f, puts, gets
+	mu sync.Mutex // guards f, puts, gets, dels
 	f  faults
-	// puts and gets count calls that reached the wrapper.
-	puts, gets int
+	// puts, gets and dels count calls that reached the wrapper.
+	puts, gets, dels int
 }
 
 func (s *faultStore) set(f faults) {
@@ -113,8 +114,16 @@ func (s *faultStore) Get(ctx context.Context, id string, off, n int64) (io.ReadC
 }
 
 func (s *faultStore) Delete(ctx context.Context, id string) error {
-	if s.faults().down {
+	s.mu.Lock()
+	f := s.f
+	s.dels++
+	s.mu.Unlock()
+	switch {
+	case f.down:
 		return errNodeDown
+	case f.stallDel:
+		<-ctx.Done()
+		return ctx.Err()
 	}
 	return s.mem.Delete(ctx, id)
 }

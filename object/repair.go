@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -320,10 +321,15 @@ func (d *dropWriter) Write(p []byte) (int, error) {
 
 // CollectGarbage deletes up to limit due garbage shards (NotBefore passed)
 // from their nodes and forgets them in meta. Deleting is idempotent, so a
-// crash between the delete and the removal only repeats work. Shards on
-// nodes that are not readable (down, out) are skipped and retried on a later
-// call; entries for nodes the map no longer knows are dropped. It returns
-// the number of entries removed; failures of single deletions are returned
+// crash between the delete and the removal only repeats work. Entries for
+// nodes the map no longer knows are dropped. Shards on down nodes are skipped
+// and retried on a later call. An out node may be dead or alive again (it
+// stays out until an operator's "in"), and the map cannot tell which, so its
+// stale shards are tried one by one, each delete bounded by ReadTimeout; the
+// first failure ends the try and leaves the node alone for outRetry, so a
+// dead out node costs at most one ReadTimeout per outRetry, and its entries
+// stay queued without being reported as errors. It returns the number of
+// entries removed; failures of single deletions on other nodes are returned
 // joined, after the successful ones were removed.
 func (c *Coordinator) CollectGarbage(ctx context.Context, limit int) (int, error) {
 	gs, err := c.md.ListGarbage(ctx, limit)
@@ -336,10 +342,21 @@ func (c *Coordinator) CollectGarbage(ctx context.Context, limit int) (int, error
 	}
 	now := c.cfg.Now()
 	var (
-		mu   sync.Mutex
+		mu   sync.Mutex // guards done, errs
 		done []meta.Garbage
 		errs []error
 	)
+	record := func(gb meta.Garbage, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			done = append(done, gb)
+		}
+	}
+	var outNodes []cluster.Node
+	onOut := map[cluster.NodeID][]meta.Garbage{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, gb := range gs {
@@ -347,27 +364,54 @@ func (c *Coordinator) CollectGarbage(ctx context.Context, limit int) (int, error
 			break // ListGarbage is ordered by NotBefore
 		}
 		n, ok := mp.Node(gb.Node)
-		if !ok {
-			done = append(done, gb)
+		switch {
+		case !ok:
+			record(gb, nil)
 			continue
-		}
-		if !n.State.Readable() {
+		case n.State == cluster.Out:
+			if len(onOut[n.ID]) == 0 {
+				outNodes = append(outNodes, n)
+			}
+			onOut[n.ID] = append(onOut[n.ID], gb)
+			continue
+		case !n.State.Readable():
 			continue
 		}
 		st, err := c.nodes.Store(n)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("collect %s on %s: dial: %w", gb.ShardID, gb.Node, err))
+			record(gb, fmt.Errorf("collect %s on %s: dial: %w", gb.ShardID, gb.Node, err))
 			continue
 		}
 		g.Go(func() error {
-			err := st.Delete(gctx, gb.ShardID)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("collect %s on %s: %w", gb.ShardID, gb.Node, err))
-			} else {
-				done = append(done, gb)
+			if err := st.Delete(gctx, gb.ShardID); err != nil {
+				record(gb, fmt.Errorf("collect %s on %s: %w", gb.ShardID, gb.Node, err))
+				return nil
 			}
+			record(gb, nil)
+			return nil
+		})
+	}
+	for _, n := range outNodes {
+		if !c.outDue(n.ID, now) {
+			continue
+		}
+		st, err := c.nodes.Store(n)
+		if err != nil {
+			c.outTried(n.ID, now, false)
+			continue
+		}
+		g.Go(func() error {
+			for _, gb := range onOut[n.ID] {
+				dctx, cancel := context.WithTimeout(gctx, c.cfg.ReadTimeout)
+				err := st.Delete(dctx, gb.ShardID)
+				cancel()
+				if err != nil {
+					c.outTried(n.ID, now, false)
+					return nil
+				}
+				record(gb, nil)
+			}
+			c.outTried(n.ID, now, true)
 			return nil
 		})
 	}
@@ -378,4 +422,30 @@ func (c *Coordinator) CollectGarbage(ctx context.Context, limit int) (int, error
 		}
 	}
 	return len(done), errJoin(errs)
+}
+
+// outRetry is how long CollectGarbage leaves an out node alone after a
+// delete there failed.
+const outRetry = time.Minute
+
+// outDue reports whether CollectGarbage may try the out node id at now.
+func (c *Coordinator) outDue(id cluster.NodeID, now time.Time) bool {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	return !now.Before(c.outNext[id])
+}
+
+// outTried records the outcome of a try on the out node id: a failure puts
+// it off for outRetry, a success makes it due at once.
+func (c *Coordinator) outTried(id cluster.NodeID, now time.Time, ok bool) {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	if ok {
+		delete(c.outNext, id)
+		return
+	}
+	if c.outNext == nil {
+		c.outNext = map[cluster.NodeID]time.Time{}
+	}
+	c.outNext[id] = now.Add(outRetry)
 }

@@ -48,6 +48,10 @@ type Config struct {
 	MaxPerPass int
 	// GarbagePerPass bounds the garbage entries collected per pass. Default 1,000.
 	GarbagePerPass int
+	// Inventory, when set, does one bounded Step of the orphan inventory
+	// in every pass, before garbage collection (which then deletes the
+	// orphans it queued). Nil: no inventory.
+	Inventory *Inventory
 	// Now is the clock. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -134,10 +138,12 @@ type PassResult struct {
 	Conflicts  int
 	Failures   int
 	Garbage    int
+	Orphans    int // unreferenced shards the inventory queued as garbage
 }
 
 // Pass finds every object needing repair, repairs them riskiest first, then
-// collects garbage and retires drained nodes.
+// steps the orphan inventory (if any), collects garbage and retires drained
+// nodes.
 func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	var res PassResult
 	mp, err := l.md.Map(ctx)
@@ -280,6 +286,13 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	}
 	l.logFailures(res.Failures, firstErr, now)
 
+	if l.cfg.Inventory != nil {
+		sr, err := l.cfg.Inventory.Step(ctx)
+		res.Orphans = sr.Queued
+		if err != nil && ctx.Err() == nil {
+			l.cfg.Logger.Warn("orphan inventory", "err", err)
+		}
+	}
 	n, err := l.rep.CollectGarbage(ctx, l.cfg.GarbagePerPass)
 	res.Garbage = n
 	if err != nil {

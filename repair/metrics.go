@@ -23,6 +23,7 @@ type Collector struct {
 
 	byHealthy, queue, rate, eta, ttr, nodes *prometheus.Desc
 	bytes, shards, conflicts, failures      *prometheus.Desc
+	orphans, sweeps                         *prometheus.Desc
 }
 
 // NewCollector returns a collector; register it with a prometheus.Registry.
@@ -42,11 +43,13 @@ func NewCollector(l *Loop, src StatusSource) *Collector {
 		shards:    d("repair_shards_total", "Shards re-created by repair."),
 		conflicts: d("repair_conflicts_total", "Repairs whose commit lost to an overwrite or delete."),
 		failures:  d("repair_failures_total", "Object repairs that failed (retried next pass)."),
+		orphans:   d("orphans_queued_total", "Unreferenced shards the orphan inventory queued as garbage."),
+		sweeps:    d("orphan_sweeps_total", "Finished sweeps of the orphan inventory over every readable node."),
 	}
 }
 
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.byHealthy, c.queue, c.rate, c.eta, c.ttr, c.nodes, c.bytes, c.shards, c.conflicts, c.failures} {
+	for _, d := range []*prometheus.Desc{c.byHealthy, c.queue, c.rate, c.eta, c.ttr, c.nodes, c.bytes, c.shards, c.conflicts, c.failures, c.orphans, c.sweeps} {
 		ch <- d
 	}
 }
@@ -66,6 +69,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctr(c.shards, float64(st.ShardsRepaired))
 	ctr(c.conflicts, float64(st.Conflicts))
 	ctr(c.failures, float64(st.Failures))
+	if inv := c.loop.cfg.Inventory; inv != nil {
+		is := inv.Stats()
+		ctr(c.orphans, float64(is.Queued))
+		ctr(c.sweeps, float64(is.Sweeps))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ms, err := c.src.Status(ctx)

@@ -31,6 +31,8 @@ type metaFlags struct {
 	repairRate        int64
 	repairConcurrency int
 	blockSize         int
+	// The orphan inventory (startRepair): 0 grace turns it off.
+	orphanGrace, orphanEvery time.Duration
 }
 
 func newMetaCmd() *cobra.Command {
@@ -62,6 +64,8 @@ every request signed with the cluster secret. It marks nodes down after
 	fl.Int64Var(&f.repairRate, "repair-rate", 0, "repair throttle, bytes/s, 0: unthrottled (repair loop)")
 	fl.IntVar(&f.repairConcurrency, "repair-concurrency", 0, "objects repaired at once, 0: the loop's default (repair loop)")
 	fl.IntVar(&f.blockSize, "block-size", 0, "bytes per shard block, 0: the codec's default (repair loop)")
+	fl.DurationVar(&f.orphanGrace, "orphan-grace", time.Hour, "shards no manifest or upload references are deleted once this old; must exceed the longest write and node clock skew; 0: never (orphan inventory)")
+	fl.DurationVar(&f.orphanEvery, "orphan-every", 10*time.Minute, "least time between the starts of two sweeps of every node's shards (orphan inventory)")
 	return cmd
 }
 

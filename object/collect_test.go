@@ -1,0 +1,140 @@
+package object
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/meta"
+)
+
+// overwritten puts and overwrites n keys, so every node of a 6-node 4+2
+// cluster holds n garbage shards (one of each first version), and returns
+// the first versions.
+func overwritten(h *harness, n int) []meta.Manifest {
+	var olds []meta.Manifest
+	for i := range n {
+		k := string(rune('a' + i))
+		olds = append(olds, h.put(k, pattern(uint64(60+i), 5000)))
+		h.put(k, pattern(uint64(70+i), 100))
+	}
+	return olds
+}
+
+// garbageOn counts the queued garbage entries on node id.
+func garbageOn(h *harness, id cluster.NodeID) int {
+	n := 0
+	for g := range h.garbage() {
+		if len(g) > len(id) && g[:len(id)+1] == string(id)+"/" {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *faultStore) deletes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dels
+}
+
+func TestCollectGarbageOnOutNodeThatIsAlive(t *testing.T) {
+	h := newHarness(t, 6, testConfig())
+	olds := overwritten(h, 2)
+	out := shardNode(olds[0], 0)
+	h.setState(out, cluster.Out) // and its store fails: out and dead
+	h.clock.Advance(time.Hour)
+
+	n, err := h.c.CollectGarbage(h.ctx, 100)
+	if err != nil || n != 10 {
+		t.Fatalf("collect with a dead out node: %d %v (want 10, no error)", n, err)
+	}
+	if g := garbageOn(h, out); g != 2 || len(h.garbage()) != 2 {
+		t.Fatalf("garbage left: %v, want the 2 entries on %s", sortedKeys(h.garbage()), out)
+	}
+	tried := h.stores[out].deletes()
+	if tried != 1 {
+		t.Fatalf("%d deletes tried on the dead out node, want 1 (the first failure ends the try)", tried)
+	}
+
+	// The node comes back but stays out (until an operator's "in"). Within
+	// outRetry of the failed try it is left alone.
+	h.stores[out].set(faults{})
+	h.clock.Advance(outRetry / 2)
+	if n, err := h.c.CollectGarbage(h.ctx, 100); err != nil || n != 0 {
+		t.Fatalf("collect within outRetry: %d %v", n, err)
+	}
+	if got := h.stores[out].deletes(); got != tried {
+		t.Fatalf("the out node was tried again within outRetry (%d deletes)", got-tried)
+	}
+	h.clock.Advance(outRetry / 2)
+	if n, err := h.c.CollectGarbage(h.ctx, 100); err != nil || n != 2 {
+		t.Fatalf("collect once outRetry passed: %d %v (want 2)", n, err)
+	}
+	if g := h.garbage(); len(g) != 0 {
+		t.Fatalf("garbage left: %v", sortedKeys(g))
+	}
+	for _, m := range olds {
+		for _, r := range m.Segments[0].Shards {
+			if h.stored()[string(r.Node)+"/"+r.ID] {
+				t.Fatalf("stale shard %s/%s still stored", r.Node, r.ID)
+			}
+		}
+	}
+	if h.state(out) != cluster.Out {
+		t.Fatal("collection changed the node's state")
+	}
+}
+
+func TestCollectGarbageStalledOutNodeIsBounded(t *testing.T) {
+	h := newHarness(t, 6, fastDeadlines(testConfig()))
+	olds := overwritten(h, 3)
+	out := shardNode(olds[0], 0)
+	h.setState(out, cluster.Out)
+	h.stores[out].set(faults{stallDel: true}) // a blackholed address: no answer
+	h.clock.Advance(time.Hour)
+
+	// Returns (each delete there is cut off after ReadTimeout) with every
+	// other node's garbage collected and no error for the out node.
+	n, err := h.c.CollectGarbage(h.ctx, 100)
+	if err != nil || n != 15 {
+		t.Fatalf("collect with a stalled out node: %d %v (want 15, no error)", n, err)
+	}
+	if g := garbageOn(h, out); g != 3 {
+		t.Fatalf("%d entries left on the stalled out node, want 3", g)
+	}
+	if d := h.stores[out].deletes(); d != 1 {
+		t.Fatalf("%d deletes tried on the stalled out node, want 1", d)
+	}
+	// Put off: the next calls within outRetry do not wait on it at all.
+	for range 3 {
+		if n, err := h.c.CollectGarbage(h.ctx, 100); err != nil || n != 0 {
+			t.Fatalf("collect again: %d %v", n, err)
+		}
+	}
+	if d := h.stores[out].deletes(); d != 1 {
+		t.Fatalf("%d deletes tried within outRetry, want 1", d)
+	}
+}
+
+func TestCollectGarbageSkipsDownNodeButNotUnknown(t *testing.T) {
+	h := newHarness(t, 6, testConfig())
+	olds := overwritten(h, 1)
+	down := shardNode(olds[0], 1)
+	h.setState(down, cluster.Down)
+	h.stores[down].set(faults{}) // alive or not, a down node is not tried
+	h.clock.Advance(time.Hour)
+	if err := h.store.AddGarbage(h.ctx, []meta.Garbage{{Node: "gone", ShardID: "x", NotBefore: h.clock.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := h.c.CollectGarbage(h.ctx, 100)
+	if err != nil || n != 6 {
+		t.Fatalf("collect: %d %v (want 5 deleted + 1 unknown node dropped)", n, err)
+	}
+	if d := h.stores[down].deletes(); d != 0 {
+		t.Fatalf("%d deletes on a down node", d)
+	}
+	if g := h.garbage(); len(g) != 1 || garbageOn(h, down) != 1 {
+		t.Fatalf("garbage left: %v", sortedKeys(g))
+	}
+}
