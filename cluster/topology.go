@@ -68,13 +68,20 @@ func ParseTopology(data []byte) (*Map, error) {
 	return m, nil
 }
 
-var byteUnits = []struct {
+// byteUnit is a suffix ParseBytes understands and what it multiplies by.
+type byteUnit struct {
 	suffix string
 	mult   float64
-}{
-	{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40}, {"PIB", 1 << 50},
-	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"PB", 1e15},
-	{"B", 1},
+}
+
+// byteUnits lists the suffixes, longest first where one ends another ("KIB"
+// before "B"). A function, not a variable: the package keeps no mutable state.
+func byteUnits() [11]byteUnit {
+	return [...]byteUnit{
+		{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40}, {"PIB", 1 << 50},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"PB", 1e15},
+		{"B", 1},
+	}
 }
 
 // ParseBytes reads a byte count: a plain integer, or a number followed by
@@ -86,7 +93,7 @@ func ParseBytes(s string) (int64, error) {
 		return 0, nil
 	}
 	mult := 1.0
-	for _, u := range byteUnits {
+	for _, u := range byteUnits() {
 		if strings.HasSuffix(t, u.suffix) {
 			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
 			break

@@ -66,11 +66,11 @@ func (h *handler) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key
 		return
 	}
 	aq := authReq(r)
-	if aq.Size > MaxPutSize {
-		h.writeError(w, r, detail(ErrEntityTooLarge, "a part may hold at most %d bytes", int64(MaxPutSize)))
+	if aq.Size > h.maxPut {
+		h.writeError(w, r, detail(ErrEntityTooLarge, "a part may hold at most %d bytes", h.maxPut))
 		return
 	}
-	body, sums := uploadBody(aq)
+	body, sums := uploadBody(aq, h.maxPut)
 	p, err := h.svc.UploadPart(r.Context(), uploadID, n, object.PutInput{
 		Bucket: bucket, Key: key, Body: body, Size: aq.Size, ExpectMD5: aq.MD5, Checksums: sums,
 	})
@@ -103,8 +103,8 @@ func (h *handler) uploadPartCopy(w http.ResponseWriter, r *http.Request, bucket,
 			return
 		}
 	}
-	if br.length > MaxPutSize {
-		h.writeError(w, r, detail(ErrEntityTooLarge, "a part may hold at most %d bytes", int64(MaxPutSize)))
+	if br.length > h.maxPut {
+		h.writeError(w, r, detail(ErrEntityTooLarge, "a part may hold at most %d bytes", h.maxPut))
 		return
 	}
 	p, err := h.svc.UploadPartCopy(ctx, uploadID, n, bucket, key, src, br.start, br.length)

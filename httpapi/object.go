@@ -140,21 +140,53 @@ func (e *eofHook) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// capReader fails with ErrEntityTooLarge once more than limit bytes have
+// come through: the bound on a body whose size was not declared.
+type capReader struct {
+	r     io.Reader
+	limit int64
+	n     int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.n > c.limit {
+		return 0, detail(ErrEntityTooLarge, "the body is larger than %d bytes", c.limit)
+	}
+	// Read one byte past the limit at most, to tell "exactly limit" from
+	// "more".
+	if rest := c.limit + 1 - c.n; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n > c.limit {
+		return 0, detail(ErrEntityTooLarge, "the body is larger than %d bytes", c.limit)
+	}
+	return n, err
+}
+
 // uploadBody returns the body to hand to the object layer and the checksum
 // map that is complete once that body returned io.EOF (see ObjectService).
-func uploadBody(q *s3auth.Request) (io.Reader, map[string]string) {
+// A body of undeclared size (q.Size < 0: chunked transfer without a decoded
+// length) fails with ErrEntityTooLarge past limit bytes; a declared size
+// was already checked against it.
+func uploadBody(q *s3auth.Request, limit int64) (io.Reader, map[string]string) {
 	sums := map[string]string{}
-	return &eofHook{r: q.Body, onEOF: func() {
+	var body io.Reader = &eofHook{r: q.Body, onEOF: func() {
 		for k, v := range q.Checksums() {
 			sums[k] = v
 		}
-	}}, sums
+	}}
+	if q.Size < 0 {
+		body = &capReader{r: body, limit: limit}
+	}
+	return body, sums
 }
 
 func (h *handler) putObject(w http.ResponseWriter, r *http.Request, bucket, key string) {
 	q := authReq(r)
-	if q.Size > MaxPutSize {
-		h.writeError(w, r, detail(ErrEntityTooLarge, "a single PUT may hold at most %d bytes; use multipart upload", int64(MaxPutSize)))
+	if q.Size > h.maxPut {
+		h.writeError(w, r, detail(ErrEntityTooLarge, "a single PUT may hold at most %d bytes; use multipart upload", h.maxPut))
 		return
 	}
 	ct, headers, um, err := objectMeta(r.Header)
@@ -162,7 +194,7 @@ func (h *handler) putObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		h.writeError(w, r, err)
 		return
 	}
-	body, sums := uploadBody(q)
+	body, sums := uploadBody(q, h.maxPut)
 	m, err := h.svc.PutObject(r.Context(), object.PutInput{
 		Bucket: bucket, Key: key, Body: body, Size: q.Size, ExpectMD5: q.MD5,
 		ContentType: ct, Headers: headers, UserMeta: um, Checksums: sums,

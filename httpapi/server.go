@@ -22,11 +22,14 @@ type handler struct {
 	svc ObjectService
 	sem chan struct{} // one token per request in flight; nil means no limit
 	mux chi.Router
+
+	// maxPut bounds one PUT or part body: MaxPutSize (tests lower it).
+	maxPut int64
 }
 
 // New returns the S3 API handler serving svc with cfg (defaults applied).
 func New(cfg Config, svc ObjectService) http.Handler {
-	h := &handler{cfg: cfg.withDefaults(), svc: svc}
+	h := &handler{cfg: cfg.withDefaults(), svc: svc, maxPut: MaxPutSize}
 	if h.cfg.MaxInFlight > 0 {
 		h.sem = make(chan struct{}, h.cfg.MaxInFlight)
 	}

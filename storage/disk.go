@@ -384,7 +384,7 @@ func classify(err error) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return fmt.Errorf("%w: %w", ErrFull, err)
 	}
-	if err == errOverLimit {
+	if errors.Is(err, errOverLimit) {
 		return fmt.Errorf("%w: %w", ErrFull, err)
 	}
 	return err

@@ -14,11 +14,20 @@ type FS interface {
 	// OpenFile opens a file like os.OpenFile. Directories are opened with
 	// os.O_RDONLY so that they can be synced.
 	OpenFile(name string, flag int, perm os.FileMode) (File, error)
+	// Rename replaces newpath with oldpath atomically, like os.Rename. It
+	// is durable only once the directories involved are synced.
 	Rename(oldpath, newpath string) error
+	// Remove deletes a file or empty directory, like os.Remove: a missing
+	// name is an error wrapping fs.ErrNotExist. Durable once the directory
+	// is synced.
 	Remove(name string) error
+	// MkdirAll creates a directory and its parents, like os.MkdirAll; an
+	// existing directory is not an error. It syncs nothing.
 	MkdirAll(path string, perm os.FileMode) error
 	// ReadDir returns the names in a directory, in no particular order.
 	ReadDir(name string) ([]string, error)
+	// Stat describes a file like os.Stat (following links); a missing name
+	// is an error wrapping fs.ErrNotExist.
 	Stat(name string) (os.FileInfo, error)
 	// Statfs reports the total and available bytes of the file system
 	// holding path.

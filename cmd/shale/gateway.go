@@ -150,7 +150,21 @@ func newMetaClient(addr string, secret []byte) *metaremote.Client {
 	return metaremote.NewClient("http://"+addr, secret, &http.Client{Transport: tr})
 }
 
+// validate refuses flag combinations that would silently serve something
+// other than what the operator asked for.
+func (f gatewayFlags) validate() error {
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		// With only --tls-key the gateway would serve plain HTTP; with only
+		// --tls-cert it would fail at the first handshake.
+		return errors.New("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
+	}
+	return nil
+}
+
 func runGateway(ctx context.Context, f gatewayFlags) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
 	if f.memLimit > 0 {
 		debug.SetMemoryLimit(f.memLimit)
 	}

@@ -43,18 +43,24 @@ const (
 	codeUnauthorized = "unauthorized"
 )
 
-// table is the one mapping between storage's errors, wire codes and statuses.
-var table = []struct {
+// wireEntry is one row of the error table.
+type wireEntry struct {
 	err    error
 	code   string
 	status int
-}{
-	{storage.ErrNotFound, codeNotFound, http.StatusNotFound},
-	{storage.ErrInvalidID, codeInvalidID, http.StatusBadRequest},
-	{storage.ErrFull, codeFull, http.StatusInsufficientStorage},
-	{storage.ErrRange, codeRange, http.StatusRequestedRangeNotSatisfiable},
-	{storage.ErrClosed, codeClosed, http.StatusServiceUnavailable},
-	{storage.ErrFormat, codeFormat, http.StatusInternalServerError},
+}
+
+// table is the one mapping between storage's errors, wire codes and
+// statuses. It is a function, not a variable, so that nothing can change it.
+func table() [6]wireEntry {
+	return [...]wireEntry{
+		{storage.ErrNotFound, codeNotFound, http.StatusNotFound},
+		{storage.ErrInvalidID, codeInvalidID, http.StatusBadRequest},
+		{storage.ErrFull, codeFull, http.StatusInsufficientStorage},
+		{storage.ErrRange, codeRange, http.StatusRequestedRangeNotSatisfiable},
+		{storage.ErrClosed, codeClosed, http.StatusServiceUnavailable},
+		{storage.ErrFormat, codeFormat, http.StatusInternalServerError},
+	}
 }
 
 // Checksum-error causes carried on the wire, so errors.Is(err,
@@ -98,7 +104,7 @@ func toWire(err error) (wireError, int) {
 		}
 		return w, http.StatusUnprocessableEntity
 	}
-	for _, e := range table {
+	for _, e := range table() {
 		if errors.Is(err, e.err) {
 			w.Code = e.code
 			return w, e.status
@@ -132,7 +138,7 @@ func fromWire(w wireError, status int) error {
 		}
 		return &storage.CorruptError{ID: w.ID, Err: cause}
 	}
-	for _, e := range table {
+	for _, e := range table() {
 		if w.Code == e.code {
 			return fmt.Errorf("%w (node: %s)", e.err, w.Message)
 		}
