@@ -15,7 +15,8 @@
 //
 // The string to sign is these lines joined by "\n":
 //
-//	SHALE-HMAC-SHA256-V1
+//	SHALE-HMAC-SHA256-V2
+//	<host, lower-case, as in the Host header>
 //	<method>
 //	<escaped path, as on the request line>
 //	<canonical query: keys sorted, each key's values sorted, URL-encoded>

@@ -343,3 +343,27 @@ func FuzzParseAuth(f *testing.F) {
 		}
 	})
 }
+
+// A request signed for one node cannot be replayed to another: the host is
+// part of what is signed, and each node keeps its own replay cache.
+func TestReplayToAnotherHostRefused(t *testing.T) {
+	a := newFixture(t, Config{})
+	b := newFixture(t, Config{})
+	b.now = a.now
+	s := NewSigner(testSecret)
+	r := a.request(t, "DELETE", "/v1/shards/x", "")
+	s.SignAt(r, EmptySHA256, a.now)
+	r2 := b.request(t, "DELETE", "/v1/shards/x", "")
+	for k, v := range r.Header {
+		r2.Header[k] = v
+	}
+	if code, _ := do(t, r2); code != http.StatusUnauthorized {
+		t.Fatalf("captured request replayed to another node: %d, want 401", code)
+	}
+	if n := b.calls.Load(); n != 0 {
+		t.Fatalf("other node's handler called %d times", n)
+	}
+	if code, _ := do(t, r); code != http.StatusNoContent {
+		t.Fatalf("original: %d", code)
+	}
+}

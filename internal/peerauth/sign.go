@@ -35,7 +35,7 @@ const EmptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b785
 const DateFormat = "2006-01-02T15:04:05Z"
 
 // scheme is the first line of the string to sign; it changes with the format.
-const scheme = "SHALE-HMAC-SHA256-V1"
+const scheme = "SHALE-HMAC-SHA256-V2"
 
 // Signer signs outgoing requests with the cluster secret. It is safe for
 // concurrent use.
@@ -78,7 +78,7 @@ func (s *Signer) SignAt(r *http.Request, bodySHA256Hex string, t time.Time) {
 	r.Header.Set(HeaderDate, date)
 	r.Header.Set(HeaderNonce, nonce)
 	r.Header.Set(HeaderBodyHash, bodySHA256Hex)
-	r.Header.Set(HeaderSignature, hex.EncodeToString(mac(s.secret, r.Method, r.URL, date, nonce, bodySHA256Hex)))
+	r.Header.Set(HeaderSignature, hex.EncodeToString(mac(s.secret, r.Method, requestHost(r), r.URL, date, nonce, bodySHA256Hex)))
 }
 
 // Transport returns a RoundTripper that signs every request it sends and
@@ -137,11 +137,15 @@ func closeBody(r *http.Request) {
 }
 
 // mac computes the signature over the string to sign.
-func mac(secret []byte, method string, u *url.URL, date, nonce, bodyHash string) []byte {
+// The host is signed so that a request captured on its way to one node
+// cannot be replayed to another (each node keeps its own replay cache).
+func mac(secret []byte, method, host string, u *url.URL, date, nonce, bodyHash string) []byte {
 	var b bytes.Buffer
 	b.WriteString(scheme)
 	b.WriteByte('\n')
 	b.WriteString(method)
+	b.WriteByte('\n')
+	b.WriteString(strings.ToLower(host))
 	b.WriteByte('\n')
 	b.WriteString(u.EscapedPath())
 	b.WriteByte('\n')
@@ -188,4 +192,13 @@ func canonicalQuery(raw string) string {
 		}
 	}
 	return b.String()
+}
+
+// requestHost is the Host a client request will carry: r.Host when set,
+// else the URL's host (what net/http sends).
+func requestHost(r *http.Request) string {
+	if r.Host != "" {
+		return r.Host
+	}
+	return r.URL.Host
 }

@@ -202,7 +202,7 @@ func (v *Verifier) verify(r *http.Request) error {
 			return fmt.Errorf("%w: query does not parse", ErrMalformed)
 		}
 	}
-	want := mac(v.secret, r.Method, r.URL, a.DateRaw, a.Nonce, a.BodyHash)
+	want := mac(v.secret, r.Method, r.Host, r.URL, a.DateRaw, a.Nonce, a.BodyHash)
 	if !hmac.Equal(want, a.Signature) {
 		return ErrSignature
 	}
