@@ -431,6 +431,8 @@ func TestReconcileAfterUncleanStop(t *testing.T) {
 	mustWrite(t, filepath.Join(dir, "shards", otherFanout("misplaced"), "misplaced"), orphan)
 	mustWrite(t, filepath.Join(dir, "shards", "00", ".hidden"), orphan)
 	mustWrite(t, filepath.Join(dir, "tmp", "keep.123-4"), keep[:10])
+	// Something that is not ours beside the fan-out directories.
+	mustWrite(t, filepath.Join(dir, "shards", "README"), []byte("operator's note"))
 
 	d2 := openDisk(t, DiskConfig{Dir: dir})
 	r := d2.Recovery()

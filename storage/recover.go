@@ -69,6 +69,9 @@ func (d *Disk) reconcile() error {
 		return err
 	}
 	for _, xx := range dirs {
+		if !isFanoutName(xx) {
+			continue // not ours (an operator's note, a stray file): leave it be
+		}
 		dir := filepath.Join(root, xx)
 		names, err := d.fs.ReadDir(dir)
 		if err != nil {
@@ -138,4 +141,19 @@ func (d *Disk) verifyFile(id, path string) (entry, error) {
 		return entry{}, err
 	}
 	return entry{lay: in.lay, sum: in.sum, created: fi.ModTime().UTC(), ino: inode(fi)}, nil
+}
+
+// isFanoutName reports whether name is one of the shard directories fanout
+// makes: two lower-case hex digits.
+func isFanoutName(name string) bool {
+	if len(name) != 2 {
+		return false
+	}
+	for i := 0; i < 2; i++ {
+		c := name[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
