@@ -435,6 +435,10 @@ func TestReconcileAfterUncleanStop(t *testing.T) {
 	mustWrite(t, filepath.Join(dir, "shards", "README"), []byte("operator's note"))
 
 	d2 := openDisk(t, DiskConfig{Dir: dir})
+	// The stray file was left alone (and is set aside for the checks below).
+	if err := os.Remove(filepath.Join(dir, "shards", "README")); err != nil {
+		t.Fatalf("stray file: %v", err)
+	}
 	r := d2.Recovery()
 	want := Recovery{Unclean: true, TempRemoved: 1, EntriesDropped: 1, FilesAdded: 2, FilesRemoved: 3}
 	if r != want {
