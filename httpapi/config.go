@@ -48,6 +48,12 @@ type Config struct {
 	// no limit.
 	MaxInFlight int
 
+	// BodyStall is how long a request body may send nothing before the
+	// connection is cut, so a client that trickles (or stops) its upload
+	// cannot hold one of the MaxInFlight slots forever. Zero means
+	// DefaultBodyStall; negative means no limit.
+	BodyStall time.Duration
+
 	// Logger receives one record per request that ended in a server-side
 	// error (500 InternalError), with the error. Nil discards.
 	Logger *slog.Logger
@@ -64,6 +70,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.BodyStall == 0 {
+		cfg.BodyStall = DefaultBodyStall
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

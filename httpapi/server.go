@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -34,7 +36,7 @@ func New(cfg Config, svc ObjectService) http.Handler {
 		h.sem = make(chan struct{}, h.cfg.MaxInFlight)
 	}
 	m := chi.NewRouter()
-	m.Use(h.identify, h.shed, h.authenticate, h.virtualHost)
+	m.Use(h.identify, h.shed, h.bodyDeadline, h.authenticate, h.virtualHost)
 	m.HandleFunc("/", h.service)
 	m.HandleFunc("/*", h.resource)
 	h.mux = m
@@ -84,6 +86,56 @@ func (h *handler) shed(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// DefaultBodyStall is Config.BodyStall's default.
+const DefaultBodyStall = time.Minute
+
+// bodyDeadline renews a read deadline on the connection before every read of
+// the request body (Config.BodyStall), and clears it once the body is done,
+// so a stalled upload ends instead of holding its slot.
+func (h *handler) bodyDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.cfg.BodyStall > 0 && r.Body != nil && r.Body != http.NoBody {
+			rc := http.NewResponseController(w)
+			sr := &stallReader{rc: rc, r: r.Body, d: h.cfg.BodyStall}
+			r.Body = sr
+			defer sr.clear()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// stallReader is a request body whose every Read must make progress within d.
+type stallReader struct {
+	rc  *http.ResponseController
+	r   io.ReadCloser
+	d   time.Duration
+	set bool // a deadline was set
+	eof bool // the body was read to its end
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if s.rc.SetReadDeadline(time.Now().Add(s.d)) == nil {
+		s.set = true
+	}
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		s.eof = true
+	}
+	return n, err
+}
+
+func (s *stallReader) Close() error { return s.r.Close() }
+
+// clear lifts the deadline once the body was read to its end, so a
+// kept-alive connection's next request is not cut by it. A body that was not
+// finished keeps it: the server drains unread bodies before reusing a
+// connection, and that drain must not wait forever on a stalled client.
+func (s *stallReader) clear() {
+	if s.set && s.eof {
+		_ = s.rc.SetReadDeadline(time.Time{})
+	}
 }
 
 // authenticate verifies the request's signature before anything else reads
