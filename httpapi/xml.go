@@ -10,8 +10,8 @@ import (
 	"github.com/shale-store/shale/object"
 )
 
-// s3NS is the namespace of S3's response documents.
-const s3NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+// Response documents carry S3's namespace, http://s3.amazonaws.com/doc/2006-03-01/,
+// spelled out in each XMLName tag (tags cannot name a constant).
 
 // Limits of the XML request bodies this package reads into memory.
 const (
