@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // NodeID names one storage node. It is stable across restarts and is what
@@ -154,6 +155,10 @@ type Node struct {
 	Free     int64 `json:"free"`
 	State    State `json:"state"`
 	PID      int   `json:"pid,omitempty"` // set by dev clusters, for operators
+	// Since is when the node became out or draining (a move between the
+	// two keeps it); zero in every other state. Meta sets and persists it;
+	// repair times its episodes from it.
+	Since time.Time `json:"since,omitzero"`
 }
 
 // DefaultCapacity is the weight of a node that reports no capacity: 1 TiB.

@@ -17,6 +17,11 @@
 //   - Garbage is a shard no manifest or part references any more. Replaced
 //     shards get NotBefore = commit time + GarbageGrace, so readers still
 //     streaming an older version finish before the collector deletes them.
+//     The queue is kept twice in the same batches: by NotBefore (g/, for
+//     ListGarbage and the count) and by node then NotBefore (gn/), so the
+//     collector lists each node's due entries (ListGarbagePage) and never
+//     reads those of nodes it cannot reach; GarbageNodes says which nodes
+//     have any. A store from before gn/ existed is indexed once on open.
 //   - The repair queue (Degraded) holds objects committed short of shards
 //     or with a reported bad shard, oldest first; UpdateShards recomputes an
 //     entry, ResolveDegraded removes one, Commit/Delete replace it.
@@ -24,7 +29,12 @@
 //     changes by heartbeats, by Tick (up→down after DownAfter silent,
 //     down→out after OutAfter down) and by Admin. Every change of state or
 //     of a node's address, domain, capacity or PID bumps the persisted map
-//     epoch.
+//     epoch. A node's Since records (and persists) when it became out or
+//     draining; repair times its episodes from it.
+//   - The repair loop's figures (SetRepairStats) are persisted, so the
+//     counters, the episode in progress and the last time-to-repair outlive
+//     a restart; Status's repair queue is the larger of the degraded queue
+//     and the loop's current candidates.
 //
 // Invariants:
 //

@@ -28,13 +28,19 @@ import (
 //	p/<upload>/<part %05d>                Part JSON
 //	n/<node>                              nodeRecord JSON (membership)
 //	s/<node>\x00<shard id>                ShardKey JSON: the node→shard index
+//	c/gcnode                              empty: gn/ is complete (a store written before gn/ existed is indexed once on open)
+//	c/repair                              RepairStats JSON: the repair loop's last report (its durable part)
 //	g/<not-before ns BE64><node>\x00<id>  Garbage JSON, oldest first
+//	gn/<node>\x00<not-before ns BE64><id> Garbage JSON: the same entries by node, oldest first per node
 //	d/<bucket>\x00<key>                   DegradedEntry JSON: the repair queue
 //	dt/<since ns BE64><bucket>\x00<key>   DegradedEntry JSON: the queue by age
 //	x/<node>\x00<shard id>                BadShard JSON: reports not yet repaired
 var (
 	keyGen   = []byte("c/gen")
 	keyEpoch = []byte("c/epoch")
+	// keyGarbageByNode marks gn/ as complete.
+	keyGarbageByNode = []byte("c/gcnode")
+	keyRepairStats   = []byte("c/repair")
 
 	pfxBucket      = []byte("b/")
 	pfxObject      = []byte("o/")
@@ -44,6 +50,7 @@ var (
 	pfxNode        = []byte("n/")
 	pfxShard       = []byte("s/")
 	pfxGarbage     = []byte("g/")
+	pfxNodeGarbage = []byte("gn/")
 	pfxDegraded    = []byte("d/")
 	pfxDegradedAge = []byte("dt/")
 	pfxBad         = []byte("x/")
@@ -141,6 +148,19 @@ func timeKey(t time.Time) []byte {
 
 func garbageKey(g Garbage) []byte {
 	return cat(pfxGarbage, timeKey(g.NotBefore), []byte(g.Node), sep, []byte(g.ShardID))
+}
+
+// nodeGarbagePrefix is the prefix of every garbage entry of node in gn/.
+func nodeGarbagePrefix(node cluster.NodeID) []byte { return cat(pfxNodeGarbage, []byte(node), sep) }
+
+func nodeGarbageKey(g Garbage) []byte {
+	return cat(nodeGarbagePrefix(g.Node), timeKey(g.NotBefore), []byte(g.ShardID))
+}
+
+// dueBound is the smallest key under p (a garbage prefix followed by the
+// not-before time) past every entry whose NotBefore is at or before t.
+func dueBound(p []byte, t time.Time) []byte {
+	return cat(p, timeKey(t.Add(time.Nanosecond)))
 }
 
 func degradedKey(bucket, key string) []byte {

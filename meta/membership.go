@@ -39,6 +39,22 @@ func heartbeatState(st *nodeState) cluster.State {
 	return cluster.Up
 }
 
+// gone reports whether a node in state s is leaving the cluster: out or
+// draining, its shards re-created elsewhere.
+func gone(s cluster.State) bool { return s == cluster.Out || s == cluster.Draining }
+
+// noteSince keeps n.Since after a change of state from prev: set to now
+// when the node becomes out or draining (a move between the two keeps it),
+// cleared when it becomes anything else.
+func noteSince(n *cluster.Node, prev cluster.State, now time.Time) {
+	switch {
+	case !gone(n.State):
+		n.Since = time.Time{}
+	case !gone(prev):
+		n.Since = now
+	}
+}
+
 // saveNodes persists the records of the given nodes and a new epoch in one
 // synced batch, then advances the epoch. Must hold s.mu.
 func (s *Store) saveNodes(sts ...*nodeState) error {
@@ -82,6 +98,7 @@ func (s *Store) Heartbeat(ctx context.Context, r NodeReport) error {
 	n.Addr, n.Domain, n.Capacity, n.PID = r.Addr, r.Domain, r.Capacity, r.PID
 	n.Used, n.Free = r.Used, r.Free
 	n.State = heartbeatState(st)
+	noteSince(n, prev.rec.Node.State, now)
 	p := prev.rec.Node
 	if known && p.Addr == n.Addr && p.Domain == n.Domain && p.Capacity == n.Capacity && p.PID == n.PID && p.State == n.State {
 		return nil
@@ -162,6 +179,7 @@ func (s *Store) Admin(ctx context.Context, id cluster.NodeID, a AdminAction) err
 	default:
 		return fmt.Errorf("admin %q %s: %w: unknown action", a, id, ErrInvalidArgument)
 	}
+	noteSince(&st.rec.Node, prev.rec.Node.State, now)
 	if prev.rec == st.rec {
 		return nil
 	}
@@ -195,6 +213,7 @@ func (s *Store) Tick(ctx context.Context) error {
 		if n.State == cluster.Down && now.Sub(st.downSince) >= s.cfg.OutAfter {
 			n.State = cluster.Out
 		}
+		noteSince(n, before.rec.Node.State, now)
 		if n.State != before.rec.Node.State {
 			changed = append(changed, st)
 			prev = append(prev, before)

@@ -187,8 +187,7 @@ func (s *Store) garbageInBatch(b *pebble.Batch, olds, news map[shardAddr]ShardKe
 		if _, kept := news[a]; kept {
 			continue
 		}
-		g := Garbage{Node: a.node, ShardID: a.id, NotBefore: notBefore}
-		_ = b.Set(garbageKey(g), mustJSON(g), nil)
+		setGarbage(b, Garbage{Node: a.node, ShardID: a.id, NotBefore: notBefore})
 		_ = b.Delete(shardIndexKey(a.node, a.id), nil)
 		_ = b.Delete(badKey(a.node, a.id), nil)
 	}

@@ -1,8 +1,11 @@
 package meta
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+
+	"github.com/cockroachdb/pebble"
 
 	"github.com/shale-store/shale/cluster"
 )
@@ -152,7 +155,7 @@ func (s *Store) AddGarbage(ctx context.Context, gs []Garbage) error {
 			g.NotBefore = now.Add(s.cfg.GarbageGrace)
 		}
 		g.NotBefore = g.NotBefore.UTC().Round(0)
-		_ = b.Set(garbageKey(g), mustJSON(g), nil)
+		setGarbage(b, g)
 	}
 	if err := s.commit(b); err != nil {
 		return fmt.Errorf("add %d garbage entries: %w", len(gs), err)
@@ -160,16 +163,55 @@ func (s *Store) AddGarbage(ctx context.Context, gs []Garbage) error {
 	return nil
 }
 
+// setGarbage queues g in b under both of its keys (by time, and by node
+// then time).
+func setGarbage(b *pebble.Batch, g Garbage) {
+	v := mustJSON(g)
+	_ = b.Set(garbageKey(g), v, nil)
+	_ = b.Set(nodeGarbageKey(g), v, nil)
+}
+
 // ListGarbage returns up to limit (≤ 0: 1000) garbage entries, earliest
 // NotBefore first, including entries not yet due: the collector must not
 // delete a shard before its NotBefore, and may stop at the first entry that
 // is not due since all later ones are later still.
 func (s *Store) ListGarbage(ctx context.Context, limit int) ([]Garbage, error) {
+	return s.ListGarbagePage(ctx, GarbageQuery{Limit: limit})
+}
+
+// ListGarbagePage returns one page of the garbage queue: up to q.Limit (≤ 0:
+// 1000) entries of node q.Node (or of every node), strictly after q.After in
+// the listing's order, leaving out those not due by q.DueBy when it is set.
+// It is one bounded range scan: entries of other nodes and entries not yet
+// due are not read at all. ErrInvalidArgument for a malformed node id.
+func (s *Store) ListGarbagePage(ctx context.Context, q GarbageQuery) ([]Garbage, error) {
+	limit := q.Limit
 	if limit <= 0 {
 		limit = 1000
 	}
+	p, key := pfxGarbage, garbageKey
+	if q.Node != "" {
+		if err := cluster.ValidateNodeID(q.Node); err != nil {
+			return nil, fmt.Errorf("list garbage of %s: %w: %v", q.Node, ErrInvalidArgument, err)
+		}
+		p, key = nodeGarbagePrefix(q.Node), nodeGarbageKey
+	}
+	lo, hi := p, prefixEnd(p)
+	if q.After != nil {
+		a := *q.After
+		if q.Node != "" {
+			a.Node = q.Node
+		}
+		lo = keySuccessor(key(a))
+	}
+	if !q.DueBy.IsZero() {
+		hi = dueBound(p, q.DueBy)
+	}
 	out := []Garbage{}
-	err := s.scan(ctx, pfxGarbage, prefixEnd(pfxGarbage), func(_, v []byte) (bool, error) {
+	if bytes.Compare(lo, hi) >= 0 {
+		return out, nil
+	}
+	err := s.scan(ctx, lo, hi, func(_, v []byte) (bool, error) {
 		var g Garbage
 		if err := decodeJSON(v, &g, "garbage"); err != nil {
 			return false, err
@@ -178,7 +220,41 @@ func (s *Store) ListGarbage(ctx context.Context, limit int) ([]Garbage, error) {
 		return len(out) < limit, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list garbage: %w", err)
+		return nil, fmt.Errorf("list garbage of %q: %w", q.Node, err)
+	}
+	return out, nil
+}
+
+// GarbageNodes returns, by id, every node with at least one queued garbage
+// entry. It seeks from one node's entries to the next, so it reads one key
+// per node whatever the length of the queue.
+func (s *Store) GarbageNodes(ctx context.Context) ([]cluster.NodeID, error) {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: pfxNodeGarbage, UpperBound: prefixEnd(pfxNodeGarbage)})
+	if err != nil {
+		return nil, fmt.Errorf("garbage nodes: %w", err)
+	}
+	out := []cluster.NodeID{}
+	for ok := it.First(); ok; {
+		if err := ctx.Err(); err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		rest := it.Key()[len(pfxNodeGarbage):]
+		i := bytes.IndexByte(rest, 0)
+		if i < 0 {
+			_ = it.Close()
+			return nil, fmt.Errorf("garbage nodes: %w: key %q", ErrCorrupt, it.Key())
+		}
+		node := cluster.NodeID(rest[:i])
+		out = append(out, node)
+		ok = it.SeekGE(prefixEnd(nodeGarbagePrefix(node)))
+	}
+	if err := it.Error(); err != nil {
+		_ = it.Close()
+		return nil, fmt.Errorf("garbage nodes: %w", err)
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("garbage nodes: %w", err)
 	}
 	return out, nil
 }
@@ -195,6 +271,7 @@ func (s *Store) RemoveGarbage(ctx context.Context, gs []Garbage) error {
 	b := s.db.NewBatch()
 	for _, g := range gs {
 		_ = b.Delete(garbageKey(g), nil)
+		_ = b.Delete(nodeGarbageKey(g), nil)
 	}
 	if err := s.commit(b); err != nil {
 		return fmt.Errorf("remove %d garbage entries: %w", len(gs), err)
@@ -268,7 +345,8 @@ func (s *Store) ResolveDegraded(ctx context.Context, bucket, key string, gen uin
 
 // Status summarises the cluster: nodes and epoch, objects by their fewest
 // healthy shards over segments (healthy: written, on a node whose state is
-// readable, and not reported bad), the repair-queue depth and the garbage
+// readable, and not reported bad), the repair-queue depth (the larger of
+// the degraded queue and the repair loop's candidates) and the garbage
 // count. Cost: it scans every manifest, every bad report and the queue and
 // garbage keys — O(objects), so it is for operators and tests, not for a
 // hot path.
@@ -309,8 +387,12 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("status: %w", err)
 	}
-	if st.RepairQueue, err = s.count(ctx, pfxDegraded); err != nil {
+	if st.DegradedQueue, err = s.count(ctx, pfxDegraded); err != nil {
 		return Status{}, fmt.Errorf("status: %w", err)
+	}
+	st.RepairQueue = st.DegradedQueue
+	if rs != nil {
+		st.RepairQueue = max(st.RepairQueue, rs.QueueObjects)
 	}
 	if st.Garbage, err = s.count(ctx, pfxGarbage); err != nil {
 		return Status{}, fmt.Errorf("status: %w", err)
@@ -319,12 +401,91 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 }
 
 // SetRepairStats records the repair loop's latest figures, which Status
-// returns until the next call. They are kept in memory only (a restarted
-// meta shows none until its repair loop reports).
+// returns until the next call, and persists them (without a sync: a crash
+// may lose the last few reports, never the record) so a restarted meta
+// reports the counters, the episode in progress and the last time-to-repair
+// from before, and its repair loop carries on from them (RepairStats). A
+// failed write leaves the figures in memory only; the next call retries.
 func (s *Store) SetRepairStats(rs RepairStats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.repair = &rs
+	b := s.db.NewBatch()
+	_ = b.Set(keyRepairStats, mustJSON(rs), nil)
+	_ = b.Commit(pebble.NoSync)
+	_ = b.Close()
+}
+
+// RepairStats returns the repair loop's last report (ok=false when none was
+// ever made). After a restart it is the persisted report with the transient
+// figures (rate, ETA, queue) zeroed, until the loop reports again.
+func (s *Store) RepairStats() (rs RepairStats, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.repair == nil {
+		return RepairStats{}, false
+	}
+	return *s.repair, true
+}
+
+// loadRepairStats reads the persisted report, with its transient figures
+// zeroed: they describe a loop that no longer runs.
+func (s *Store) loadRepairStats() error {
+	v, ok, err := s.get(keyRepairStats)
+	if err != nil || !ok {
+		return err
+	}
+	var rs RepairStats
+	if err := decodeJSON(v, &rs, "repair stats"); err != nil {
+		return err
+	}
+	rs.RateBytesPerSec, rs.ETASeconds, rs.QueueBytes, rs.QueueObjects = 0, 0, 0, 0
+	s.repair = &rs
+	return nil
+}
+
+// indexGarbageByNode builds gn/ from g/ once, for a store written before
+// gn/ existed, in bounded batches; the marker is set last, so a crash part
+// way only repeats the work on the next open.
+func (s *Store) indexGarbageByNode() error {
+	done, err := s.has(keyGarbageByNode)
+	if err != nil || done {
+		return err
+	}
+	var batch []Garbage
+	flush := func() error {
+		b := s.db.NewBatch()
+		for _, g := range batch {
+			_ = b.Set(nodeGarbageKey(g), mustJSON(g), nil)
+		}
+		batch = batch[:0]
+		return s.commit(b)
+	}
+	err = s.scan(context.Background(), pfxGarbage, prefixEnd(pfxGarbage), func(_, v []byte) (bool, error) {
+		var g Garbage
+		if err := decodeJSON(v, &g, "garbage"); err != nil {
+			return false, err
+		}
+		if cluster.ValidateNodeID(g.Node) != nil {
+			return true, nil
+		}
+		if batch = append(batch, g); len(batch) >= 10_000 {
+			return true, flush()
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("index garbage by node: %w", err)
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("index garbage by node: %w", err)
+	}
+	b := s.db.NewBatch()
+	_ = b.Set(keyGarbageByNode, nil, nil)
+	if err := s.commit(b); err != nil {
+		return fmt.Errorf("index garbage by node: %w", err)
+	}
+	return nil
 }
 
 // healthyShards is the fewest healthy shards of any segment of m (0 for a

@@ -83,7 +83,8 @@ type Store struct {
 	gen   uint64                        // last generation handed out
 	epoch uint64                        // current map epoch
 	nodes map[cluster.NodeID]*nodeState // membership, mirrored from n/
-	// repair is the repair loop's latest report (SetRepairStats); memory only.
+	// repair is the repair loop's latest report (SetRepairStats), also
+	// persisted at c/repair.
 	repair *RepairStats
 }
 
@@ -120,6 +121,12 @@ func (s *Store) load() error {
 		return err
 	}
 	if s.epoch, err = s.getUint(keyEpoch); err != nil {
+		return err
+	}
+	if err := s.indexGarbageByNode(); err != nil {
+		return err
+	}
+	if err := s.loadRepairStats(); err != nil {
 		return err
 	}
 	now := s.now()

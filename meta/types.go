@@ -171,6 +171,23 @@ type Garbage struct {
 	NotBefore time.Time      `json:"not_before"`
 }
 
+// GarbageQuery asks ListGarbagePage for one page of the garbage queue.
+type GarbageQuery struct {
+	// Node, when set, lists only that node's entries, ordered by NotBefore
+	// then shard id. Empty lists every node's, ordered by NotBefore, then
+	// node, then shard id (ListGarbage's order).
+	Node cluster.NodeID `json:"node,omitempty"`
+	// After is the cursor: the page starts strictly after this entry in the
+	// listing's order (pass the last entry of the previous page). Nil: from
+	// the start. With Node set, After.Node is ignored.
+	After *Garbage `json:"after,omitempty"`
+	// DueBy, when set, leaves out the entries whose NotBefore is after it,
+	// so a page holds only what a collector may delete at DueBy.
+	DueBy time.Time `json:"due_by,omitzero"`
+	// Limit bounds the page; ≤ 0 means 1000.
+	Limit int `json:"limit,omitempty"`
+}
+
 // ShardUpdate replaces shards of one segment of a manifest (repair's commit).
 type ShardUpdate struct {
 	Segment int        `json:"segment"`
@@ -226,7 +243,17 @@ type Service interface {
 	// after the given shard key cursor, up to limit.
 	NodeShards(ctx context.Context, node cluster.NodeID, after string, limit int) ([]ShardKey, error)
 	AddGarbage(ctx context.Context, g []Garbage) error
+	// ListGarbage returns the first limit entries of the whole queue,
+	// earliest NotBefore first (ListGarbagePage without a cursor).
 	ListGarbage(ctx context.Context, limit int) ([]Garbage, error)
+	// ListGarbagePage returns one page of the queue, of one node or of all,
+	// after a cursor, optionally only the entries due by a time. A page
+	// shorter than the limit is the last one.
+	ListGarbagePage(ctx context.Context, q GarbageQuery) ([]Garbage, error)
+	// GarbageNodes returns, by id, every node that has at least one queued
+	// garbage entry (due or not), known to the map or not. Its cost grows
+	// with the number of such nodes, not of entries.
+	GarbageNodes(ctx context.Context) ([]cluster.NodeID, error)
 	RemoveGarbage(ctx context.Context, g []Garbage) error
 }
 
@@ -246,25 +273,50 @@ type Status struct {
 	// any segment of an object" to the count of objects.
 	ObjectsByHealthyShards map[int]int64 `json:"objects_by_healthy_shards"`
 	Objects                int64         `json:"objects"`
-	RepairQueue            int64         `json:"repair_queue"`
-	Garbage                int64         `json:"garbage"`
+	// RepairQueue is the number of objects waiting for repair: the larger
+	// of DegradedQueue and the repair loop's current candidate count
+	// (Repair.QueueObjects), which also counts the objects with shards on
+	// out or draining nodes that the degraded queue does not hold.
+	RepairQueue int64 `json:"repair_queue"`
+	// DegradedQueue is the depth of meta's degraded queue alone (objects
+	// committed short of shards or with a reported bad shard).
+	DegradedQueue int64 `json:"degraded_queue"`
+	Garbage       int64 `json:"garbage"`
 	// Repair is the repair loop's progress, when one runs beside meta.
 	Repair *RepairStats `json:"repair,omitempty"`
 }
 
 // RepairStats is what the repair loop reports about itself; meta keeps the
-// latest copy so status shows it.
+// latest copy so status shows it, and persists it so a restarted meta (and
+// its repair loop) carry on with the counters, the current episode and the
+// last time-to-repair. The fields marked transient describe the running loop
+// and read zero after a restart until the loop reports again.
 type RepairStats struct {
-	RateBytesPerSec float64 `json:"rate_bytes_per_sec"` // over the last minute
-	ETASeconds      float64 `json:"eta_seconds"`        // queue bytes / rate; 0 when idle
-	QueueBytes      int64   `json:"queue_bytes"`
-	ShardsRepaired  int64   `json:"shards_repaired"`
-	BytesRepaired   int64   `json:"bytes_repaired"`
-	ObjectsRepaired int64   `json:"objects_repaired"`
-	Conflicts       int64   `json:"conflicts"`
-	Failures        int64   `json:"failures"`
+	RateBytesPerSec float64 `json:"rate_bytes_per_sec"` // over the last 30 s; transient
+	// ETASeconds is the remaining QueueBytes over the rate while work
+	// remains, 0 when idle or before a rate is known; transient.
+	ETASeconds float64 `json:"eta_seconds"`
+	// QueueBytes is what is left to re-create of the current pass's
+	// candidates: their lost bytes at the start of the pass, less those of
+	// each object repaired since; transient.
+	QueueBytes int64 `json:"queue_bytes"`
+	// QueueObjects is the current pass's candidate count, less the objects
+	// repaired (or found gone) since; transient.
+	QueueObjects    int64 `json:"queue_objects"`
+	ShardsRepaired  int64 `json:"shards_repaired"`
+	BytesRepaired   int64 `json:"bytes_repaired"`
+	ObjectsRepaired int64 `json:"objects_repaired"`
+	Conflicts       int64 `json:"conflicts"`
+	Failures        int64 `json:"failures"`
 	// LastTimeToRepairSeconds: from a node going out to every object being
 	// back at k+m, for the most recent such episode.
-	LastTimeToRepairSeconds float64   `json:"last_time_to_repair_seconds"`
-	Updated                 time.Time `json:"updated"`
+	LastTimeToRepairSeconds float64 `json:"last_time_to_repair_seconds"`
+	// EpisodeStart is when the repair episode in progress began (the
+	// earliest out or draining node's cluster.Node.Since); zero when none
+	// runs.
+	EpisodeStart time.Time `json:"episode_start,omitzero"`
+	// LastEpisodeEnd is when the last episode ended (every object whole
+	// again); nodes that went out before it belong to finished episodes.
+	LastEpisodeEnd time.Time `json:"last_episode_end,omitzero"`
+	Updated        time.Time `json:"updated"`
 }

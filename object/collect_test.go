@@ -1,6 +1,7 @@
 package object
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -135,6 +136,96 @@ func TestCollectGarbageSkipsDownNodeButNotUnknown(t *testing.T) {
 		t.Fatalf("%d deletes on a down node", d)
 	}
 	if g := h.garbage(); len(g) != 1 || garbageOn(h, down) != 1 {
+		t.Fatalf("garbage left: %v", sortedKeys(g))
+	}
+}
+
+// A dead node's backlog at the front of the queue (a node that died
+// leaves all its shards there as garbage once repair replaced them) does
+// not keep the other nodes' garbage from being collected, whatever the
+// limit.
+func TestCollectGarbageNotStalledByDownNodeBacklog(t *testing.T) {
+	for _, state := range []cluster.State{cluster.Down, cluster.Out} {
+		t.Run(state.String(), func(t *testing.T) {
+			h := newHarness(t, 6, testConfig())
+			dead := cluster.NodeID("n05")
+			// 50 entries on the dead node, due long before anything else.
+			var backlog []meta.Garbage
+			early := h.clock.Now().Add(-time.Hour)
+			for i := range 50 {
+				backlog = append(backlog, meta.Garbage{Node: dead, ShardID: fmt.Sprintf("old-%02d", i), NotBefore: early})
+			}
+			if err := h.store.AddGarbage(h.ctx, backlog); err != nil {
+				t.Fatal(err)
+			}
+			olds := overwritten(h, 2) // 2 garbage shards on every node, due later
+			h.setState(dead, state)
+			h.clock.Advance(time.Hour)
+			if state == cluster.Out {
+				// The dead out node was tried and put off.
+				h.c.outTried(dead, h.clock.Now(), false)
+			}
+
+			n, err := h.c.CollectGarbage(h.ctx, 20)
+			if err != nil || n != 10 {
+				t.Fatalf("collect(20) behind a backlog of 50 on %s node: %d %v (want the 10 on live nodes)", state, n, err)
+			}
+			if g := h.garbage(); len(g) != 52 || garbageOn(h, dead) != 52 {
+				t.Fatalf("garbage left: %d entries, %d on %s", len(g), garbageOn(h, dead), dead)
+			}
+			for _, m := range olds {
+				for _, r := range m.Segments[0].Shards {
+					if r.Node != dead && h.stored()[string(r.Node)+"/"+r.ID] {
+						t.Fatalf("stale shard %s/%s still stored", r.Node, r.ID)
+					}
+				}
+			}
+			if d := h.stores[dead].deletes(); d != 0 {
+				t.Fatalf("%d deletes tried on the %s node", d, state)
+			}
+		})
+	}
+}
+
+// The limit is shared among the nodes: a limit smaller than the due
+// garbage still reaches every node, and leftover share goes to the nodes
+// that have more.
+func TestCollectGarbageSharesLimitAmongNodes(t *testing.T) {
+	h := newHarness(t, 6, testConfig())
+	// n00 has a backlog of 30 entries due first; every node gets 1 more.
+	var gs []meta.Garbage
+	early := h.clock.Now().Add(-time.Hour)
+	for i := range 30 {
+		gs = append(gs, meta.Garbage{Node: "n00", ShardID: fmt.Sprintf("b-%02d", i), NotBefore: early})
+	}
+	if err := h.store.AddGarbage(h.ctx, gs); err != nil {
+		t.Fatal(err)
+	}
+	overwritten(h, 1)
+	h.clock.Advance(time.Hour)
+
+	n, err := h.c.CollectGarbage(h.ctx, 12)
+	if err != nil || n != 12 {
+		t.Fatalf("collect(12): %d %v", n, err)
+	}
+	for _, id := range h.ids {
+		if id == "n00" {
+			continue
+		}
+		if g := garbageOn(h, id); g != 0 {
+			t.Fatalf("%s still has %d entries after a call with room for everyone's share", id, g)
+		}
+	}
+	if g := garbageOn(h, "n00"); g != 31-7 {
+		t.Fatalf("n00 has %d entries left, want %d (its share plus the others' leftover)", g, 31-7)
+	}
+	// Later calls drain the backlog.
+	for range 3 {
+		if _, err := h.c.CollectGarbage(h.ctx, 12); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g := h.garbage(); len(g) != 0 {
 		t.Fatalf("garbage left: %v", sortedKeys(g))
 	}
 }

@@ -42,7 +42,8 @@ type Meta interface {
 
 	ReportBad(ctx context.Context, b meta.BadShard) error
 	AddGarbage(ctx context.Context, g []meta.Garbage) error
-	ListGarbage(ctx context.Context, limit int) ([]meta.Garbage, error)
+	GarbageNodes(ctx context.Context) ([]cluster.NodeID, error)
+	ListGarbagePage(ctx context.Context, q meta.GarbageQuery) ([]meta.Garbage, error)
 	RemoveGarbage(ctx context.Context, g []meta.Garbage) error
 }
 
@@ -78,8 +79,9 @@ type Coordinator struct {
 	codecMu sync.Mutex // guards codecs
 	codecs  map[layout]*erasure.Codec
 
-	outMu   sync.Mutex                   // guards outNext
+	outMu   sync.Mutex                   // guards outNext, gcTurn
 	outNext map[cluster.NodeID]time.Time // out nodes put off by CollectGarbage, until when
+	gcTurn  int                          // rotates the node CollectGarbage serves first
 
 	reportErrs  atomic.Int64
 	garbageErrs atomic.Int64

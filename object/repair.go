@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,7 +58,11 @@ type RepairResult struct {
 // there under a new id), rebuilds only the lost shards from k healthy ones,
 // streams them into the new nodes' Put (which verify them as they store),
 // and commits all segments with one compare-and-swap on the manifest's
-// generation. If the object changed meanwhile the new shards become garbage
+// generation. A shard whose write to its new node fails (the node may have
+// died without the map knowing yet) is placed again without that node and
+// rebuilt once more, up to repairRetries times; only what still fails then
+// counts in Remaining and the error. Writes that failed are queued as
+// garbage whether or not anything commits. If the object changed meanwhile the new shards become garbage
 // and the result says Conflict (err is nil). A key that no longer exists is
 // meta.ErrNoSuchKey (wrapped). A segment that cannot be rebuilt is counted
 // in Remaining and its error returned, the other segments still commit.
@@ -112,9 +117,7 @@ func (c *Coordinator) RepairObject(ctx context.Context, bucket, key string, bad 
 		sr, err := c.repairSegment(ctx, mp, man, si, lostIdx, isBad)
 		res.Bytes += sr.bytes
 		res.Remaining += sr.remaining
-		if sr.fan != nil {
-			fans = append(fans, sr.fan)
-		}
+		fans = append(fans, sr.fans...)
 		if err != nil {
 			segErrs = append(segErrs, err)
 		}
@@ -124,7 +127,13 @@ func (c *Coordinator) RepairObject(ctx context.Context, bucket, key string, bad 
 		}
 	}
 	if len(upds) == 0 {
-		return res, errJoin(segErrs)
+		// Nothing to commit; writes that failed may have left part of a
+		// shard on their node.
+		var g []meta.Garbage
+		for _, f := range fans {
+			g = append(g, f.failedAttempted()...)
+		}
+		return res, errJoin(append(segErrs, c.queueGarbage(ctx, g)))
 	}
 
 	got, err := c.md.UpdateShards(ctx, bucket, key, man.Generation, upds)
@@ -177,16 +186,25 @@ func holdsShards(m meta.Manifest, upds []meta.ShardUpdate) bool {
 	return true
 }
 
+// repairRetries bounds how many more times RepairObject re-places and
+// rebuilds a shard whose write to its new node failed. A node that has just
+// died still looks up to placement until meta's down-after passes, so the
+// first choice can be a dead node; each retry leaves out every node whose
+// write failed in this repair.
+const repairRetries = 2
+
 type segmentRepair struct {
 	refs      []meta.ShardRef // new shards, durable
-	fan       *fanout
+	fans      []*fanout       // one per attempt
 	bytes     int64
 	remaining int
 }
 
 // repairSegment rebuilds the shards lostIdx of segment si onto new nodes.
 // isBad marks the lost shards that were reported bad (their node may still
-// be fine).
+// be fine). A shard whose write to its new node fails is placed again with
+// that node left out and rebuilt once more, up to repairRetries times; the
+// errors of writes that a retry made good are not returned.
 func (c *Coordinator) repairSegment(ctx context.Context, mp *cluster.Map, man meta.Manifest, si int, lostIdx []int, isBad map[int]bool) (segmentRepair, error) {
 	seg := man.Segments[si]
 	op := fmt.Sprintf("repair %s/%s segment %d", man.Bucket, man.Key, si)
@@ -200,10 +218,89 @@ func (c *Coordinator) repairSegment(ctx context.Context, mp *cluster.Map, man me
 	for i, r := range seg.Shards {
 		current[i] = r.Node
 	}
+	todo := lostIdx
+	failedNodes := map[cluster.NodeID]bool{}
+	badSources := map[int]bool{}
+	var placeErrs []error // of every attempt: a retry does not undo them
+	for attempt := 0; ; attempt++ {
+		amp := mp
+		if len(failedNodes) > 0 {
+			if amp, err = markedDown(mp, failedNodes); err != nil {
+				sr.remaining += len(todo)
+				return sr, fmt.Errorf("%s: %w", op, err)
+			}
+		}
+		at, err := c.rebuildShards(ctx, amp, man, si, cd, current, lostIdx, todo, isBad)
+		placeErrs = append(placeErrs, at.placeErr)
+		if at.fan != nil {
+			sr.fans = append(sr.fans, at.fan)
+		}
+		for _, i := range at.badSources {
+			badSources[i] = true
+		}
+		for _, r := range at.refs {
+			sr.refs = append(sr.refs, r)
+			sr.bytes += r.Size
+			current[r.Index] = r.Node // counts towards the spread of a retry
+		}
+		if len(at.failed) == 0 || attempt == repairRetries || ctx.Err() != nil {
+			sr.remaining += at.remaining + len(at.failed) + len(badSources)
+			return sr, errJoin(append(placeErrs, err))
+		}
+		// The rest succeeded or cannot be helped by another node: retry
+		// only the shards whose target failed, without those targets.
+		sr.remaining += at.remaining
+		todo = todo[:0:0]
+		for i, n := range at.failed {
+			failedNodes[n] = true
+			todo = append(todo, i)
+		}
+		slices.Sort(todo)
+	}
+}
+
+// markedDown returns a copy of mp in which the given nodes are down, so
+// placement leaves them out.
+func markedDown(mp *cluster.Map, ids map[cluster.NodeID]bool) (*cluster.Map, error) {
+	ns := mp.Nodes()
+	for i := range ns {
+		if ids[ns[i].ID] {
+			ns[i].State = cluster.Down
+		}
+	}
+	return cluster.NewMap(mp.Epoch(), ns)
+}
+
+// rebuildAttempt is what one placement and rebuild of some lost shards of a
+// segment did.
+type rebuildAttempt struct {
+	refs []meta.ShardRef // new shards, durable
+	fan  *fanout
+	// failed maps the shards whose write to their new node failed (the
+	// rebuild itself went through) to that node: another node may do.
+	failed map[int]cluster.NodeID
+	// remaining counts the shards not rebuilt for another reason (no
+	// target, or the rebuild failed).
+	remaining int
+	// badSources are the healthy-looking shards found bad while reading.
+	badSources []int
+	// placeErr says why some shards got no target (they are in remaining).
+	placeErr error
+}
+
+// rebuildShards places the shards todo (a subset of the segment's lost
+// shards lostIdx) with placement.Replace on mp, rebuilds them from k
+// healthy shards and streams them into their new nodes. The error is that
+// of the rebuild or of the writes that failed; why shards got no target is
+// in placeErr.
+func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man meta.Manifest, si int, cd *erasure.Codec, current []cluster.NodeID, lostIdx, todo []int, isBad map[int]bool) (rebuildAttempt, error) {
+	seg := man.Segments[si]
+	op := fmt.Sprintf("repair %s/%s segment %d", man.Bucket, man.Key, si)
+	at := rebuildAttempt{failed: map[int]cluster.NodeID{}}
 	objID := fmt.Sprintf("%s.%d", man.VersionID, seg.Number)
-	chosen, perr := placement.Replace(mp, objID, current, lostIdx)
+	chosen, perr := placement.Replace(mp, objID, current, todo)
 	targets := make([]cluster.NodeID, len(seg.Shards))
-	for _, i := range lostIdx {
+	for _, i := range todo {
 		if perr == nil && i < len(chosen) && chosen[i] != "" {
 			targets[i] = chosen[i]
 			continue
@@ -215,35 +312,39 @@ func (c *Coordinator) repairSegment(ctx context.Context, mp *cluster.Map, man me
 		}
 	}
 	ids := make([]string, len(seg.Shards))
-	var missing []int
-	for _, i := range lostIdx {
+	for _, i := range todo {
 		if targets[i] == "" {
-			sr.remaining++
+			at.remaining++
+			if perr != nil {
+				at.placeErr = fmt.Errorf("%s: %w: %w", op, ErrNoPlacement, perr)
+			}
 			continue
 		}
 		suffix, err := c.shortID()
 		if err != nil {
-			return sr, err
+			at.remaining = len(todo)
+			return at, err
 		}
 		ids[i] = fmt.Sprintf("%s.%d.%d.r%s", man.VersionID, seg.Number, i, suffix)
 	}
+
 	fan := c.startFanout(ctx, mp, targets, ids)
-	sr.fan = fan
-	var outs []*dropWriter
-	for _, i := range lostIdx {
+	at.fan = fan
+	var (
+		missing []int
+		outs    []*dropWriter
+	)
+	for _, i := range todo {
 		if w := fan.writer(i); w != nil {
 			missing = append(missing, i)
 			outs = append(outs, &dropWriter{w: w})
 		} else if targets[i] != "" {
-			sr.remaining++
+			at.failed[i] = targets[i] // not dialled
 		}
 	}
 	if len(missing) == 0 {
 		fan.wait(len(fan.sinks)+1, 0)
-		if perr != nil {
-			return sr, fmt.Errorf("%s: %w: %w", op, ErrNoPlacement, perr)
-		}
-		return sr, fan.errs()
+		return at, fan.errs()
 	}
 	exclude := map[int]bool{}
 	for _, i := range lostIdx {
@@ -272,34 +373,36 @@ func (c *Coordinator) repairSegment(ctx context.Context, mp *cluster.Map, man me
 	c.reportBad(ctx, man, si, rep)
 	for _, f := range rep.Failures {
 		if !exclude[f.Shard] && badReason(f) != "" {
-			sr.remaining++
+			at.badSources = append(at.badSources, f.Shard)
 		}
 	}
 	if err != nil {
 		fan.abort(err)
 		fan.wait(len(fan.sinks)+1, 0)
-		sr.remaining += len(missing)
+		at.remaining += len(missing) + len(at.failed)
+		clear(at.failed) // the rebuild failed: no node would have done better
 		if errors.Is(err, erasure.ErrTooFewShards) {
 			err = fmt.Errorf("%w: %w", ErrUnreadable, err)
 		}
-		return sr, errJoin([]error{fmt.Errorf("%s: rebuild: %w", op, err), c.queueGarbage(ctx, fan.attempted())})
+		return at, errJoin([]error{fmt.Errorf("%s: rebuild: %w", op, err), c.queueGarbage(ctx, fan.attempted())})
 	}
 	werrs := make([]error, len(seg.Shards))
 	for j, i := range missing {
 		werrs[i] = outs[j].err
 	}
 	fan.finish(werrs)
-	fan.wait(len(missing), cd.ShardSize(seg.Size))
+	// Quorum 1: each rebuilt shard stands alone, so one failed target
+	// must not cancel the others' writes (only a stall does).
+	fan.wait(1, cd.ShardSize(seg.Size))
 	for _, i := range missing {
 		s := fan.sinks[i]
 		if !s.ok() {
-			sr.remaining++
+			at.failed[i] = s.node
 			continue
 		}
-		sr.bytes += s.info.Size
-		sr.refs = append(sr.refs, meta.ShardRef{Index: i, Node: s.node, ID: s.id, Size: s.info.Size, Checksum: s.info.Checksum})
+		at.refs = append(at.refs, meta.ShardRef{Index: i, Node: s.node, ID: s.id, Size: s.info.Size, Checksum: s.info.Checksum})
 	}
-	return sr, fan.errs()
+	return at, fan.errs()
 }
 
 // dropWriter passes writes through until the first error, then swallows
@@ -319,20 +422,31 @@ func (d *dropWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// CollectGarbage deletes up to limit due garbage shards (NotBefore passed)
-// from their nodes and forgets them in meta. Deleting is idempotent, so a
-// crash between the delete and the removal only repeats work. Entries for
-// nodes the map no longer knows are dropped. Shards on down nodes are skipped
-// and retried on a later call. An out node may be dead or alive again (it
-// stays out until an operator's "in"), and the map cannot tell which, so its
-// stale shards are tried one by one, each delete bounded by ReadTimeout; the
-// first failure ends the try and leaves the node alone for outRetry, so a
-// dead out node costs at most one ReadTimeout per outRetry, and its entries
-// stay queued without being reported as errors. It returns the number of
-// entries removed; failures of single deletions on other nodes are returned
-// joined, after the successful ones were removed.
+// CollectGarbage deletes up to limit (≤ 0: 1000) due garbage shards
+// (NotBefore passed) from their nodes and forgets them in meta. Deleting is
+// idempotent, so a crash between the delete and the removal only repeats
+// work.
+//
+// It works node by node (meta lists the queue by node), so no node's
+// backlog keeps the others waiting: the limit is shared out among the nodes
+// that have due garbage and can be tried now, in equal shares, a node with
+// less than its share leaving the rest to the others; the node served first
+// rotates from call to call. Shards on down nodes are skipped without
+// reading their entries, and retried on a later call. Entries for nodes the
+// map no longer knows are dropped. An out node may be dead or alive again
+// (it stays out until an operator's "in"), and the map cannot tell which,
+// so its stale shards are tried one by one, each delete bounded by
+// ReadTimeout; the first failure ends the try and leaves the node alone for
+// outRetry (its entries are not even listed then), so a dead out node costs
+// at most one ReadTimeout per outRetry, and its entries stay queued without
+// being reported as errors. It returns the number of entries removed;
+// failures of single deletions on other nodes are returned joined, after
+// the successful ones were removed.
 func (c *Coordinator) CollectGarbage(ctx context.Context, limit int) (int, error) {
-	gs, err := c.md.ListGarbage(ctx, limit)
+	if limit <= 0 {
+		limit = 1000
+	}
+	ids, err := c.md.GarbageNodes(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("collect garbage: %w", err)
 	}
@@ -341,6 +455,66 @@ func (c *Coordinator) CollectGarbage(ctx context.Context, limit int) (int, error
 		return 0, fmt.Errorf("collect garbage: %w", err)
 	}
 	now := c.cfg.Now()
+
+	// The nodes whose garbage this call may touch, and their due entries.
+	type nodeGarbage struct {
+		id      cluster.NodeID
+		n       cluster.Node
+		known   bool
+		after   *meta.Garbage // listing cursor
+		more    bool          // the last page was full
+		entries []meta.Garbage
+	}
+	var work []*nodeGarbage
+	for _, id := range ids {
+		n, known := mp.Node(id)
+		switch {
+		case !known:
+		case n.State == cluster.Out:
+			if !c.outDue(id, now) {
+				continue
+			}
+		case !n.State.Readable():
+			continue // down: retried on a later call
+		}
+		work = append(work, &nodeGarbage{id: id, n: n, known: known, more: true})
+	}
+	if len(work) > 0 {
+		c.outMu.Lock()
+		turn := c.gcTurn % len(work)
+		c.gcTurn++
+		c.outMu.Unlock()
+		work = append(work[turn:], work[:turn]...)
+	}
+	for budget := limit; budget > 0; {
+		active := 0
+		for _, w := range work {
+			if w.more {
+				active++
+			}
+		}
+		if active == 0 {
+			break
+		}
+		share := (budget + active - 1) / active
+		for _, w := range work {
+			if !w.more || budget == 0 {
+				continue
+			}
+			want := min(share, budget)
+			page, err := c.md.ListGarbagePage(ctx, meta.GarbageQuery{Node: w.id, After: w.after, DueBy: now, Limit: want})
+			if err != nil {
+				return 0, fmt.Errorf("collect garbage on %s: %w", w.id, err)
+			}
+			w.entries = append(w.entries, page...)
+			budget -= len(page)
+			w.more = len(page) >= want
+			if len(page) > 0 {
+				w.after = &page[len(page)-1]
+			}
+		}
+	}
+
 	var (
 		mu   sync.Mutex // guards done, errs
 		done []meta.Garbage
@@ -355,65 +529,56 @@ func (c *Coordinator) CollectGarbage(ctx context.Context, limit int) (int, error
 			done = append(done, gb)
 		}
 	}
-	var outNodes []cluster.Node
-	onOut := map[cluster.NodeID][]meta.Garbage{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for _, gb := range gs {
-		if gb.NotBefore.After(now) {
-			break // ListGarbage is ordered by NotBefore
-		}
-		n, ok := mp.Node(gb.Node)
+	for _, w := range work {
 		switch {
-		case !ok:
-			record(gb, nil)
+		case len(w.entries) == 0:
 			continue
-		case n.State == cluster.Out:
-			if len(onOut[n.ID]) == 0 {
-				outNodes = append(outNodes, n)
+		case !w.known:
+			for _, gb := range w.entries {
+				record(gb, nil)
 			}
-			onOut[n.ID] = append(onOut[n.ID], gb)
-			continue
-		case !n.State.Readable():
 			continue
 		}
-		st, err := c.nodes.Store(n)
-		if err != nil {
-			record(gb, fmt.Errorf("collect %s on %s: dial: %w", gb.ShardID, gb.Node, err))
-			continue
-		}
-		g.Go(func() error {
-			if err := st.Delete(gctx, gb.ShardID); err != nil {
-				record(gb, fmt.Errorf("collect %s on %s: %w", gb.ShardID, gb.Node, err))
+		st, err := c.nodes.Store(w.n)
+		if w.n.State == cluster.Out {
+			if err != nil {
+				c.outTried(w.id, now, false)
+				continue
+			}
+			g.Go(func() error {
+				for _, gb := range w.entries {
+					dctx, cancel := context.WithTimeout(gctx, c.cfg.ReadTimeout)
+					err := st.Delete(dctx, gb.ShardID)
+					cancel()
+					if err != nil {
+						c.outTried(w.id, now, false)
+						return nil
+					}
+					record(gb, nil)
+				}
+				c.outTried(w.id, now, true)
 				return nil
-			}
-			record(gb, nil)
-			return nil
-		})
-	}
-	for _, n := range outNodes {
-		if !c.outDue(n.ID, now) {
+			})
 			continue
 		}
-		st, err := c.nodes.Store(n)
 		if err != nil {
-			c.outTried(n.ID, now, false)
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("collect %d shards on %s: dial: %w", len(w.entries), w.id, err))
+			mu.Unlock()
 			continue
 		}
-		g.Go(func() error {
-			for _, gb := range onOut[n.ID] {
-				dctx, cancel := context.WithTimeout(gctx, c.cfg.ReadTimeout)
-				err := st.Delete(dctx, gb.ShardID)
-				cancel()
-				if err != nil {
-					c.outTried(n.ID, now, false)
+		for _, gb := range w.entries {
+			g.Go(func() error {
+				if err := st.Delete(gctx, gb.ShardID); err != nil {
+					record(gb, fmt.Errorf("collect %s on %s: %w", gb.ShardID, gb.Node, err))
 					return nil
 				}
 				record(gb, nil)
-			}
-			c.outTried(n.ID, now, true)
-			return nil
-		})
+				return nil
+			})
+		}
 	}
 	_ = g.Wait() // the goroutines record their errors; none is returned
 	if len(done) > 0 {

@@ -12,7 +12,14 @@
 //     out and draining nodes), plans, and repairs with bounded concurrency and
 //     a byte-rate throttle that objects at k or below bypass (urgent mode). It
 //     collects garbage, marks drained nodes out, and reports its progress
-//     (rate, ETA, time-to-repair) back to meta.
+//     back to meta after every object: the candidates and lost bytes left in
+//     the pass (meta's status counts them in the repair queue, since a node
+//     out puts nothing in the degraded queue), the rate, the ETA (bytes left
+//     over the rate) and the time-to-repair.
+//   - An episode runs from a node going out or starting to drain (the
+//     node's Since, which meta keeps) to the first pass that finds nothing
+//     left to repair and did not stop at MaxPerPass; its length is the
+//     time-to-repair.
 //   - An orphan is a shard stored on a node that no manifest, no part of an
 //     upload in progress and no garbage entry references: a gateway that
 //     crashed between writing shards and committing (or queuing them as
@@ -27,11 +34,20 @@
 // that comes back alive but stays out until an operator's "in" loses its
 // stale shards.
 //
+// Garbage collection works node by node (object.Coordinator.CollectGarbage
+// shares GarbagePerPass among the nodes it can reach), so a dead node's
+// backlog — repair turns all of its shards into garbage there — never keeps
+// the other nodes' garbage waiting.
+//
 // Restart safety: the loop keeps no state of its own that matters. Every pass
 // recomputes what needs repair from meta, and every repair commits with
 // compare-and-swap on the manifest's generation, so a loop killed at any point
 // and started again repeats at most the rebuilding of a shard, never a commit,
-// and an overwrite or delete that lands meanwhile always wins.
+// and an overwrite or delete that lands meanwhile always wins. Its figures
+// are persisted by meta; a new loop carries on from them (counters, the
+// episode in progress, the end of the last), and takes an episode's start
+// from the nodes' Since, so a meta restart mid-repair still reports the time
+// from the node going out.
 //
 // What it does not do: rebuild shards itself (object.Coordinator.RepairObject
 // reuses the write path for that) or decide node states (meta does).

@@ -25,7 +25,11 @@ type Meta interface {
 	BadReports(ctx context.Context, limit int) ([]meta.BadShard, error)
 	NodeShards(ctx context.Context, node cluster.NodeID, after string, limit int) ([]meta.ShardKey, error)
 	Admin(ctx context.Context, id cluster.NodeID, a meta.AdminAction) error
+	// SetRepairStats publishes (and persists) the loop's figures;
+	// RepairStats returns the last ones published, by this loop or by one
+	// before a restart (ok=false: none ever).
 	SetRepairStats(rs meta.RepairStats)
+	RepairStats() (rs meta.RepairStats, ok bool)
 }
 
 // Repairer rebuilds one object and collects garbage: *object.Coordinator.
@@ -86,11 +90,16 @@ type Loop struct {
 	limit *pace.Limiter
 
 	mu        sync.Mutex
+	resumed   bool // stats, episode and lastEnd were taken from meta
 	stats     meta.RepairStats
 	window    []sample // bytes repaired recently, for the rate
 	firstSeen map[string]time.Time
 	episode   time.Time // when the current repair episode began (zero: none)
-	outSeen   map[cluster.NodeID]bool
+	// lastEnd is when the map was read by the pass that ended the last
+	// episode: a node that went out (cluster.Node.Since) before it was
+	// part of that episode.
+	lastEnd time.Time
+	outSeen map[cluster.NodeID]bool
 
 	lastFailures int // failures logged last, and when
 	lastLogged   time.Time
@@ -108,7 +117,6 @@ func NewLoop(cfg Config, md Meta, rep Repairer) *Loop {
 		cfg: cfg, md: md, rep: rep,
 		limit:     pace.New(pace.Config{Rate: cfg.Rate, Now: cfg.Now}),
 		firstSeen: map[string]time.Time{},
-		outSeen:   map[cluster.NodeID]bool{},
 	}
 }
 
@@ -139,6 +147,9 @@ type PassResult struct {
 	Failures   int
 	Garbage    int
 	Orphans    int // unreferenced shards the inventory queued as garbage
+	// More: the pass stopped looking at MaxPerPass objects, so others may
+	// need repair too (the next pass finds them); the episode goes on.
+	More bool
 }
 
 // Pass finds every object needing repair, repairs them riskiest first, then
@@ -146,11 +157,12 @@ type PassResult struct {
 // nodes.
 func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	var res PassResult
+	l.resume()
+	now := l.cfg.Now() // before the map: a node out after now is not in it
 	mp, err := l.md.Map(ctx)
 	if err != nil {
 		return res, fmt.Errorf("repair pass: %w", err)
 	}
-	now := l.cfg.Now()
 	l.noteOutNodes(mp, now)
 
 	reports, err := l.md.BadReports(ctx, l.cfg.MaxPerPass)
@@ -170,7 +182,11 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	var keys []ref
 	addKey := func(bucket, key string) {
 		r := ref{bucket, key}
-		if !seen[r] && len(keys) < l.cfg.MaxPerPass {
+		switch {
+		case seen[r]:
+		case len(keys) >= l.cfg.MaxPerPass:
+			res.More = true
+		default:
 			seen[r] = true
 			keys = append(keys, r)
 		}
@@ -182,9 +198,10 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	for _, d := range deg {
 		addKey(d.Bucket, d.Key)
 	}
+	res.More = res.More || len(deg) >= l.cfg.MaxPerPass
 	for _, n := range mp.InState(cluster.Out, cluster.Draining) {
 		after := ""
-		for len(keys) < l.cfg.MaxPerPass {
+		for !res.More {
 			sks, err := l.md.NodeShards(ctx, n.ID, after, 1000)
 			if err != nil {
 				return res, fmt.Errorf("repair pass: shards of %s: %w", n.ID, err)
@@ -234,7 +251,7 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 		queueBytes += c.LostBytes
 	}
 	res.Candidates = len(cands)
-	l.setQueue(queueBytes, now)
+	l.setQueue(len(cands), queueBytes)
 
 	var (
 		mu       sync.Mutex
@@ -253,13 +270,15 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 				}
 			}
 			rr, err := l.rep.RepairObject(gctx, c.Bucket, c.Key, badByKey[c.Bucket+"\x00"+c.Key], nil)
+			gone := errors.Is(err, meta.ErrNoSuchKey) || errors.Is(err, meta.ErrNoSuchBucket)
+			whole := err == nil && !rr.Conflict && rr.Remaining == 0
 			mu.Lock()
 			defer mu.Unlock()
 			res.Shards += rr.Rebuilt
 			res.Bytes += rr.Bytes
-			l.record(rr, err)
+			l.record(rr, err, gone, gone || whole, c.LostBytes)
 			switch {
-			case errors.Is(err, meta.ErrNoSuchKey) || errors.Is(err, meta.ErrNoSuchBucket):
+			case gone:
 				l.forget(c.Bucket + "\x00" + c.Key)
 			case err != nil:
 				res.Failures++
@@ -330,19 +349,54 @@ func (l *Loop) logFailures(n int, first error, now time.Time) {
 
 const logEvery = 30 * time.Second
 
+// resume takes, once, the figures a loop before this one published (a
+// restart of meta restarts the loop): the counters carry on, and so do the
+// episode in progress and the end of the last one.
+func (l *Loop) resume() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.resumed {
+		return
+	}
+	l.resumed = true
+	rs, ok := l.md.RepairStats()
+	if !ok {
+		return
+	}
+	rs.RateBytesPerSec, rs.ETASeconds, rs.QueueBytes, rs.QueueObjects = 0, 0, 0, 0
+	l.stats = rs
+	l.episode, l.lastEnd = rs.EpisodeStart, rs.LastEpisodeEnd
+}
+
 // noteOutNodes starts a repair episode when a node newly goes out or starts
-// draining.
+// draining. The episode begins when the node did (its Since, kept by meta),
+// so a loop that starts late — after a restart of meta — still times it
+// from the node's departure. A node that went out before the last episode
+// ended was part of it. Nodes without a Since (recorded by an older meta)
+// that a fresh loop finds out already are taken as old news.
 func (l *Loop) noteOutNodes(mp *cluster.Map, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	first := l.outSeen == nil
 	cur := map[cluster.NodeID]bool{}
 	for _, n := range mp.InState(cluster.Out, cluster.Draining) {
 		cur[n.ID] = true
-		if !l.outSeen[n.ID] && l.episode.IsZero() {
-			l.episode = now
+		if l.outSeen[n.ID] || (first && n.Since.IsZero()) {
+			continue
+		}
+		start := now
+		if !n.Since.IsZero() && n.Since.Before(now) {
+			start = n.Since
+		}
+		if !l.lastEnd.IsZero() && !start.After(l.lastEnd) {
+			continue
+		}
+		if l.episode.IsZero() || start.Before(l.episode) {
+			l.episode = start
 		}
 	}
 	l.outSeen = cur
+	l.stats.EpisodeStart = l.episode
 }
 
 func (l *Loop) since(k string, now time.Time) time.Time {
@@ -362,10 +416,12 @@ func (l *Loop) forget(k string) {
 	l.mu.Unlock()
 }
 
-// record counts one object's repair and publishes the counters to meta at
+// record counts one object's repair and publishes the figures to meta at
 // once: a throttled pass can run for minutes, and status must show its
-// progress then, not the figures of the pass before.
-func (l *Loop) record(rr object.RepairResult, err error) {
+// progress (queue left, rate, ETA) then, not the figures of the pass
+// before. done says the object needs nothing more (whole, or gone): it
+// leaves the queue with its lost bytes. gone is not a failure.
+func (l *Loop) record(rr object.RepairResult, err error, gone, done bool, lost int64) {
 	l.mu.Lock()
 	now := l.cfg.Now()
 	l.stats.ShardsRepaired += int64(rr.Rebuilt)
@@ -379,10 +435,14 @@ func (l *Loop) record(rr object.RepairResult, err error) {
 	if rr.Conflict {
 		l.stats.Conflicts++
 	}
-	if err != nil {
+	if err != nil && !gone {
 		l.stats.Failures++
 	}
-	l.stats.Updated = now
+	if done {
+		l.stats.QueueObjects = max(l.stats.QueueObjects-1, 0)
+		l.stats.QueueBytes = max(l.stats.QueueBytes-lost, 0)
+	}
+	l.refreshLocked(now)
 	st := l.stats
 	l.mu.Unlock()
 	l.md.SetRepairStats(st)
@@ -390,15 +450,21 @@ func (l *Loop) record(rr object.RepairResult, err error) {
 
 const rateWindow = 30 * time.Second
 
-func (l *Loop) setQueue(bytes int64, now time.Time) {
+// setQueue starts a pass's queue: its candidates and their lost bytes.
+func (l *Loop) setQueue(objects int, bytes int64) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.stats.QueueObjects = int64(objects)
 	l.stats.QueueBytes = bytes
+	l.refreshLocked(l.cfg.Now())
+	st := l.stats
+	l.mu.Unlock()
+	l.md.SetRepairStats(st)
 }
 
-func (l *Loop) endPass(res PassResult, start time.Time) {
-	l.mu.Lock()
-	now := l.cfg.Now()
+// refreshLocked recomputes the rate over the last rateWindow and the ETA
+// (queue bytes left over the rate; 0 when nothing is left or no rate is
+// known yet), and stamps the figures. Must hold l.mu.
+func (l *Loop) refreshLocked(now time.Time) {
 	cut := 0
 	for cut < len(l.window) && now.Sub(l.window[cut].at) > rateWindow {
 		cut++
@@ -413,18 +479,29 @@ func (l *Loop) endPass(res PassResult, start time.Time) {
 		span = max(now.Sub(l.window[0].at), l.cfg.Interval)
 	}
 	l.stats.RateBytesPerSec = float64(sum) / span.Seconds()
-	if res.Candidates == 0 || res.Candidates == res.Repaired {
-		l.stats.QueueBytes = 0
-		if !l.episode.IsZero() {
-			l.stats.LastTimeToRepairSeconds = now.Sub(l.episode).Seconds()
-			l.episode = time.Time{}
-		}
-	}
 	l.stats.ETASeconds = 0
 	if l.stats.QueueBytes > 0 && l.stats.RateBytesPerSec > 0 {
 		l.stats.ETASeconds = float64(l.stats.QueueBytes) / l.stats.RateBytesPerSec
 	}
 	l.stats.Updated = now
+}
+
+// endPass publishes the pass's figures. A pass that found nothing to do, or
+// repaired everything it found and did not stop at MaxPerPass, ends the
+// episode in progress: the time from
+// its start is the time-to-repair. start is when the pass read the map.
+func (l *Loop) endPass(res PassResult, start time.Time) {
+	l.mu.Lock()
+	now := l.cfg.Now()
+	if !res.More && (res.Candidates == 0 || res.Candidates == res.Repaired) {
+		l.stats.QueueBytes, l.stats.QueueObjects = 0, 0
+		if !l.episode.IsZero() {
+			l.stats.LastTimeToRepairSeconds = now.Sub(l.episode).Seconds()
+			l.episode, l.lastEnd = time.Time{}, start
+			l.stats.EpisodeStart, l.stats.LastEpisodeEnd = l.episode, l.lastEnd
+		}
+	}
+	l.refreshLocked(now)
 	st := l.stats
 	l.mu.Unlock()
 	l.md.SetRepairStats(st)

@@ -151,7 +151,11 @@ func printStatus(w io.Writer, st meta.Status) error {
 		if n.PID > 0 {
 			pid = strconv.Itoa(n.PID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Addr, n.Domain, n.State, humanBytes(n.Used), humanBytes(n.Free), pid)
+		state := n.State.String()
+		if !n.Since.IsZero() {
+			state += " since " + n.Since.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Addr, n.Domain, state, humanBytes(n.Used), humanBytes(n.Free), pid)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -172,11 +176,27 @@ func printStatus(w io.Writer, st meta.Status) error {
 			return err
 		}
 	}
-	fmt.Fprintf(w, "\nrepair queue: %d   garbage: %d\n", st.RepairQueue, st.Garbage)
+	fmt.Fprintf(w, "\nrepair queue: %s   garbage: %d\n", statusQueue(st), st.Garbage)
 	if extra := statusRepairLine(st); extra != "" {
 		fmt.Fprintln(w, extra)
 	}
 	return nil
+}
+
+// statusQueue formats the repair queue: the objects waiting, and where they
+// were found — meta's degraded queue (degraded writes, bad-shard reports)
+// and the repair loop's candidates, which also count the objects with
+// shards on out or draining nodes.
+func statusQueue(st meta.Status) string {
+	q := fmt.Sprintf("%d objects", st.RepairQueue)
+	if r := st.Repair; r != nil && (st.RepairQueue > 0 || r.QueueObjects > 0) {
+		q += fmt.Sprintf(" (degraded queue %d, repair loop's candidates %d", st.DegradedQueue, r.QueueObjects)
+		if r.QueueBytes > 0 {
+			q += ", " + humanBytes(r.QueueBytes) + " to re-create"
+		}
+		q += ")"
+	}
+	return q
 }
 
 // statusRepairLine formats the repair loop's figures when meta reports them.
@@ -187,7 +207,10 @@ func statusRepairLine(st meta.Status) string {
 	}
 	parts := []string{fmt.Sprintf("repair rate %.1f MB/s", r.RateBytesPerSec/1e6)}
 	if r.ETASeconds > 0 {
-		parts = append(parts, fmt.Sprintf("ETA %s", (time.Duration(r.ETASeconds)*time.Second).String()))
+		parts = append(parts, fmt.Sprintf("ETA %s", max(time.Duration(r.ETASeconds*float64(time.Second)).Round(time.Second), time.Second).String()))
+	}
+	if !r.EpisodeStart.IsZero() {
+		parts = append(parts, "repairing since "+r.EpisodeStart.UTC().Format(time.RFC3339))
 	}
 	parts = append(parts, fmt.Sprintf("repaired %d shards (%s)", r.ShardsRepaired, humanBytes(r.BytesRepaired)))
 	if r.LastTimeToRepairSeconds > 0 {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -45,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Service) {
 		{"DegradedCommit", testDegradedCommit},
 		{"NodeShards", testNodeShards},
 		{"Garbage", testGarbage},
+		{"GarbagePages", testGarbagePages},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -647,19 +649,31 @@ func testMembership(t *testing.T, s meta.Service) {
 	if n.State != cluster.Out || e5 <= e4 {
 		t.Fatalf("admin out: %v epoch %d", n.State, e5)
 	}
+	outSince := n.Since
+	if outSince.IsZero() {
+		t.Fatalf("admin out left Since zero: %+v", n)
+	}
 	must(t, s.Heartbeat(ctx, rep))
-	if n, _ := state("n1"); n.State != cluster.Out {
-		t.Fatalf("heartbeat brought an out node back: %v", n.State)
+	if n, _ := state("n1"); n.State != cluster.Out || !n.Since.Equal(outSince) {
+		t.Fatalf("heartbeat brought an out node back or moved its Since: %v since %v (was %v)", n.State, n.Since, outSince)
 	}
 	must(t, s.Admin(ctx, "n1", meta.ActionIn))
-	if n, e := state("n1"); n.State != cluster.Up || e <= e5 {
-		t.Fatalf("admin in: %v epoch %d", n.State, e)
+	if n, e := state("n1"); n.State != cluster.Up || e <= e5 || !n.Since.IsZero() {
+		t.Fatalf("admin in: %v epoch %d since %v", n.State, e, n.Since)
 	}
 	must(t, s.Admin(ctx, "n1", meta.ActionDrain))
 	must(t, s.Heartbeat(ctx, rep))
-	if n, _ := state("n1"); n.State != cluster.Draining || !n.State.Readable() {
-		t.Fatalf("drain: %v", n.State)
+	n, _ = state("n1")
+	if n.State != cluster.Draining || !n.State.Readable() || n.Since.IsZero() {
+		t.Fatalf("drain: %v since %v", n.State, n.Since)
 	}
+	// Draining then out is one departure: Since stays.
+	drainSince := n.Since
+	must(t, s.Admin(ctx, "n1", meta.ActionOut))
+	if n, _ := state("n1"); n.State != cluster.Out || !n.Since.Equal(drainSince) {
+		t.Fatalf("drain then out: %v since %v, want %v", n.State, n.Since, drainSince)
+	}
+	must(t, s.Admin(ctx, "n1", meta.ActionDrain))
 	must(t, s.Heartbeat(ctx, meta.NodeReport{ID: "n0", Addr: "127.0.0.1:3"}))
 	m, err := s.Map(ctx)
 	must(t, err)
@@ -834,5 +848,112 @@ func testGarbage(t *testing.T, s meta.Service) {
 	must(t, err)
 	if len(gs) != 2 || gs[0].ShardID != "soon" || gs[0].NotBefore.IsZero() {
 		t.Fatalf("default NotBefore: %+v", gs)
+	}
+}
+
+// testGarbagePages checks the cursor, per-node and due-by listings and the
+// list of nodes with garbage.
+func testGarbagePages(t *testing.T, s meta.Service) {
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	var all []meta.Garbage
+	for i := 0; i < 12; i++ {
+		// n0 holds the 6 earliest entries, n1 and n2 the later ones, so a
+		// listing of the whole queue meets all of n0's first.
+		node := cluster.NodeID("n0")
+		if i >= 6 {
+			node = cluster.NodeID(fmt.Sprintf("n%d", 1+i%2))
+		}
+		all = append(all, meta.Garbage{Node: node, ShardID: fmt.Sprintf("s%02d", i), NotBefore: t0.Add(time.Duration(i) * time.Minute)})
+	}
+	// Two entries with one NotBefore order by node, then id.
+	all = append(all, meta.Garbage{Node: "n1", ShardID: "tie", NotBefore: t0.Add(11 * time.Minute)})
+	must(t, s.AddGarbage(ctx, all))
+	key := func(g meta.Garbage) string { return fmt.Sprintf("%s/%s", g.Node, g.ShardID) }
+
+	pages := func(q meta.GarbageQuery) []string {
+		t.Helper()
+		var out []string
+		for n := 0; ; n++ {
+			page, err := s.ListGarbagePage(ctx, q)
+			must(t, err)
+			if len(page) > q.Limit || n > 100 {
+				t.Fatalf("page of %d > limit %d (or endless)", len(page), q.Limit)
+			}
+			for _, g := range page {
+				if q.Node != "" && g.Node != q.Node {
+					t.Fatalf("listing of %s returned %+v", q.Node, g)
+				}
+				if !q.DueBy.IsZero() && g.NotBefore.After(q.DueBy) {
+					t.Fatalf("entry not due by %v: %+v", q.DueBy, g)
+				}
+				out = append(out, key(g))
+			}
+			if len(page) < q.Limit {
+				return out
+			}
+			q.After = &page[len(page)-1]
+		}
+	}
+	var wantAll []string
+	for _, g := range all[:11] {
+		wantAll = append(wantAll, key(g))
+	}
+	wantAll = append(wantAll, "n1/tie", "n2/s11")
+	for _, limit := range []int{1, 2, 5, 100} {
+		if got := pages(meta.GarbageQuery{Limit: limit}); fmt.Sprint(got) != fmt.Sprint(wantAll) {
+			t.Fatalf("all by %d = %v, want %v", limit, got, wantAll)
+		}
+	}
+	if got := pages(meta.GarbageQuery{Node: "n1", Limit: 2}); fmt.Sprint(got) != "[n1/s06 n1/s08 n1/s10 n1/tie]" {
+		t.Fatalf("n1 = %v", got)
+	}
+	if got := pages(meta.GarbageQuery{Node: "n2", Limit: 2, DueBy: t0.Add(9 * time.Minute)}); fmt.Sprint(got) != "[n2/s07 n2/s09]" {
+		t.Fatalf("n2 due by +9m = %v", got)
+	}
+	if got := pages(meta.GarbageQuery{Node: "n0", Limit: 3, DueBy: t0.Add(-time.Second)}); len(got) != 0 {
+		t.Fatalf("n0 due before any = %v", got)
+	}
+	if got := pages(meta.GarbageQuery{Limit: 4, DueBy: t0.Add(2 * time.Minute)}); fmt.Sprint(got) != "[n0/s00 n0/s01 n0/s02]" {
+		t.Fatalf("all due by +2m = %v", got)
+	}
+	if got := pages(meta.GarbageQuery{Node: "n9", Limit: 3}); len(got) != 0 {
+		t.Fatalf("node without garbage = %v", got)
+	}
+	_, err := s.ListGarbagePage(ctx, meta.GarbageQuery{Node: "bad/node"})
+	wantErr(t, err, meta.ErrInvalidArgument)
+
+	nodes, err := s.GarbageNodes(ctx)
+	must(t, err)
+	if fmt.Sprint(nodes) != "[n0 n1 n2]" {
+		t.Fatalf("GarbageNodes = %v", nodes)
+	}
+	// Removing an entry removes it from every listing; a node without
+	// entries drops out of GarbageNodes.
+	var n2 []meta.Garbage
+	for _, g := range all {
+		if g.Node == "n2" {
+			n2 = append(n2, g)
+		}
+	}
+	page, err := s.ListGarbagePage(ctx, meta.GarbageQuery{Node: "n2"})
+	must(t, err)
+	must(t, s.RemoveGarbage(ctx, page))
+	if got := pages(meta.GarbageQuery{Node: "n2", Limit: 10}); len(got) != 0 {
+		t.Fatalf("n2 after removal = %v", got)
+	}
+	if got := pages(meta.GarbageQuery{Limit: 100}); len(got) != len(wantAll)-len(n2) {
+		t.Fatalf("all after removing n2's = %v", got)
+	}
+	nodes, err = s.GarbageNodes(ctx)
+	must(t, err)
+	if fmt.Sprint(nodes) != "[n0 n1]" {
+		t.Fatalf("GarbageNodes after removal = %v", nodes)
+	}
+	// Garbage queued by a commit (the replaced shards) is listed by node too.
+	bucket(t, s, "b")
+	commit(t, s, manifest("b", "k", "old", 1, 1))
+	commit(t, s, manifest("b", "k", "new", 1, 1))
+	if got := pages(meta.GarbageQuery{Node: "n1", Limit: 10}); len(got) != 5 || !slices.Contains(got, "n1/old-1") {
+		t.Fatalf("n1 after an overwrite = %v", got)
 	}
 }

@@ -283,6 +283,23 @@ func (c *Client) ListGarbage(ctx context.Context, limit int) ([]meta.Garbage, er
 	return out, c.call(ctx, "ListGarbage", limitReq{Limit: limit}, &out)
 }
 
+// ListGarbagePage implements meta.Service.
+func (c *Client) ListGarbagePage(ctx context.Context, q meta.GarbageQuery) ([]meta.Garbage, error) {
+	var out []meta.Garbage
+	if q.After != nil {
+		if err := validUTF8("ListGarbagePage", q.After.ShardID); err != nil {
+			return out, err
+		}
+	}
+	return out, c.call(ctx, "ListGarbagePage", q, &out)
+}
+
+// GarbageNodes implements meta.Service.
+func (c *Client) GarbageNodes(ctx context.Context) ([]cluster.NodeID, error) {
+	var out []cluster.NodeID
+	return out, c.call(ctx, "GarbageNodes", empty{}, &out)
+}
+
 // RemoveGarbage implements meta.Service.
 func (c *Client) RemoveGarbage(ctx context.Context, g []meta.Garbage) error {
 	return c.call(ctx, "RemoveGarbage", g, nil)

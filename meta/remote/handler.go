@@ -171,6 +171,8 @@ func NewHandler(b Backend, secret []byte, cfg HandlerConfig) http.Handler {
 	}))
 	mut("AddGarbage", call(func(ctx context.Context, g []meta.Garbage) (any, error) { return empty{}, b.AddGarbage(ctx, g) }))
 	read("ListGarbage", call(func(ctx context.Context, q limitReq) (any, error) { return b.ListGarbage(ctx, q.Limit) }))
+	read("ListGarbagePage", call(func(ctx context.Context, q meta.GarbageQuery) (any, error) { return b.ListGarbagePage(ctx, q) }))
+	read("GarbageNodes", call(func(ctx context.Context, _ empty) (any, error) { return b.GarbageNodes(ctx) }))
 	mut("RemoveGarbage", call(func(ctx context.Context, g []meta.Garbage) (any, error) {
 		return empty{}, b.RemoveGarbage(ctx, g)
 	}))

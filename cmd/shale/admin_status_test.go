@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/meta"
+)
+
+// The status table shows a node-out repair in progress: the queue with
+// where its objects come from, the bytes left, the ETA and when the node
+// went out.
+func TestPrintStatusShowsRepairInProgress(t *testing.T) {
+	out := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	st := meta.Status{
+		Nodes: []cluster.Node{
+			{ID: "n1", Addr: "127.0.0.1:1", State: cluster.Up},
+			{ID: "n2", Addr: "127.0.0.1:2", State: cluster.Out, Since: out},
+		},
+		Objects: 40, ObjectsByHealthyShards: map[int]int64{5: 30, 6: 10},
+		RepairQueue: 30, DegradedQueue: 2, Garbage: 7,
+		Repair: &meta.RepairStats{QueueObjects: 30, QueueBytes: 3 << 20, RateBytesPerSec: 1 << 20, ETASeconds: 3,
+			EpisodeStart: out, ShardsRepaired: 10, BytesRepaired: 1 << 20},
+	}
+	var b bytes.Buffer
+	if err := printStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	for _, want := range []string{
+		"out since 2026-05-01T10:00:00Z",
+		"repair queue: 30 objects (degraded queue 2, repair loop's candidates 30, 3.0 MiB to re-create)   garbage: 7",
+		"ETA 3s",
+		"repairing since 2026-05-01T10:00:00Z",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("status lacks %q:\n%s", want, got)
+		}
+	}
+
+	// Idle: a plain count, no ETA.
+	st.RepairQueue, st.DegradedQueue = 0, 0
+	st.Repair = &meta.RepairStats{LastTimeToRepairSeconds: 61}
+	b.Reset()
+	if err := printStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	got = b.String()
+	if !strings.Contains(got, "repair queue: 0 objects   garbage: 7") || strings.Contains(got, "ETA") || !strings.Contains(got, "last time-to-repair 61.0s") {
+		t.Errorf("idle status:\n%s", got)
+	}
+}

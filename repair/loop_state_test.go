@@ -1,0 +1,244 @@
+package repair_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/meta"
+	"github.com/shale-store/shale/object"
+	"github.com/shale-store/shale/repair"
+	"github.com/shale-store/shale/storage"
+)
+
+// clock is a settable clock shared by meta, the coordinator and the loop.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// watched wraps the coordinator and reads meta's status before every
+// object it repairs, as an operator's `admin status` would mid-pass.
+type watched struct {
+	*object.Coordinator
+	md *meta.Store
+	t  *testing.T
+
+	mu   sync.Mutex
+	seen []meta.Status
+}
+
+func (w *watched) RepairObject(ctx context.Context, bucket, key string, bad []meta.BadShard, lost object.LostFunc) (object.RepairResult, error) {
+	st, err := w.md.Status(ctx)
+	if err != nil {
+		w.t.Error(err)
+	}
+	w.mu.Lock()
+	w.seen = append(w.seen, st)
+	w.mu.Unlock()
+	return w.Coordinator.RepairObject(ctx, bucket, key, bad, lost)
+}
+
+// While a node-out repair runs, status shows the objects still to repair
+// (the degraded queue holds none of them), the bytes left and an ETA.
+func TestStatusShowsNodeOutRepairProgress(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 8)
+	const objects = 12
+	for i := range objects {
+		body := bytes.Repeat([]byte{byte(i)}, 20_000)
+		if _, err := f.co.PutObject(ctx, object.PutInput{Bucket: "b", Key: fmt.Sprint(i), Body: bytes.NewReader(body), Size: int64(len(body))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.md.Admin(ctx, "node-3", meta.ActionOut); err != nil {
+		t.Fatal(err)
+	}
+	sks, err := f.md.NodeShards(ctx, "node-3", "", 1000)
+	if err != nil || len(sks) == 0 {
+		t.Fatalf("node-3 holds %d shards (%v)", len(sks), err)
+	}
+	w := &watched{Coordinator: f.co, md: f.md, t: t}
+	loop := repair.NewLoop(repair.Config{Concurrency: 1}, f.md, w)
+	res, err := loop.Pass(ctx)
+	if err != nil || res.Repaired != len(sks) {
+		t.Fatalf("pass: %+v %v (want %d repaired)", res, err, len(sks))
+	}
+	if len(w.seen) != len(sks) {
+		t.Fatalf("%d repairs watched, want %d", len(w.seen), len(sks))
+	}
+	var lastBytes int64
+	for i, st := range w.seen {
+		left := int64(len(sks) - i)
+		if st.DegradedQueue != 0 {
+			t.Fatalf("repair %d: degraded queue %d, want 0 (a node out queues nothing)", i, st.DegradedQueue)
+		}
+		if st.RepairQueue != left || st.Repair == nil || st.Repair.QueueObjects != left {
+			t.Fatalf("repair %d: status queue %d (loop %+v), want %d objects left", i, st.RepairQueue, st.Repair, left)
+		}
+		if st.Repair.QueueBytes <= 0 || (i > 0 && st.Repair.QueueBytes >= lastBytes) {
+			t.Fatalf("repair %d: queue bytes %d after %d: not going down", i, st.Repair.QueueBytes, lastBytes)
+		}
+		lastBytes = st.Repair.QueueBytes
+		if i > 0 && st.Repair.ETASeconds <= 0 {
+			t.Fatalf("repair %d: no ETA with %d bytes left at %.0f B/s", i, st.Repair.QueueBytes, st.Repair.RateBytesPerSec)
+		}
+	}
+	st, err := f.md.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RepairQueue != 0 || st.Repair.QueueObjects != 0 || st.Repair.QueueBytes != 0 || st.Repair.ETASeconds != 0 {
+		t.Fatalf("after the pass: queue %d, loop %+v", st.RepairQueue, st.Repair)
+	}
+}
+
+// restartFixture is a cluster whose meta lives in a directory, so the test
+// can restart it (and its repair loop) with a clock it controls.
+type restartFixture struct {
+	dir   string
+	clk   *clock
+	nodes memNodes
+	md    *meta.Store
+	co    *object.Coordinator
+}
+
+func (f *restartFixture) open(t *testing.T) {
+	t.Helper()
+	md, err := meta.Open(meta.Config{Dir: f.dir, Now: f.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.md == nil {
+		t.Cleanup(func() { f.md.Close() }) // the store open at the end
+	}
+	co, err := object.New(object.Config{K: 4, M: 2, BlockSize: 4096, MapRefresh: time.Nanosecond, Now: f.clk.Now}, md, f.nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.md, f.co = md, co
+}
+
+func (f *restartFixture) restart(t *testing.T) *repair.Loop {
+	t.Helper()
+	if err := f.md.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.open(t)
+	return f.loop()
+}
+
+func (f *restartFixture) loop() *repair.Loop {
+	return repair.NewLoop(repair.Config{Concurrency: 1, MaxPerPass: 3, Now: f.clk.Now}, f.md, f.co)
+}
+
+// Time-to-repair runs from the node going out, across a restart of meta
+// (and of its repair loop) in the middle of the repair, and a restart after
+// the repair neither loses it nor starts a new episode for the same node.
+func TestTimeToRepairAcrossMetaRestart(t *testing.T) {
+	ctx := context.Background()
+	f := &restartFixture{dir: t.TempDir(), clk: &clock{t: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}, nodes: memNodes{}}
+	f.open(t)
+	for i := range 8 {
+		id := cluster.NodeID(fmt.Sprintf("node-%d", i))
+		f.nodes[id] = storage.NewMem(storage.MemConfig{})
+		if err := f.md.Heartbeat(ctx, meta.NodeReport{ID: id, Addr: string(id), Domain: cluster.Domain{Zone: fmt.Sprintf("z%d", i%4), Host: string(id)}, Capacity: 1 << 40}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.md.CreateBucket(ctx, "b", ""); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if _, err := f.co.PutObject(ctx, object.PutInput{Bucket: "b", Key: fmt.Sprint(i), Body: bytes.NewReader(make([]byte, 9000)), Size: 9000}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.md.Admin(ctx, "node-2", meta.ActionOut); err != nil {
+		t.Fatal(err)
+	}
+	// The loop runs one pass (3 objects at most) a minute later, then meta
+	// restarts; the new loop finishes the repair ten minutes after the node
+	// went out.
+	f.clk.Advance(time.Minute)
+	if res, err := f.loop().Pass(ctx); err != nil || res.Repaired == 0 || !res.More {
+		t.Fatalf("first pass: %+v %v (want some, not all, repaired)", res, err)
+	}
+	f.clk.Advance(9 * time.Minute)
+	loop := f.restart(t)
+	for pass := 0; ; pass++ {
+		res, err := loop.Pass(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Candidates == 0 && !res.More {
+			break
+		}
+		if pass > 10 {
+			t.Fatal("repair does not finish")
+		}
+	}
+	st, err := f.md.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Repair == nil || st.Repair.LastTimeToRepairSeconds != (10*time.Minute).Seconds() {
+		t.Fatalf("time to repair across a meta restart: %+v, want 600 s", st.Repair)
+	}
+	if st.ObjectsByHealthyShards[6] != 10 {
+		t.Fatalf("objects by healthy shards %v", st.ObjectsByHealthyShards)
+	}
+	repaired := st.Repair.ShardsRepaired
+
+	// Another restart an hour later: the figures are still there, and the
+	// node that is still out does not start a new episode.
+	f.clk.Advance(time.Hour)
+	loop = f.restart(t)
+	if _, err := loop.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err = f.md.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Repair.LastTimeToRepairSeconds != (10*time.Minute).Seconds() || st.Repair.ShardsRepaired != repaired || !st.Repair.EpisodeStart.IsZero() {
+		t.Fatalf("after an idle restart: %+v, want time to repair 600 s and %d shards repaired", st.Repair, repaired)
+	}
+
+	// A node going out later starts a new episode from its own departure.
+	if err := f.md.Admin(ctx, "node-5", meta.ActionOut); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Advance(30 * time.Second)
+	for pass := 0; ; pass++ {
+		res, err := loop.Pass(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Candidates == 0 {
+			break
+		}
+		if pass > 10 {
+			t.Fatal("second repair does not finish")
+		}
+	}
+	if st := loop.Stats(); st.LastTimeToRepairSeconds != 30 {
+		t.Fatalf("second episode: time to repair %v, want 30 s", st.LastTimeToRepairSeconds)
+	}
+}
