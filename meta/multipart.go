@@ -269,7 +269,9 @@ func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]Uploa
 // CompleteUpload commits m (built by the caller from the chosen parts) as
 // Commit does and removes the upload in the same batch; shards of parts
 // that m does not reference become garbage. ErrNoSuchUpload (also for an
-// upload of another key), ErrNoSuchBucket, ErrInvalidArgument.
+// upload of another key), ErrNoSuchBucket, ErrInvalidArgument; ErrConflict
+// (nothing changes) when m references a shard that no part of the upload
+// holds now — a part was re-uploaded after the caller listed the parts.
 func (s *Store) CompleteUpload(ctx context.Context, uploadID string, m Manifest) (Manifest, error) {
 	if err := validateManifest(&m); err != nil {
 		return Manifest{}, fmt.Errorf("complete upload %s of %s/%s: %w", uploadID, m.Bucket, m.Key, err)
@@ -287,8 +289,23 @@ func (s *Store) CompleteUpload(ctx context.Context, uploadID string, m Manifest)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("complete upload %s of %s/%s: %w", uploadID, m.Bucket, m.Key, err)
 	}
-	b := s.db.NewBatch()
+	// Every shard m references must belong to a part recorded now: a
+	// manifest built from parts listed before one of them was replaced (its
+	// shards already queued as garbage) would otherwise commit shards the
+	// collector is about to delete.
 	used := placedShards(&m)
+	held := map[shardAddr]bool{}
+	for i := range ps {
+		for a := range partShards(u, &ps[i]) {
+			held[a] = true
+		}
+	}
+	for a := range used {
+		if !held[a] {
+			return Manifest{}, fmt.Errorf("complete upload %s of %s/%s: %w: shard %s on %s is in no part of the upload (replaced meanwhile?)", uploadID, m.Bucket, m.Key, ErrConflict, a.id, a.node)
+		}
+	}
+	b := s.db.NewBatch()
 	for i := range ps {
 		olds := partShards(u, &ps[i])
 		s.garbageInBatch(b, olds, used, s.now())

@@ -103,9 +103,10 @@ func validateShard(sh ShardRef, want int) error {
 // replaceInBatch records in b everything that follows from the object at
 // (bucket, key) changing from old to nu (either may be nil): shards of old
 // that nu does not keep become garbage and leave the node→shard index and
-// the bad-report list; nu's shards are (re)indexed with its generation; the
-// repair queue entry is set when nu is short of shards or has a reported
-// bad shard, and removed otherwise. The manifest key itself is the caller's.
+// the bad-report list; nu's shards are (re)indexed with its generation,
+// and so are the bad reports against them; the repair queue entry is set
+// when nu is short of shards or has a reported bad shard, and removed
+// otherwise. The manifest key itself is the caller's.
 // Must hold s.mu.
 func (s *Store) replaceInBatch(b *pebble.Batch, bucket, key string, old, nu *Manifest, now time.Time) error {
 	olds, news := placedShards(old), placedShards(nu)
@@ -113,12 +114,24 @@ func (s *Store) replaceInBatch(b *pebble.Batch, bucket, key string, old, nu *Man
 	bad := false
 	for a, sk := range news {
 		_ = b.Set(shardIndexKey(a.node, a.id), mustJSON(sk), nil)
-		if !bad {
-			has, err := s.has(badKey(a.node, a.id))
-			if err != nil {
-				return err
-			}
-			bad = has
+		v, ok, err := s.get(badKey(a.node, a.id))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		bad = true
+		// A report follows its shard into nu: one made against a part of
+		// an upload (part number, upload id) is re-addressed to the
+		// manifest's segment index and generation, which repair matches.
+		var bs BadShard
+		if err := decodeJSON(v, &bs, "bad report"); err != nil {
+			return err
+		}
+		if bs.ShardKey != sk {
+			bs.ShardKey = sk
+			_ = b.Set(badKey(a.node, a.id), mustJSON(bs), nil)
 		}
 	}
 	need := nu != nil && (bad || hasMissing(nu))

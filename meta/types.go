@@ -229,6 +229,8 @@ type Service interface {
 	ListUploads(ctx context.Context, bucket, prefix string) ([]Upload, error)
 	// CompleteUpload commits m (built by the caller from the chosen parts) and
 	// removes the upload in one batch; parts not used become garbage.
+	// ErrConflict when m references a shard no current part holds (a part
+	// was replaced after the caller listed them); nothing changes then.
 	CompleteUpload(ctx context.Context, uploadID string, m Manifest) (Manifest, error)
 	AbortUpload(ctx context.Context, bucket, key, uploadID string) error // parts become garbage
 

@@ -42,6 +42,10 @@ type Meta interface {
 
 	ReportBad(ctx context.Context, b meta.BadShard) error
 	AddGarbage(ctx context.Context, g []meta.Garbage) error
+	// HasShard reports whether the node→shard index holds the shard (a
+	// committed object's or an upload part's); the collector never deletes
+	// such a shard, whatever the garbage queue says.
+	HasShard(ctx context.Context, node cluster.NodeID, shardID string) (bool, error)
 	GarbageNodes(ctx context.Context) ([]cluster.NodeID, error)
 	ListGarbagePage(ctx context.Context, q meta.GarbageQuery) ([]meta.Garbage, error)
 	RemoveGarbage(ctx context.Context, g []meta.Garbage) error

@@ -161,7 +161,9 @@ func normETag(s string) string {
 // that part numbers ascend strictly (ErrInvalidPartOrder), that every part
 // was uploaded with the given ETag (ErrInvalidPart), and that every part but
 // the last has at least MinPartSize bytes (ErrEntityTooSmall). The ETag is
-// MultipartETag of the parts; the size their sum.
+// MultipartETag of the parts; the size their sum. meta.ErrConflict (nothing
+// committed, the upload stays) when a listed part was re-uploaded between
+// this call's listing of the parts and its commit; the caller may retry.
 func (c *Coordinator) CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []CompletePart) (meta.Manifest, error) {
 	op := fmt.Sprintf("complete upload %s (%s/%s)", uploadID, bucket, key)
 	if len(parts) == 0 {

@@ -425,7 +425,10 @@ func (d *dropWriter) Write(p []byte) (int, error) {
 // CollectGarbage deletes up to limit (≤ 0: 1000) due garbage shards
 // (NotBefore passed) from their nodes and forgets them in meta. Deleting is
 // idempotent, so a crash between the delete and the removal only repeats
-// work.
+// work. Just before each delete it asks meta whether the shard is
+// referenced after all (Meta.HasShard); such an entry is forgotten and the
+// shard kept, so a commit that lands after its shards were queued (a lost
+// reply) loses nothing unless it lands after the entry fell due.
 //
 // It works node by node (meta lists the queue by node), so no node's
 // backlog keeps the others waiting: the limit is shared out among the nodes
@@ -529,6 +532,17 @@ func (c *Coordinator) CollectGarbage(ctx context.Context, limit int) (int, error
 			done = append(done, gb)
 		}
 	}
+	// live reports whether meta's index holds gb's shard. Such an entry is
+	// stale (a commit that referenced the shard landed after it was
+	// queued — e.g. one whose reply was lost and whose writer queued its
+	// shards): it is forgotten without deleting the shard.
+	live := func(ctx context.Context, gb meta.Garbage) (bool, error) {
+		held, err := c.md.HasShard(ctx, gb.Node, gb.ShardID)
+		if err != nil {
+			return false, fmt.Errorf("collect %s on %s: check references: %w", gb.ShardID, gb.Node, err)
+		}
+		return held, nil
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, w := range work {
@@ -549,6 +563,10 @@ func (c *Coordinator) CollectGarbage(ctx context.Context, limit int) (int, error
 			}
 			g.Go(func() error {
 				for _, gb := range w.entries {
+					if held, err := live(gctx, gb); err != nil || held {
+						record(gb, err)
+						continue
+					}
 					dctx, cancel := context.WithTimeout(gctx, c.cfg.ReadTimeout)
 					err := st.Delete(dctx, gb.ShardID)
 					cancel()
@@ -571,6 +589,10 @@ func (c *Coordinator) CollectGarbage(ctx context.Context, limit int) (int, error
 		}
 		for _, gb := range w.entries {
 			g.Go(func() error {
+				if held, err := live(gctx, gb); err != nil || held {
+					record(gb, err)
+					return nil
+				}
 				if err := st.Delete(gctx, gb.ShardID); err != nil {
 					record(gb, fmt.Errorf("collect %s on %s: %w", gb.ShardID, gb.Node, err))
 					return nil

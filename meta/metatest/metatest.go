@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Service) {
 		{"ListMaxKeys", testListMaxKeys},
 		{"UpdateShards", testUpdateShards},
 		{"Multipart", testMultipart},
+		{"CompleteStalePart", testCompleteStalePart},
 		{"Membership", testMembership},
 		{"BadReports", testBadReports},
 		{"DegradedCommit", testDegradedCommit},
@@ -593,6 +594,44 @@ func testMultipart(t *testing.T, s meta.Service) {
 	}
 	_, err = s.ListParts(ctx, "b", "dir/a", u2.ID)
 	wantErr(t, err, meta.ErrNoSuchUpload)
+}
+
+// testCompleteStalePart: a manifest built from parts listed before one was
+// re-uploaded must not commit the replaced part's shards, which are queued
+// as garbage; the upload stays and completes from the current parts.
+func testCompleteStalePart(t *testing.T, s meta.Service) {
+	bucket(t, s, "b")
+	u, err := s.CreateUpload(ctx, meta.Upload{Bucket: "b", Key: "k"})
+	must(t, err)
+	must(t, s.PutPart(ctx, "b", "k", part(u.ID, 1, "old")))
+	stale, err := s.ListParts(ctx, "b", "k", u.ID)
+	must(t, err)
+	must(t, s.PutPart(ctx, "b", "k", part(u.ID, 1, "new"))) // "old-*" become garbage
+
+	m := manifest("b", "k", "mp", 2, 1)
+	m.Segments = []meta.Segment{stale[0].Segment}
+	_, err = s.CompleteUpload(ctx, u.ID, m)
+	wantErr(t, err, meta.ErrConflict)
+	_, err = s.Get(ctx, "b", "k")
+	wantErr(t, err, meta.ErrNoSuchKey)
+	if _, err := s.GetUpload(ctx, "b", "k", u.ID); err != nil {
+		t.Fatalf("upload gone after a refused completion: %v", err)
+	}
+
+	cur, err := s.ListParts(ctx, "b", "k", u.ID)
+	must(t, err)
+	m.Segments = []meta.Segment{cur[0].Segment}
+	out, err := s.CompleteUpload(ctx, u.ID, m)
+	must(t, err)
+	gs := garbageSet(t, s)
+	for _, sh := range out.Segments[0].Shards {
+		if _, queued := gs[string(sh.Node)+"/"+sh.ID]; queued {
+			t.Fatalf("committed shard %s/%s is queued as garbage: %v", sh.Node, sh.ID, gs)
+		}
+	}
+	if len(gs) != 3 || gs["n0/old-0"].ShardID == "" {
+		t.Fatalf("garbage = %v, want the 3 shards of the replaced part", gs)
+	}
 }
 
 func testMembership(t *testing.T, s meta.Service) {

@@ -272,6 +272,16 @@ func (c *Client) NodeShards(ctx context.Context, node cluster.NodeID, after stri
 	return out, c.call(ctx, "NodeShards", nodeShardsReq{Node: node, After: after, Limit: limit}, &out)
 }
 
+// HasShard is (*meta.Store).HasShard over the wire.
+func (c *Client) HasShard(ctx context.Context, node cluster.NodeID, shardID string) (bool, error) {
+	if err := validUTF8("HasShard", shardID); err != nil {
+		return false, err
+	}
+	var out hasResp
+	err := c.call(ctx, "HasShard", shardReq{Node: node, ShardID: shardID}, &out)
+	return out.Has, err
+}
+
 // AddGarbage implements meta.Service.
 func (c *Client) AddGarbage(ctx context.Context, g []meta.Garbage) error {
 	return c.call(ctx, "AddGarbage", g, nil)

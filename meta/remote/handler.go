@@ -23,6 +23,7 @@ type Backend interface {
 	Status(ctx context.Context) (meta.Status, error)
 	ScanManifests(ctx context.Context, afterBucket, afterKey string, limit int) ([]meta.Manifest, error)
 	BadReports(ctx context.Context, limit int) ([]meta.BadShard, error)
+	HasShard(ctx context.Context, node cluster.NodeID, shardID string) (bool, error)
 }
 
 var _ Backend = (*meta.Store)(nil)
@@ -82,6 +83,13 @@ type (
 	adminReq struct {
 		Node   cluster.NodeID   `json:"node"`
 		Action meta.AdminAction `json:"action"`
+	}
+	shardReq struct {
+		Node    cluster.NodeID `json:"node"`
+		ShardID string         `json:"shard_id"`
+	}
+	hasResp struct {
+		Has bool `json:"has"`
 	}
 	nodeShardsReq struct {
 		Node  cluster.NodeID `json:"node"`
@@ -168,6 +176,10 @@ func NewHandler(b Backend, secret []byte, cfg HandlerConfig) http.Handler {
 	mut("ReportBad", call(func(ctx context.Context, q meta.BadShard) (any, error) { return empty{}, b.ReportBad(ctx, q) }))
 	read("NodeShards", call(func(ctx context.Context, q nodeShardsReq) (any, error) {
 		return b.NodeShards(ctx, q.Node, q.After, q.Limit)
+	}))
+	read("HasShard", call(func(ctx context.Context, q shardReq) (any, error) {
+		ok, err := b.HasShard(ctx, q.Node, q.ShardID)
+		return hasResp{Has: ok}, err
 	}))
 	mut("AddGarbage", call(func(ctx context.Context, g []meta.Garbage) (any, error) { return empty{}, b.AddGarbage(ctx, g) }))
 	read("ListGarbage", call(func(ctx context.Context, q limitReq) (any, error) { return b.ListGarbage(ctx, q.Limit) }))

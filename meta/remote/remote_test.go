@@ -170,6 +170,16 @@ func TestRemoteRepairCalls(t *testing.T) {
 	if err := c.ReportBad(ctx, meta.BadShard{ShardKey: meta.ShardKey{Node: "n1", ShardID: "a"}, Reason: "corrupt"}); err != nil {
 		t.Fatal(err)
 	}
+	if has, err := c.HasShard(ctx, "n1", "a"); err != nil || !has {
+		t.Fatalf("HasShard(n1, a) = %v, %v", has, err)
+	}
+	if has, err := c.HasShard(ctx, "n1", "b"); err != nil || has {
+		t.Fatalf("HasShard(n1, b) = %v, %v", has, err)
+	}
+	_, err = c.HasShard(ctx, "", "a")
+	if !errors.Is(err, meta.ErrInvalidArgument) {
+		t.Fatalf("HasShard without a node: %v", err)
+	}
 	br, err := c.BadReports(ctx, 10)
 	if err != nil || len(br) != 1 || br[0].Key != "k" || br[0].Reason != "corrupt" {
 		t.Fatalf("BadReports = %+v, %v", br, err)
