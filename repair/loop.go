@@ -317,10 +317,14 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	if err != nil {
 		l.cfg.Logger.Warn("collect garbage", "err", err)
 	}
-	// A draining node that holds nothing any more is out.
+	// A draining node that holds no object's shard any more is out. Parts of
+	// uploads still in progress do not hold it back (repair does not move
+	// them, and an abandoned upload would keep the node draining forever):
+	// once their upload completes, their node being out makes repair
+	// re-create them like any other shard.
 	for _, nd := range mp.InState(cluster.Draining) {
-		sks, err := l.md.NodeShards(ctx, nd.ID, "", 1)
-		if err == nil && len(sks) == 0 {
+		drained, err := l.holdsOnlyParts(ctx, nd.ID)
+		if err == nil && drained {
 			if err := l.md.Admin(ctx, nd.ID, meta.ActionOut); err != nil {
 				l.cfg.Logger.Warn("retire drained node", "node", nd.ID, "err", err)
 			}
@@ -328,6 +332,27 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	}
 	l.endPass(res, now)
 	return res, nil
+}
+
+// holdsOnlyParts reports whether every shard meta places on node belongs to
+// an upload still in progress (or there are none).
+func (l *Loop) holdsOnlyParts(ctx context.Context, node cluster.NodeID) (bool, error) {
+	after := ""
+	for {
+		sks, err := l.md.NodeShards(ctx, node, after, 1000)
+		if err != nil {
+			return false, err
+		}
+		for _, sk := range sks {
+			if sk.UploadID == "" {
+				return false, nil
+			}
+		}
+		if len(sks) < 1000 {
+			return true, nil
+		}
+		after = sks[len(sks)-1].ShardID
+	}
 }
 
 // logFailures says once per pass how many repairs failed, and repeats an

@@ -184,3 +184,32 @@ func TestLoopRetiresDrainedNode(t *testing.T) {
 		t.Fatalf("objects by healthy shards = %v", c)
 	}
 }
+
+// A part of an upload that was never completed does not keep a draining
+// node from going out.
+func TestDrainIgnoresAbandonedUploadParts(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 6)
+	up, err := f.co.CreateUpload(ctx, meta.Upload{Bucket: "b", Key: "abandoned"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := f.co.UploadPart(ctx, up.ID, 1, object.PutInput{Bucket: "b", Key: "abandoned", Body: bytes.NewReader(make([]byte, 5000)), Size: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := part.Segment.Shards[0].Node
+	if err := f.md.Admin(ctx, victim, meta.ActionDrain); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.loop.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mp, err := f.md.Map(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := mp.Node(victim); n.State != cluster.Out {
+		t.Fatalf("draining node holding only an abandoned part is %s, want out", n.State)
+	}
+}
