@@ -65,8 +65,7 @@ type Codec struct {
 	k, m, blockSize int
 	cfg             Config
 	enc             reedsolomon.Encoder // shared: safe for concurrent use
-	stripes         sync.Pool           // *stripe buffers for Encode
-	records         sync.Pool           // *[]byte of RecordHeaderSize+blockSize for Decode/Rebuild
+	stripes         sync.Pool           // *stripe buffers of full size: Encode's stripes, Decode's and Rebuild's records
 }
 
 // DefaultBlockSize is the block size used when none is configured (chosen by benchmark).
@@ -117,7 +116,35 @@ type EncodeResult struct {
 // done. Memory is bounded by a few stripes whatever the object size.
 // Encode never closes the writers.
 func (c *Codec) Encode(ctx context.Context, r io.Reader, shards []io.Writer, minShards int) (EncodeResult, error) {
-	return c.encode(ctx, r, shards, minShards)
+	return c.encode(ctx, r, -1, shards, minShards)
+}
+
+// EncodeSize is Encode for an input of known length: r must hold exactly
+// size bytes (size < 0: unknown, the same as Encode). It reads r to EOF all
+// the same — one more Read after the last byte, so a reader that verifies
+// the stream at its end does so before EncodeSize returns — and fails when r
+// ends early (wrapping io.ErrUnexpectedEOF) or has more. Knowing the size,
+// it takes no more stripe buffers than the object has stripes, and a small
+// object gets one buffer sized to it instead of a full pooled stripe. The
+// streams written are byte for byte those Encode writes for the same bytes.
+// It uses at most EncodeMemory(size) bytes of buffers.
+func (c *Codec) EncodeSize(ctx context.Context, r io.Reader, size int64, shards []io.Writer, minShards int) (EncodeResult, error) {
+	return c.encode(ctx, r, size, shards, minShards)
+}
+
+// EncodeMemory is the most stripe-buffer memory, in bytes, that one
+// EncodeSize call for an object of size bytes (size < 0: unknown, or
+// Encode) holds at once: min(Depth, stripes) × (k+m) × the record slot size.
+// Callers that bound memory across calls reserve this much first.
+func (c *Codec) EncodeMemory(size int64) int64 { return c.encodeMemory(size) }
+
+// DecodeMemory is the most record-buffer memory, in bytes, that one Decode
+// of bytes [off, off+length) of an object of size bytes holds at once: at
+// most ReadAhead+2 records (fewer when the range has fewer stripes) on each
+// of the k+m shard streams. Rebuild of a whole object holds at most
+// DecodeMemory(size, 0, size).
+func (c *Codec) DecodeMemory(size, off, length int64) int64 {
+	return c.decodeMemory(size, off, length)
 }
 
 // ShardOpener opens shard `shard`'s stream for the byte range [off, off+n) of

@@ -36,25 +36,86 @@ type fetcher struct {
 	ctx     context.Context
 	open    ShardOpener
 	size    int64
+	recs    *recordSet
 	streams []*stream
 	failed  []bool
 	report  DecodeReport
 }
 
-func (c *Codec) newFetcher(ctx context.Context, open ShardOpener, size int64) *fetcher {
+func (c *Codec) newFetcher(ctx context.Context, open ShardOpener, size int64, recs *recordSet) *fetcher {
 	n := c.k + c.m
-	return &fetcher{c: c, ctx: ctx, open: open, size: size, streams: make([]*stream, n), failed: make([]bool, n)}
+	return &fetcher{c: c, ctx: ctx, open: open, size: size, recs: recs, streams: make([]*stream, n), failed: make([]bool, n)}
 }
 
-func (c *Codec) getRecordBuf() *[]byte {
-	if p, _ := c.records.Get().(*[]byte); p != nil {
-		return p
+// recordSet holds the record buffers of one Decode or Rebuild call: as
+// many as the call can hold at once (DecodeMemory), carved from whole
+// stripe buffers taken from the codec's pool — the pool Encode uses, so a
+// gateway alternating PUTs and GETs keeps one set of buffers, not two — or,
+// for a small object, from one buffer sized to it. get and put are safe
+// for concurrent use.
+type recordSet struct {
+	c       *Codec
+	slot    int
+	stripes []*stripe // taken from the pool; returned by close
+	free    chan *[]byte
+}
+
+// newRecordSet makes the record buffers for a call that decodes [off,
+// off+length) of an object of size bytes.
+func (c *Codec) newRecordSet(size, off, length int64) *recordSet {
+	slot := c.recordSlot(size)
+	n := c.k + c.m
+	per := int(c.decodeMemory(size, off, length) / int64(n*slot))
+	rs := &recordSet{c: c, slot: slot, free: make(chan *[]byte, n*per)}
+	carve := func(buf []byte) {
+		for j := 0; j < n; j++ {
+			b := buf[j*slot : (j+1)*slot : (j+1)*slot]
+			rs.free <- &b
+		}
 	}
-	b := make([]byte, RecordHeaderSize+c.blockSize)
-	return &b
+	for range per {
+		if slot < RecordHeaderSize+c.blockSize {
+			carve(make([]byte, n*slot))
+			continue
+		}
+		st, _ := c.stripes.Get().(*stripe)
+		if st == nil {
+			st = c.newStripe(c.blockSize)
+		}
+		rs.stripes = append(rs.stripes, st)
+		carve(st.buf)
+	}
+	return rs
 }
 
-func (c *Codec) putRecordBuf(p *[]byte) { c.records.Put(p) }
+// get returns a free record buffer. The set holds as many as a call can
+// use at once; should that ever be wrong, it allocates rather than block.
+func (rs *recordSet) get() *[]byte {
+	select {
+	case b := <-rs.free:
+		return b
+	default:
+		b := make([]byte, rs.slot)
+		return &b
+	}
+}
+
+// put returns a record buffer to the set.
+func (rs *recordSet) put(b *[]byte) {
+	select {
+	case rs.free <- b:
+	default:
+	}
+}
+
+// close returns the stripe buffers to the codec's pool. No buffer of the
+// set may be used after it.
+func (rs *recordSet) close() {
+	for _, st := range rs.stripes {
+		rs.c.stripes.Put(st)
+	}
+	rs.stripes = nil
+}
 
 // start opens shard i for stripes [from, through] and starts its read-ahead.
 func (f *fetcher) start(i int, from, through int64) error {
@@ -67,19 +128,19 @@ func (f *fetcher) start(i int, from, through int64) error {
 	s := &stream{next: from, end: through, ch: make(chan fetched, f.c.cfg.ReadAhead),
 		cancel: cancel, done: make(chan struct{}), rc: rc}
 	f.streams[i] = s
-	go f.c.readAhead(ctx, s, i, from, through, f.size)
+	go f.c.readAhead(ctx, s, i, from, through, f.size, f.recs)
 	return nil
 }
 
 // readAhead reads and verifies records [from, through] of shard into pooled
 // buffers and queues them on s.ch; it stops after the first error, at the
 // end, or when ctx is done, and closes s.ch and s.done on exit.
-func (c *Codec) readAhead(ctx context.Context, s *stream, shard int, from, through, size int64) {
+func (c *Codec) readAhead(ctx context.Context, s *stream, shard int, from, through, size int64, recs *recordSet) {
 	defer close(s.done)
 	defer close(s.ch)
 	rr := NewRecordReader(s.rc, shard, from)
 	for st := from; st <= through; st++ {
-		buf := c.getRecordBuf()
+		buf := recs.get()
 		block, err := rr.readInto(*buf, c.blockLen(st, size))
 		var ce *ChecksumError
 		switch {
@@ -90,14 +151,14 @@ func (c *Codec) readAhead(ctx context.Context, s *stream, shard int, from, throu
 			err = &ShardError{Shard: shard, Op: "read", Err: fmt.Errorf("stripe %d: %w", st, err)}
 		}
 		if err != nil {
-			c.putRecordBuf(buf)
+			recs.put(buf)
 			buf, block = nil, nil
 		}
 		select {
 		case s.ch <- fetched{buf: buf, block: block, err: err}:
 		case <-ctx.Done():
 			if buf != nil {
-				c.putRecordBuf(buf)
+				recs.put(buf)
 			}
 			return
 		}
@@ -119,7 +180,7 @@ func (f *fetcher) stop(i int) {
 	_ = s.rc.Close()
 	for r := range s.ch {
 		if r.buf != nil {
-			f.c.putRecordBuf(r.buf)
+			f.recs.put(r.buf)
 		}
 	}
 	<-s.done
@@ -195,17 +256,17 @@ func (ss *stripeSet) take(i int, r fetched) {
 
 // want marks shard i for reconstruction into a pooled record buffer, block
 // at offset RecordHeaderSize so a record header can be put in front of it.
-func (ss *stripeSet) want(c *Codec, i int) {
-	buf := c.getRecordBuf()
+func (ss *stripeSet) want(recs *recordSet, i int) {
+	buf := recs.get()
 	ss.bufs[i] = buf
 	ss.blocks[i] = (*buf)[RecordHeaderSize:RecordHeaderSize]
 	ss.required[i] = true
 }
 
-func (ss *stripeSet) release(c *Codec) {
+func (ss *stripeSet) release(recs *recordSet) {
 	for i, b := range ss.bufs {
 		if b != nil {
-			c.putRecordBuf(b)
+			recs.put(b)
 		}
 		ss.bufs[i], ss.blocks[i], ss.required[i] = nil, nil, false
 	}
@@ -219,7 +280,9 @@ func (c *Codec) decode(ctx context.Context, w io.Writer, size, off, length int64
 	if length == 0 {
 		return DecodeReport{}, nil
 	}
-	f := c.newFetcher(ctx, open, size)
+	recs := c.newRecordSet(size, off, length)
+	defer recs.close() // deferred first: runs after every reader has stopped
+	f := c.newFetcher(ctx, open, size, recs)
 	defer f.close()
 	n := c.k + c.m
 	sd := c.stripeData()
@@ -229,7 +292,7 @@ func (c *Codec) decode(ctx context.Context, w io.Writer, size, off, length int64
 	// their streams stop one stripe earlier.
 	lastIdx1 := int((end - 1 - s1*sd) / int64(c.blockLen(s1, size)))
 	ss := newStripeSet(n)
-	defer ss.release(c)
+	defer ss.release(recs)
 
 	for s := s0; s <= s1; s++ {
 		if err := ctx.Err(); err != nil {
@@ -277,7 +340,7 @@ func (c *Codec) decode(ctx context.Context, w io.Writer, size, off, length int64
 			}
 			for i := first; i <= last; i++ {
 				if ss.blocks[i] == nil {
-					ss.want(c, i)
+					ss.want(recs, i)
 				}
 			}
 			if err := c.enc.ReconstructSome(ss.blocks, ss.required); err != nil {
@@ -291,7 +354,7 @@ func (c *Codec) decode(ctx context.Context, w io.Writer, size, off, length int64
 				return f.report, fmt.Errorf("decode stripe %d: write output: %w", s, err)
 			}
 		}
-		ss.release(c)
+		ss.release(recs)
 	}
 	return f.report, nil
 }
@@ -321,10 +384,12 @@ func (c *Codec) rebuild(ctx context.Context, size int64, open ShardOpener, missi
 	if n-len(missing) < c.k {
 		return DecodeReport{}, fmt.Errorf("rebuild: %d of %d shards missing, m=%d: %w", len(missing), n, c.m, ErrTooFewShards)
 	}
-	f := c.newFetcher(ctx, open, size)
+	recs := c.newRecordSet(size, 0, size)
+	defer recs.close() // deferred first: runs after every reader has stopped
+	f := c.newFetcher(ctx, open, size, recs)
 	defer f.close()
 	ss := newStripeSet(n)
-	defer ss.release(c)
+	defer ss.release(recs)
 	for s := int64(0); s < stripes; s++ {
 		if err := ctx.Err(); err != nil {
 			return f.report, fmt.Errorf("rebuild stripe %d: %w", s, err)
@@ -347,7 +412,7 @@ func (c *Codec) rebuild(ctx context.Context, size int64, open ShardOpener, missi
 			return f.report, fmt.Errorf("rebuild stripe %d: %d intact shards, need %d: %w", s, intact, c.k, ErrTooFewShards)
 		}
 		for _, j := range missing {
-			ss.want(c, j)
+			ss.want(recs, j)
 		}
 		if err := c.enc.ReconstructSome(ss.blocks, ss.required); err != nil {
 			return f.report, fmt.Errorf("rebuild stripe %d: reconstruct: %w", s, err)
@@ -360,7 +425,7 @@ func (c *Codec) rebuild(ctx context.Context, size int64, open ShardOpener, missi
 				return f.report, fmt.Errorf("rebuild stripe %d: %w", s, &ShardError{Shard: j, Op: "write", Err: err})
 			}
 		}
-		ss.release(c)
+		ss.release(recs)
 	}
 	return f.report, nil
 }

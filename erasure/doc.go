@@ -43,7 +43,10 @@
 //     TestKnownAnswer pins the format. The parity matrix is reedsolomon's
 //     default; switching matrices (e.g. Cauchy) would change the format.
 //   - memory per call is bounded by a few stripes (Config.Depth,
-//     Config.ReadAhead), never by object size; buffers are pooled per Codec.
+//     Config.ReadAhead), never by object size; full-size buffers are pooled
+//     per Codec, and a small object of known size (EncodeSize, Decode) gets
+//     buffers sized to it. EncodeMemory and DecodeMemory state the bound
+//     for one call, so callers can budget memory across calls.
 //   - every goroutine a call starts has ended when the call returns.
 //   - Decode reads data shards only while they are healthy; a shard that
 //     fails (open, read, checksum) is dropped for the rest of the call and

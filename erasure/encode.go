@@ -2,34 +2,41 @@ package erasure
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
 )
 
+// errLongInput: EncodeSize's input went on past the declared size.
+var errLongInput = errors.New("input longer than the declared size")
+
 // stripe is one stripe's buffer during Encode: k+m slots, each a record
-// (header followed by a block of up to BlockSize bytes). The input is read
-// straight into the data slots and parity is computed straight into the
-// parity slots, so every record is written with a single Write and no copy.
+// (header followed by a block of up to slot-RecordHeaderSize bytes). The
+// input is read straight into the data slots and parity is computed straight
+// into the parity slots, so every record is written with a single Write and
+// no copy. A pooled stripe has full-size slots; a stripe made for one small
+// object of known size has slots just large enough for its blocks.
 type stripe struct {
-	buf     []byte   // (k+m) × (RecordHeaderSize+BlockSize)
+	buf     []byte   // (k+m) × slot
+	slot    int      // bytes per shard slot: RecordHeaderSize + the largest block it holds
 	blocks  [][]byte // per shard: the block part of its slot, length bl
 	num     int64    // stripe number
 	bl      int      // block length of this stripe
 	pending atomic.Int32
 }
 
-func (c *Codec) newStripe() *stripe {
+// newStripe returns a stripe whose slots hold blocks of up to maxBlock bytes.
+func (c *Codec) newStripe(maxBlock int) *stripe {
 	n := c.k + c.m
-	rs := RecordHeaderSize + c.blockSize
-	return &stripe{buf: make([]byte, n*rs), blocks: make([][]byte, n)}
+	rs := RecordHeaderSize + maxBlock
+	return &stripe{buf: make([]byte, n*rs), slot: rs, blocks: make([][]byte, n)}
 }
 
-// slot is shard i's whole slot (header + full-size block).
+// slot is shard i's whole slot (header + block room).
 func (c *Codec) slot(st *stripe, i int) []byte {
-	rs := RecordHeaderSize + c.blockSize
-	return st.buf[i*rs : (i+1)*rs]
+	return st.buf[i*st.slot : (i+1)*st.slot]
 }
 
 // setBlockLen points st.blocks at blocks of length bl.
@@ -45,10 +52,54 @@ func (c *Codec) record(st *stripe, i int) []byte {
 	return c.slot(st, i)[:RecordHeaderSize+st.bl]
 }
 
+// smallBlock is the block length of an object of known size that fits in
+// one stripe and whose blocks are at most half the block size: its buffers
+// (encode stripe, decode records) are sized to it rather than taken from the
+// pools of full-size ones. 0 when the object is not small.
+func (c *Codec) smallBlock(size int64) int {
+	if size <= 0 || size >= c.stripeData() {
+		return 0
+	}
+	if bl := c.lastBlockLen(size); bl <= c.blockSize/2 {
+		return bl
+	}
+	return 0
+}
+
+// recordSlot is the record buffer size Encode and Decode use for an object
+// of size bytes (size < 0: unknown).
+func (c *Codec) recordSlot(size int64) int {
+	if bl := c.smallBlock(size); bl > 0 {
+		return RecordHeaderSize + bl
+	}
+	return RecordHeaderSize + c.blockSize
+}
+
+// encodeMemory implements EncodeMemory.
+func (c *Codec) encodeMemory(size int64) int64 {
+	n := int64(c.k + c.m)
+	if size < 0 {
+		return int64(c.cfg.Depth) * n * c.recordSize()
+	}
+	return min(int64(c.cfg.Depth), c.Stripes(size)) * n * int64(c.recordSlot(size))
+}
+
+// decodeMemory implements DecodeMemory.
+func (c *Codec) decodeMemory(size, off, length int64) int64 {
+	if size <= 0 || length <= 0 || off < 0 || off >= size {
+		return 0
+	}
+	sd := c.stripeData()
+	end := min(off+length, size)
+	stripes := (end-1)/sd - off/sd + 1
+	per := min(stripes, int64(c.cfg.ReadAhead)+2)
+	return int64(c.k+c.m) * per * int64(c.recordSlot(size))
+}
+
 // fill reads the next stripe's object bytes from r into st's data slots and
 // returns how many it read (0 at the end of the input). A stripe shorter than
 // k×BlockSize is the last one; its bytes are laid out in blocks of
-// lastBlockLen and zero-padded.
+// lastBlockLen and zero-padded. st must have full-size slots.
 func (c *Codec) fill(r io.Reader, st *stripe) (int64, error) {
 	c.setBlockLen(st, c.blockSize)
 	var rem int64
@@ -86,6 +137,52 @@ func (c *Codec) fill(r io.Reader, st *stripe) (int64, error) {
 	return rem, nil
 }
 
+// fillSized reads stripe num of an object of known size from r straight
+// into its final layout (blocks of blockLen(num, size), the last one
+// zero-padded) and returns how many bytes it read. The input ending early is
+// an error wrapping io.ErrUnexpectedEOF.
+func (c *Codec) fillSized(r io.Reader, st *stripe, num, size int64) (int64, error) {
+	bl := c.blockLen(num, size)
+	c.setBlockLen(st, bl)
+	want := min(c.stripeData(), size-num*c.stripeData())
+	var got int64
+	for i := 0; i < c.k; i++ {
+		b := st.blocks[i]
+		take := min(int64(bl), max(want-got, 0))
+		if take > 0 {
+			n, err := io.ReadFull(r, b[:take])
+			got += int64(n)
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return got, fmt.Errorf("input ended after %d of %d bytes: %w", num*c.stripeData()+got, size, io.ErrUnexpectedEOF)
+			}
+			if err != nil {
+				return got, err
+			}
+		}
+		clear(b[take:])
+	}
+	return got, nil
+}
+
+// expectEOF confirms that r has nothing after the declared size: a reader
+// that verifies the stream at its end (a checksum, a signature) sees that
+// end before Encode returns.
+func expectEOF(r io.Reader) error {
+	var one [1]byte
+	for {
+		n, err := r.Read(one[:])
+		if n > 0 {
+			return errLongInput
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
 // encode implements Encode. Three kinds of goroutine cooperate:
 //   - the caller's goroutine reads stripes into free buffers and hands the
 //     data blocks to the data writers and the stripe to the encoder;
@@ -94,9 +191,11 @@ func (c *Codec) fill(r io.Reader, st *stripe) (int64, error) {
 //     block, so checksums run in parallel with encoding) and writes it.
 //
 // A stripe buffer returns to the free list when every writer is done with
-// it; at most Depth buffers exist per call, taken from and returned to the
-// codec's pool.
-func (c *Codec) encode(ctx context.Context, r io.Reader, shards []io.Writer, minShards int) (EncodeResult, error) {
+// it; at most Depth buffers exist per call (fewer for an object of known
+// size with fewer stripes), taken from and returned to the codec's pool, or,
+// for a small object of known size, one buffer sized to it. size < 0 means
+// unknown: r is read to EOF. Otherwise r must hold exactly size bytes.
+func (c *Codec) encode(ctx context.Context, r io.Reader, size int64, shards []io.Writer, minShards int) (EncodeResult, error) {
 	n := c.k + c.m
 	res := EncodeResult{ShardErrs: make([]error, n), Summaries: make([]uint64, n)}
 	if len(shards) != n {
@@ -185,6 +284,11 @@ func (c *Codec) encode(ctx context.Context, r io.Reader, shards []io.Writer, min
 	}()
 
 	allocated := 0
+	limit := c.cfg.Depth
+	if size >= 0 {
+		limit = int(min(int64(limit), max(c.Stripes(size), 1)))
+	}
+	small := c.smallBlock(size)
 	var pool []*stripe // every buffer this call took, returned to the pool at the end
 	get := func() (*stripe, error) {
 		select {
@@ -192,11 +296,14 @@ func (c *Codec) encode(ctx context.Context, r io.Reader, shards []io.Writer, min
 			return st, nil
 		default:
 		}
-		if allocated < c.cfg.Depth {
+		if allocated < limit {
 			allocated++
+			if small > 0 {
+				return c.newStripe(small), nil
+			}
 			st, _ := c.stripes.Get().(*stripe)
 			if st == nil {
-				st = c.newStripe()
+				st = c.newStripe(c.blockSize)
 			}
 			pool = append(pool, st)
 			return st, nil
@@ -210,9 +317,16 @@ func (c *Codec) encode(ctx context.Context, r io.Reader, shards []io.Writer, min
 	}
 
 	var loopErr error
+	stripes := c.Stripes(size)
 	for num := int64(0); ; num++ {
 		if err := ctx.Err(); err != nil {
 			loopErr = fmt.Errorf("encode: stripe %d: %w", num, err)
+			break
+		}
+		if size >= 0 && num == stripes {
+			if err := expectEOF(r); err != nil {
+				loopErr = fmt.Errorf("encode: read input after %d bytes: %w", size, err)
+			}
 			break
 		}
 		st, err := get()
@@ -220,7 +334,12 @@ func (c *Codec) encode(ctx context.Context, r io.Reader, shards []io.Writer, min
 			loopErr = fmt.Errorf("encode: stripe %d: %w", num, err)
 			break
 		}
-		got, err := c.fill(r, st)
+		var got int64
+		if size >= 0 {
+			got, err = c.fillSized(r, st, num, size)
+		} else {
+			got, err = c.fill(r, st)
+		}
 		if err != nil {
 			free <- st
 			loopErr = fmt.Errorf("encode: read input at stripe %d: %w", num, err)
@@ -239,7 +358,7 @@ func (c *Codec) encode(ctx context.Context, r io.Reader, shards []io.Writer, min
 			}
 		}
 		toEnc <- st
-		if got < c.stripeData() {
+		if size < 0 && got < c.stripeData() {
 			break
 		}
 	}

@@ -326,3 +326,13 @@ func (v *Verifier) Summary() uint64 { return v.summary.sum() }
 
 // Records is the number of complete records seen.
 func (v *Verifier) Records() int64 { return v.records }
+
+// RecordLen is the length (header + block) of the stream's first record —
+// that of every record but possibly the last — once that record is
+// complete; 0 before.
+func (v *Verifier) RecordLen() int64 {
+	if v.records == 0 {
+		return 0
+	}
+	return int64(RecordHeaderSize + v.seq.first)
+}

@@ -13,6 +13,17 @@ import (
 // ErrInvalidConfig: a Config field is out of range.
 var ErrInvalidConfig = errors.New("object: invalid config")
 
+// DefaultMemoryBudget is Config.MemoryBudget's default: 96 MiB, room for
+// 16 PUTs or GETs of large objects at once (6 MiB each with the default 4+2
+// layout), 64 of 1 MiB objects, thousands of small ones. Chosen for the
+// gateway's default 256 MiB heap limit: with the collector's default GOGC
+// the heap grows to about twice what is live, so the budget plus the rest
+// of the live heap must stay under half the limit. Measured on the S3
+// matrix (docs/bench/s3.md): 192 MiB let the gateway's RSS pass 256 MiB
+// under 32 concurrent 16 MiB PUTs, and more PUTs in flight did not make
+// them faster on two cores.
+const DefaultMemoryBudget = 96 << 20
+
 // Config holds the coordinator's settings. Zero fields take the defaults
 // documented on each.
 type Config struct {
@@ -49,6 +60,17 @@ type Config struct {
 	// operation; they run even when the caller's context is already done.
 	// Default 10s.
 	CleanupTimeout time.Duration
+	// MemoryBudget bounds, in bytes, the codec buffers that all of this
+	// coordinator's PUTs, part uploads, GETs and copies hold at once: each
+	// reserves what its codec call may hold (erasure.Codec.EncodeMemory,
+	// DecodeMemory: up to Depth × (K+M) × (24 + BlockSize) bytes, 6 MiB at
+	// the defaults, for a PUT; a small object much less) before it takes a
+	// buffer, and waits, bounded by its ctx, while the budget is spent. It
+	// is what makes a gateway's memory independent of its concurrency: the
+	// shard streams to the nodes take no buffers of their own. Default
+	// DefaultMemoryBudget; negative: no bound. A budget below one
+	// operation's need lets such operations through one at a time.
+	MemoryBudget int64
 	// Now is the clock for manifest and report times, map caching and
 	// garbage deadlines. Default time.Now.
 	Now func() time.Time
@@ -93,6 +115,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ReadTimeout < 0 || c.WriteStall < 0 || c.MapRefresh < 0 || c.GarbageGrace < 0 || c.CleanupTimeout < 0 {
 		return fmt.Errorf("%w: negative duration", ErrInvalidConfig)
+	}
+	if c.MemoryBudget == 0 {
+		c.MemoryBudget = DefaultMemoryBudget
 	}
 	if c.Now == nil {
 		c.Now = time.Now

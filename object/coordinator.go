@@ -83,6 +83,9 @@ type Coordinator struct {
 	codecMu sync.Mutex // guards codecs
 	codecs  map[layout]*erasure.Codec
 
+	mem     *budget     // Config.MemoryBudget: codec buffers held at once (budget.go)
+	buckets bucketCache // buckets PutObject saw exist lately (put.go)
+
 	outMu   sync.Mutex                   // guards outNext, gcTurn
 	outNext map[cluster.NodeID]time.Time // out nodes put off by CollectGarbage, until when
 	gcTurn  int                          // rotates the node CollectGarbage serves first
@@ -102,7 +105,7 @@ func New(cfg Config, md Meta, nodes Nodes) (*Coordinator, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	c := &Coordinator{cfg: cfg, md: md, nodes: nodes, codecs: map[layout]*erasure.Codec{}}
+	c := &Coordinator{cfg: cfg, md: md, nodes: nodes, codecs: map[layout]*erasure.Codec{}, mem: newBudget(cfg.MemoryBudget)}
 	if _, err := c.codec(cfg.K, cfg.M, cfg.BlockSize); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}

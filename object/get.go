@@ -77,7 +77,12 @@ func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.
 	if err != nil {
 		return fmt.Errorf("read %s/%s segment %d: %w: %w", m.Bucket, m.Key, si, ErrUnreadable, err)
 	}
+	release, err := c.reserve(ctx, cd.DecodeMemory(seg.Size, off, n))
+	if err != nil {
+		return fmt.Errorf("read %s/%s segment %d: %w", m.Bucket, m.Key, si, err)
+	}
 	rep, err := cd.Decode(ctx, w, seg.Size, off, n, c.opener(mp, seg, nil))
+	release()
 	c.reportBad(ctx, m, si, rep)
 	if err != nil {
 		if errors.Is(err, erasure.ErrTooFewShards) {

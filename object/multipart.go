@@ -99,7 +99,7 @@ func (c *Coordinator) UploadPartCopy(ctx context.Context, uploadID string, numbe
 		return meta.Part{}, fmt.Errorf("upload part copy %d of %s from %s/%s [%d,+%d): %w", number, uploadID, src.Bucket, src.Key, off, length, ErrInvalidRange)
 	}
 	var part meta.Part
-	err := c.pipeRead(ctx, src, off, length, func(r io.Reader) error {
+	err := c.pipeRead(ctx, src, off, length, func(ctx context.Context, r io.Reader) error {
 		var err error
 		part, err = c.UploadPart(ctx, uploadID, number, PutInput{Bucket: bucket, Key: key, Body: r, Size: length})
 		return err

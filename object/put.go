@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
+	"time"
 
 	"github.com/shale-store/shale/erasure"
 	"github.com/shale-store/shale/meta"
@@ -94,6 +96,13 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 	if err != nil {
 		return nil, err
 	}
+	// Reserve the stripe buffers before anything else, so a PUT waiting
+	// for memory holds no connections to nodes either.
+	release, err := c.reserve(ctx, cd.EncodeMemory(size))
+	if err != nil {
+		return nil, fmt.Errorf("put segment %d of %s: %w", number, version, err)
+	}
+	defer release()
 	mp, err := c.clusterMap(ctx)
 	if err != nil {
 		return nil, err
@@ -119,7 +128,8 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 		return nil, errJoin([]error{cause, c.queueGarbage(ctx, fan.attempted())})
 	}
 
-	res, err := cd.Encode(ctx, br, fan.writers(), c.cfg.WriteQuorum)
+	res, err := cd.EncodeSize(ctx, br, size, fan.writers(), c.cfg.WriteQuorum)
+	release() // the stripe buffers are back in the codec's pool
 	switch {
 	case br.err != nil:
 		return fail(fmt.Errorf("read body of %s: %w", objID, br.err))
@@ -168,14 +178,15 @@ func (c *Coordinator) settle(ctx context.Context, sw *segmentWrite, committed bo
 
 // PutObject stores in.Body as a new version of in.Bucket/in.Key and commits
 // its manifest. It streams: memory is bounded by the codec's stripes in
-// flight. It needs Config.WriteQuorum durable shards; with fewer placeable
+// flight, which it reserves from Config.MemoryBudget first, waiting
+// (bounded by ctx) while the budget is spent. It needs Config.WriteQuorum durable shards; with fewer placeable
 // or writable nodes than k+m (but at least the quorum) it commits a degraded
 // version that meta queues for repair. Errors: ErrNoPlacement, ErrQuorum,
 // ErrBadDigest, ErrIncompleteBody, the body's own read error, and
 // meta.ErrNoSuchBucket (all wrapped). On error nothing is committed and any
 // shard written is queued as garbage.
 func (c *Coordinator) PutObject(ctx context.Context, in PutInput) (meta.Manifest, error) {
-	if _, err := c.md.HeadBucket(ctx, in.Bucket); err != nil {
+	if err := c.checkBucket(ctx, in.Bucket); err != nil {
 		return meta.Manifest{}, fmt.Errorf("put %s/%s: %w", in.Bucket, in.Key, err)
 	}
 	version, err := c.newID()
@@ -255,7 +266,7 @@ func (c *Coordinator) CopyObject(ctx context.Context, src meta.Manifest, in PutI
 		}
 	}
 	var man meta.Manifest
-	err := c.pipeRead(ctx, src, 0, src.Size, func(r io.Reader) error {
+	err := c.pipeRead(ctx, src, 0, src.Size, func(ctx context.Context, r io.Reader) error {
 		in.Body = r
 		var err error
 		man, err = c.PutObject(ctx, in)
@@ -268,9 +279,16 @@ func (c *Coordinator) CopyObject(ctx context.Context, src meta.Manifest, in PutI
 }
 
 // pipeRead runs ReadObject of [off, off+length) of src into a pipe whose
-// reading end is consumed by put. Both sides have returned when it returns;
-// a read failure wins over the put error it causes.
-func (c *Coordinator) pipeRead(ctx context.Context, src meta.Manifest, off, length int64, put func(io.Reader) error) error {
+// reading end is consumed by put, which must run its write under the ctx it
+// is given: the memory of both sides is reserved there at once (see
+// budgetHeld). Both sides have returned when it returns; a read failure
+// wins over the put error it causes.
+func (c *Coordinator) pipeRead(ctx context.Context, src meta.Manifest, off, length int64, put func(context.Context, io.Reader) error) error {
+	ctx, release, err := c.reserveAll(ctx, c.copyMemory(src, off, length))
+	if err != nil {
+		return fmt.Errorf("copy %s/%s: %w", src.Bucket, src.Key, err)
+	}
+	defer release()
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -280,7 +298,7 @@ func (c *Coordinator) pipeRead(ctx context.Context, src meta.Manifest, off, leng
 		pw.CloseWithError(err)
 		readErr <- err
 	}()
-	perr := put(pr)
+	perr := put(ctx, pr)
 	pr.CloseWithError(errCopyEnded)
 	cancel()
 	rerr := <-readErr
@@ -292,3 +310,61 @@ func (c *Coordinator) pipeRead(ctx context.Context, src meta.Manifest, off, leng
 
 // errCopyEnded ends a copy's reading side once the writing side returned.
 var errCopyEnded = errors.New("copy destination finished")
+
+// copyMemory is the codec memory a copy of [off, off+length) of src holds
+// at most: the largest read of one of its segments plus the write of the
+// new segment.
+func (c *Coordinator) copyMemory(src meta.Manifest, off, length int64) int64 {
+	var read int64
+	var segStart int64
+	for _, seg := range src.Segments {
+		lo, hi := max(off, segStart), min(off+length, segStart+seg.Size)
+		if lo < hi {
+			if cd, err := c.codec(seg.K, seg.M, seg.BlockSize); err == nil {
+				read = max(read, cd.DecodeMemory(seg.Size, lo-segStart, hi-lo))
+			}
+		}
+		segStart += seg.Size
+	}
+	var write int64
+	if cd, err := c.codec(c.cfg.K, c.cfg.M, c.cfg.BlockSize); err == nil {
+		write = cd.EncodeMemory(length)
+	}
+	return read + write
+}
+
+// bucketCache remembers the buckets PutObject found to exist in the last
+// MapRefresh, so a stream of PUTs into one bucket asks meta once a period
+// rather than once a PUT. It only saves a wasted upload: meta's commit
+// checks the bucket again, so a PUT into a bucket deleted meanwhile still
+// fails with meta.ErrNoSuchBucket (its shards become garbage).
+type bucketCache struct {
+	mu   sync.Mutex // guards seen
+	seen map[string]time.Time
+}
+
+// maxCachedBuckets bounds bucketCache; past it the cache starts over.
+const maxCachedBuckets = 4096
+
+// checkBucket fails fast with meta.ErrNoSuchBucket when the bucket is not
+// there, asking meta unless it confirmed the bucket within MapRefresh.
+func (c *Coordinator) checkBucket(ctx context.Context, bucket string) error {
+	now := c.cfg.Now()
+	b := &c.buckets
+	b.mu.Lock()
+	at, ok := b.seen[bucket]
+	b.mu.Unlock()
+	if ok && now.Sub(at) < c.cfg.MapRefresh && !now.Before(at) {
+		return nil
+	}
+	if _, err := c.md.HeadBucket(ctx, bucket); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	if b.seen == nil || len(b.seen) >= maxCachedBuckets {
+		b.seen = map[string]time.Time{}
+	}
+	b.seen[bucket] = now
+	b.mu.Unlock()
+	return nil
+}

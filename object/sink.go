@@ -26,15 +26,15 @@ var (
 	errSizeMismatch = errors.New("shard size mismatch")
 )
 
-// sink streams one shard to one node's Put through a pipe. The encoder (or
-// rebuilder) writes to w; a goroutine owned by the fanout runs the Put.
+// sink streams one shard to one node's Put through a shardPipe. The encoder
+// (or rebuilder) writes to w; a goroutine owned by the fanout runs the Put.
 type sink struct {
 	index   int
 	node    cluster.NodeID
 	id      string
 	started bool // Put was called: the shard may exist on the node
 
-	pw     *io.PipeWriter
+	pw     *pipeWriter
 	w      *stallWriter
 	cancel context.CancelFunc
 
@@ -54,7 +54,7 @@ func (s *sink) garbage() meta.Garbage { return meta.Garbage{Node: s.node, ShardI
 // stall limit (a node that stopped reading would otherwise hold the whole
 // encode hostage). Writes are serialised by the caller, as io.Writer requires.
 type stallWriter struct {
-	pw      *io.PipeWriter
+	pw      *pipeWriter
 	timer   *time.Timer
 	limit   time.Duration
 	stalled atomic.Bool
@@ -106,7 +106,7 @@ func (c *Coordinator) startFanout(ctx context.Context, mp *cluster.Map, targets 
 			continue
 		}
 		sctx, cancel := context.WithCancel(ctx)
-		pr, pw := io.Pipe()
+		pr, pw := newShardPipe()
 		s.pw, s.cancel, s.started = pw, cancel, true
 		s.w = &stallWriter{pw: pw, limit: c.cfg.WriteStall}
 		sw := s.w
@@ -259,4 +259,168 @@ func (f *fanout) errs() error {
 		}
 	}
 	return errJoin(es)
+}
+
+// newShardPipe returns the two ends of a pipe that, like io.Pipe, hands each
+// Write to the reader and returns once the reader has consumed all of it —
+// so the writer may reuse its buffer as soon as Write returns — but whose
+// reader can also consume a Write without copying it: WriteTo passes the
+// writer's own slice to its destination (a node's connection), so a shard
+// record goes from the encoder's stripe buffer to the socket with no
+// buffer in between. That keeps the only shard-data memory of a PUT in the
+// codec's stripe buffers, which the memory budget accounts for.
+//
+// Closing either end ends the pipe for both: the reader then sees the
+// writer's error (io.EOF after Close) and the writer the reader's
+// (io.ErrClosedPipe when none was given). A Write in progress whose bytes
+// the reader holds does not return before the reader is done with them,
+// even when the pipe is closed meanwhile; the reader's destination must
+// therefore give up when its context is cancelled (an HTTP transport closes
+// its connection), as the sink's stall timer and wait rely on.
+func newShardPipe() (*pipeReader, *pipeWriter) {
+	p := &shardPipe{wr: make(chan []byte), rd: make(chan int), done: make(chan struct{})}
+	return &pipeReader{p}, &pipeWriter{p}
+}
+
+type shardPipe struct {
+	wr   chan []byte   // a Write's remaining bytes, offered to the reader
+	rd   chan int      // how many of them the reader consumed; always sent after a receive on wr
+	once sync.Once     // closes done
+	done chan struct{} // closed when either end closes
+
+	mu   sync.Mutex // guards rerr, werr
+	rerr error      // the reader's close error
+	werr error      // the writer's close error
+}
+
+func (p *shardPipe) close(reader bool, err error) {
+	p.mu.Lock()
+	if reader && p.rerr == nil {
+		if err == nil {
+			err = io.ErrClosedPipe
+		}
+		p.rerr = err
+	}
+	if !reader && p.werr == nil {
+		if err == nil {
+			err = io.EOF
+		}
+		p.werr = err
+	}
+	p.mu.Unlock()
+	p.once.Do(func() { close(p.done) })
+}
+
+// readErr is what the reader gets once the pipe is closed.
+func (p *shardPipe) readErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.werr != nil {
+		return p.werr
+	}
+	return io.ErrClosedPipe
+}
+
+// writeErr is what the writer gets once the pipe is closed.
+func (p *shardPipe) writeErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.werr == nil && p.rerr != nil {
+		return p.rerr
+	}
+	return io.ErrClosedPipe
+}
+
+func (p *shardPipe) write(b []byte) (int, error) {
+	select {
+	case <-p.done:
+		return 0, p.writeErr()
+	default:
+	}
+	n := 0
+	for once := true; once || len(b) > 0; once = false {
+		select {
+		case p.wr <- b:
+			k := <-p.rd // the reader always answers, closed pipe or not
+			b = b[k:]
+			n += k
+		case <-p.done:
+			return n, p.writeErr()
+		}
+	}
+	return n, nil
+}
+
+// pipeReader is the node's end of a shardPipe.
+type pipeReader struct{ p *shardPipe }
+
+// Read copies from the pending Write into b.
+func (r *pipeReader) Read(b []byte) (int, error) {
+	p := r.p
+	select {
+	case <-p.done:
+		return 0, p.readErr()
+	default:
+	}
+	select {
+	case w := <-p.wr:
+		k := copy(b, w)
+		p.rd <- k
+		return k, nil
+	case <-p.done:
+		return 0, p.readErr()
+	}
+}
+
+// WriteTo writes every Write to dst as it comes, without copying, until
+// the writer closes the pipe. It returns nil after Close, the writer's
+// error after CloseWithError, and dst's error (closing the pipe with it)
+// when dst fails.
+func (r *pipeReader) WriteTo(dst io.Writer) (int64, error) {
+	p := r.p
+	var total int64
+	for {
+		select {
+		case w := <-p.wr:
+			k, err := dst.Write(w)
+			if err == nil && k < len(w) {
+				err = io.ErrShortWrite
+			}
+			if err != nil {
+				p.close(true, err)
+			}
+			p.rd <- k
+			total += int64(k)
+			if err != nil {
+				return total, err
+			}
+		case <-p.done:
+			if err := p.readErr(); err != io.EOF {
+				return total, err
+			}
+			return total, nil
+		}
+	}
+}
+
+// CloseWithError closes the pipe; the writer's next (or current) Write
+// fails with err (io.ErrClosedPipe when nil).
+func (r *pipeReader) CloseWithError(err error) error {
+	r.p.close(true, err)
+	return nil
+}
+
+// pipeWriter is the encoder's end of a shardPipe.
+type pipeWriter struct{ p *shardPipe }
+
+// Write hands b to the reader and returns once it has consumed all of b.
+func (w *pipeWriter) Write(b []byte) (int, error) { return w.p.write(b) }
+
+// Close ends the stream: the reader sees io.EOF.
+func (w *pipeWriter) Close() error { return w.CloseWithError(nil) }
+
+// CloseWithError ends the stream with err (io.EOF when nil).
+func (w *pipeWriter) CloseWithError(err error) error {
+	w.p.close(false, err)
+	return nil
 }

@@ -69,8 +69,12 @@ func (c *DiskConfig) setDefaults() error {
 	return nil
 }
 
-// lockStripes is the number of per-id lock stripes.
-const lockStripes = 64
+// lockStripes is the number of per-id lock stripes. A Put holds its
+// stripe across the directory fsync and the synced index commit, so two
+// concurrent Puts of different ids that share a stripe wait for each
+// other's syncs: with 1024 stripes, 32 Puts in flight collide about 3% of
+// the time (64 stripes: about 40%). Memory: 24 bytes a stripe.
+const lockStripes = 1024
 
 // Disk is the node-local shard store: one file per shard under
 // DIR/shards/xx/<id>, a pebble index in DIR/index, temporary files in

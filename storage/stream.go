@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -87,11 +86,7 @@ type ingested struct {
 // copy buffer. On error w holds a partial stream the caller must discard.
 func ingest(ctx context.Context, id string, r io.Reader, w io.Writer, buf []byte, budget int64) (ingested, error) {
 	v := erasure.NewVerifier(-1)
-	var (
-		total  int64
-		first  []byte // the stream's first bytes, until the first record is complete
-		recLen int64
-	)
+	var total int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return ingested{}, err
@@ -102,18 +97,8 @@ func ingest(ctx context.Context, id string, r io.Reader, w io.Writer, buf []byte
 			if budget >= 0 && total+int64(n) > budget {
 				return ingested{}, errOverLimit
 			}
-			if recLen == 0 {
-				first = append(first, p...)
-			}
 			if _, err := v.Write(p); err != nil {
 				return ingested{}, &CorruptError{ID: id, Err: err}
-			}
-			if recLen == 0 && v.Records() > 0 {
-				l, err := firstRecordLen(first)
-				if err != nil {
-					return ingested{}, &CorruptError{ID: id, Err: err}
-				}
-				recLen, first = l, nil
 			}
 			if _, err := w.Write(p); err != nil {
 				return ingested{}, err
@@ -130,24 +115,13 @@ func ingest(ctx context.Context, id string, r io.Reader, w io.Writer, buf []byte
 	if err := v.Close(); err != nil {
 		return ingested{}, &CorruptError{ID: id, Err: err}
 	}
-	lay := layout{size: total, recLen: recLen, records: v.Records()}
+	lay := layout{size: total, recLen: v.RecordLen(), records: v.Records()}
 	if !lay.valid() {
 		// The verifier accepted what the layout rules out: the two disagree on
 		// the format, which is a bug, not corruption.
 		return ingested{}, fmt.Errorf("storage: shard %s: verified stream has impossible layout %+v", id, lay)
 	}
 	return ingested{lay: lay, sum: v.Summary()}, nil
-}
-
-// firstRecordLen returns the length (header + block) of the record at the
-// start of b, read through the erasure package's public reader so that the
-// header layout stays that package's business.
-func firstRecordLen(b []byte) (int64, error) {
-	block, err := erasure.NewRecordReader(bytes.NewReader(b), -1, 0).Next()
-	if err != nil {
-		return 0, err
-	}
-	return int64(erasure.RecordHeaderSize + len(block)), nil
 }
 
 // recordStream serves records [next, end) of a shard as raw stream bytes,

@@ -34,8 +34,9 @@ func init() { commands = append(commands, newGatewayCmd) }
 type gatewayFlags struct {
 	listen, metaAddr, secretFile, credsFile string
 	region, baseDomain, tlsCert, tlsKey     string
+	pprof                                   string
 	k, m, blockSize, quorum, maxInFlight    int
-	memLimit                                int64
+	memLimit, memBudget                     int64
 	readTimeout                             time.Duration
 }
 
@@ -65,6 +66,8 @@ func newGatewayCmd() *cobra.Command {
 	fl.IntVar(&f.quorum, "write-quorum", 0, "durable shard writes needed to commit (default k+1)")
 	fl.IntVar(&f.maxInFlight, "max-in-flight", 256, "requests served at once; more get SlowDown")
 	fl.Int64Var(&f.memLimit, "memory-limit", 256<<20, "soft heap limit in bytes (GOMEMLIMIT); 0 leaves it")
+	fl.Int64Var(&f.memBudget, "memory-budget", object.DefaultMemoryBudget, "bytes of stripe buffers all requests together may hold; past it requests wait (keep it under about 3/8 of --memory-limit); negative: no bound")
+	fl.StringVar(&f.pprof, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060; default $"+pprofEnv+", else off)")
 	fl.DurationVar(&f.readTimeout, "shard-read-timeout", 2*time.Second, "a shard read making no progress this long is read around with parity")
 	return cmd
 }
@@ -168,6 +171,11 @@ func runGateway(ctx context.Context, f gatewayFlags) error {
 	if f.memLimit > 0 {
 		debug.SetMemoryLimit(f.memLimit)
 	}
+	stopPprof, err := startPprof(ctx, pprofAddr(f.pprof), os.Stderr)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	secret, err := loadSecretFlag(f.secretFile)
 	if err != nil {
 		return err
@@ -178,6 +186,7 @@ func runGateway(ctx context.Context, f gatewayFlags) error {
 	}
 	coord, err := object.New(object.Config{
 		K: f.k, M: f.m, BlockSize: f.blockSize, WriteQuorum: f.quorum, ReadTimeout: f.readTimeout,
+		MemoryBudget: f.memBudget,
 	}, newMetaClient(f.metaAddr, secret), newNodeDialer(secret))
 	if err != nil {
 		return err

@@ -28,6 +28,7 @@ type nodeFlags struct {
 	data, listen, advertise string
 	id, zone, rack, host    string
 	secretFile, metaAddr    string
+	pprof                   string
 	scrubRate, capacity     int64
 	scrubInterval           time.Duration
 	heartbeat               time.Duration
@@ -72,6 +73,7 @@ and stops cleanly on SIGINT or SIGTERM.`,
 	fl.DurationVar(&f.scrubInterval, "scrub-interval", 24*time.Hour, "pause between scrub passes")
 	fl.Int64Var(&f.capacity, "capacity", 0, "bytes of shard data this node may hold (0: the disk's free space)")
 	fl.DurationVar(&f.heartbeat, "heartbeat", time.Second, "heartbeat period")
+	fl.StringVar(&f.pprof, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6061; default $"+pprofEnv+", else off)")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish on shutdown")
 	_ = cmd.MarkFlagRequired("data")
 	_ = cmd.MarkFlagRequired("id")
@@ -110,6 +112,11 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 	if f.shutdownGrace <= 0 {
 		f.shutdownGrace = 10 * time.Second
 	}
+	stopPprof, err := startPprof(ctx, pprofAddr(f.pprof), stderr)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", id, err)
+	}
+	defer stopPprof()
 	disk, err := storage.OpenDisk(storage.DiskConfig{Dir: f.data, Limit: f.capacity})
 	if err != nil {
 		return fmt.Errorf("node %s: %w", id, err)

@@ -24,6 +24,7 @@ type Client struct {
 	base   string // scheme://host[:port], no trailing slash
 	signer *peerauth.Signer
 	hc     *http.Client
+	bufs   sync.Pool // *[]byte of uploadChunk bytes: upload copy buffers
 }
 
 var _ storage.Store = (*Client)(nil)
@@ -39,7 +40,9 @@ func NewClient(baseURL string, secret []byte, hc *http.Client) *Client {
 		t.MaxIdleConnsPerHost = 64
 		hc = &http.Client{Transport: t}
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), signer: peerauth.NewSigner(secret), hc: hc}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), signer: peerauth.NewSigner(secret), hc: hc}
+	c.bufs.New = func() any { b := make([]byte, uploadChunk); return &b }
+	return c
 }
 
 // do sends a signed request; body nil means none.
@@ -55,7 +58,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		// (chunked) whatever it is and never re-reads it, and stops the
 		// upload at the first Read after ctx is done: the node then sees a
 		// truncated body and keeps nothing.
-		rb = &ctxReader{ctx: ctx, r: body}
+		rb = &ctxReader{ctx: ctx, r: body, bufs: &c.bufs}
 		hash = peerauth.Streaming
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rb)
@@ -68,8 +71,9 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 
 // ctxReader fails reads once ctx is done.
 type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
+	ctx  context.Context
+	r    io.Reader
+	bufs *sync.Pool // copy buffers for WriteTo
 }
 
 func (c *ctxReader) Read(p []byte) (int, error) {
@@ -80,14 +84,27 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 }
 
 // uploadChunk is the size of the pieces WriteTo hands the transport (each
-// becomes one HTTP chunk): larger than io.Copy's 32 KiB so a shard crosses
-// the connection in fewer, bigger writes.
+// becomes one HTTP chunk) when the body cannot write itself: larger than
+// io.Copy's 32 KiB so a shard crosses the connection in fewer, bigger
+// writes.
 const uploadChunk = 256 << 10
 
-// WriteTo lets the transport's copy of the request body use uploadChunk-sized
-// writes. It checks ctx before every read, like Read.
+// WriteTo feeds the transport's copy of the request body. A body that can
+// write itself (an io.WriterTo, such as the object layer's shard pipes) does
+// so straight into the connection, with no buffer in between, each of its
+// writes one HTTP chunk; any other body is copied in uploadChunk pieces
+// through a pooled buffer. Either way ctx is checked before every read or
+// write, like Read.
 func (c *ctxReader) WriteTo(w io.Writer) (int64, error) {
-	buf := make([]byte, uploadChunk)
+	if wt, ok := c.r.(io.WriterTo); ok {
+		if err := c.ctx.Err(); err != nil {
+			return 0, err
+		}
+		return wt.WriteTo(&ctxWriter{ctx: c.ctx, w: w})
+	}
+	bp := c.bufs.Get().(*[]byte)
+	defer c.bufs.Put(bp)
+	buf := *bp
 	var total int64
 	for {
 		n, rerr := 0, error(nil)
@@ -110,6 +127,19 @@ func (c *ctxReader) WriteTo(w io.Writer) (int64, error) {
 			return total, rerr
 		}
 	}
+}
+
+// ctxWriter fails writes once ctx is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c *ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 func shardPath(id string) string { return "/v1/shards/" + escapeID(id) }

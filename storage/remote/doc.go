@@ -21,8 +21,10 @@
 // Invariants:
 //
 //   - Nothing is buffered whole: PUT streams the request body into
-//     Store.Put, GET streams Store.Get into the response, with one copy
-//     buffer per request (HandlerConfig.BufferSize).
+//     Store.Put, GET streams Store.Get into the response, with one pooled
+//     copy buffer per request (HandlerConfig.BufferSize). The client sends
+//     a body that implements io.WriterTo through its WriteTo, straight into
+//     the connection, and copies any other body through a pooled buffer.
 //   - A GET body ends cleanly only if the whole range was sent: the response
 //     is chunked and its trailers carry X-Shale-Bytes (bytes sent) on success
 //     or X-Shale-Error (a JSON error) when the store's reader failed after the

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -34,8 +35,8 @@ type HandlerConfig struct {
 	// Auth tunes request verification (clock window, replay cache). Its
 	// defaults are peerauth's.
 	Auth peerauth.Config
-	// BufferSize is the copy buffer for a GET, allocated per request: memory
-	// per stream in flight. Default 256 KiB.
+	// BufferSize is the copy buffer for a GET, taken from a pool per
+	// request: memory per stream in flight. Default 256 KiB.
 	BufferSize int
 	// MaxList caps the limit of a list request. Default 1000.
 	MaxList int
@@ -54,6 +55,7 @@ func (c *HandlerConfig) setDefaults() {
 type handler struct {
 	store storage.Store
 	cfg   HandlerConfig
+	bufs  sync.Pool // *[]byte of cfg.BufferSize: GET copy buffers
 }
 
 // NewHandler serves store over HTTP (routes in the package comment), every
@@ -63,6 +65,7 @@ type handler struct {
 func NewHandler(store storage.Store, cfg HandlerConfig) http.Handler {
 	cfg.setDefaults()
 	h := &handler{store: store, cfg: cfg}
+	h.bufs.New = func() any { b := make([]byte, cfg.BufferSize); return &b }
 	v := peerauth.NewVerifier(cfg.Secret, cfg.Auth)
 	r := chi.NewRouter()
 	r.Use(v.Middleware)
@@ -128,7 +131,9 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 
 	// Read the first piece before committing to 200, so an error right at
 	// the start (the first record is corrupt) is an ordinary error response.
-	first := make([]byte, h.cfg.BufferSize)
+	bp := h.bufs.Get().(*[]byte)
+	defer h.bufs.Put(bp)
+	first := *bp
 	k, rerr := readSome(rc, first)
 	if rerr != nil && !errors.Is(rerr, io.EOF) && k == 0 {
 		writeError(w, rerr)

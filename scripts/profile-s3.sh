@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Profiles one S3 workload on a fresh `shale dev` cluster (6 nodes, 3 zones,
+# 4+2): every process serves net/http/pprof on loopback (SHALE_PPROF), and
+# while `shale bench s3` runs, a CPU profile of the gateway and of node-1
+# and, afterwards, their block, mutex, heap and goroutine profiles are saved
+# to OUT.
+# Usage: scripts/profile-s3.sh OUT OP SIZE CONCURRENCY [DURATION] (OUT: an
+# absolute directory outside the repository)
+#   e.g. scripts/profile-s3.sh /tmp/prof put 1MiB 1 10s
+# SHALE_BENCH_DIR=dir puts the cluster's data there (default $TMPDIR or /tmp).
+# SHALE_BIN=/abs/path uses that binary instead of building bin/shale.
+# Read with: go tool pprof -top OUT/gateway.cpu
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$1 op=$2 size=$3 conc=$4 dur=${5:-10s}
+secs=${dur%s}
+mkdir -p "$out"
+bin=${SHALE_BIN:-}
+if [ -z "$bin" ]; then
+	make -s build
+	bin=bin/shale
+fi
+data=$(mktemp -d -p "${SHALE_BENCH_DIR:-${TMPDIR:-/tmp}}")
+port=$((20000 + RANDOM % 20000))
+SHALE_PPROF=127.0.0.1:0 "$bin" dev --data "$data" --s3 127.0.0.1:$port >"$data/dev.out" 2>&1 &
+dev=$!
+trap 'kill $dev 2>/dev/null; wait $dev 2>/dev/null || true; rm -rf "$data"' EXIT
+for _ in $(seq 120); do grep -q "cluster ready" "$data/dev.out" 2>/dev/null && break; sleep 0.5; done
+grep -q "cluster ready" "$data/dev.out" || { cat "$data/dev.out"; exit 1; }
+ak=$(sed -n 's/.*"access_key": *"\([^"]*\)".*/\1/p' "$data/credentials.json")
+sk=$(sed -n 's/.*"secret_key": *"\([^"]*\)".*/\1/p' "$data/credentials.json")
+addr() { sed -n 's/.*pprof listening on \([0-9.:]*\).*/\1/p' "$data/logs/$1.log" | tail -1; }
+gwp=$(addr gateway) n1p=$(addr node-1)
+echo "load $(cut -d' ' -f1-3 /proc/loadavg); gateway pprof $gwp, node-1 pprof $n1p"
+"$bin" bench s3 --endpoint "http://127.0.0.1:$port" --access "$ak" --secret "$sk" \
+	--op "$op" --size "$size" --concurrency "$conc" --duration "$dur" --quiet --json >"$out/bench.json" &
+bench=$!
+sleep 1
+prof=$((secs > 3 ? secs - 2 : 1))
+curl -s -o "$out/gateway.cpu" "http://$gwp/debug/pprof/profile?seconds=$prof" &
+c1=$!
+curl -s -o "$out/node1.cpu" "http://$n1p/debug/pprof/profile?seconds=$prof" &
+c2=$!
+wait $bench $c1 $c2
+for p in block mutex goroutine heap; do
+	curl -s -o "$out/gateway.$p" "http://$gwp/debug/pprof/$p"
+	curl -s -o "$out/node1.$p" "http://$n1p/debug/pprof/$p"
+done
+cat "$out/bench.json"; echo
+echo "load after $(cut -d' ' -f1-3 /proc/loadavg)"
