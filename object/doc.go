@@ -34,6 +34,11 @@
 //     decided.
 //   - Reads report corrupt or missing shards to meta (for repair), never
 //     timeouts, unavailable nodes or cancellations.
+//   - Memory is bounded per request by the codec's stripes in flight, and
+//     across requests by Config.MemoryBudget: every PUT, part, GET and copy
+//     reserves its buffers from that budget first (waiting, in arrival
+//     order, as long as its context allows), so a gateway's buffers never
+//     exceed it however many requests arrive.
 //
 // What it does not do: it speaks no HTTP and knows no S3 error codes (httpapi
 // maps the sentinels in api.go); it does not schedule repair or garbage
