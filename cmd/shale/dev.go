@@ -416,7 +416,7 @@ func printDevBanner(out io.Writer, cf clusterFile, c credentials, f devFlags) {
 	}
 	fmt.Fprintf(out, "try:\n  %sAWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url %s --region us-east-1 s3 mb s3://demo\n",
 		ca, c.AccessKey, c.SecretKey, cf.S3)
-	fmt.Fprintf(out, "  shale admin status --data %s\n\nCtrl-C stops every process.\n", filepath.Dir(cf.SecretFile))
+	fmt.Fprintf(out, "  %s admin status --data %s\n\nCtrl-C stops every process.\n", os.Args[0], filepath.Dir(cf.SecretFile))
 }
 
 func writeFileAtomic(path string, b []byte) error {
