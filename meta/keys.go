@@ -1,7 +1,6 @@
 package meta
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -77,15 +76,6 @@ func objectPrefix(bucket string) []byte { return cat(pfxObject, []byte(bucket), 
 
 func objectKey(bucket, key string) []byte {
 	return cat(pfxObject, []byte(bucket), sep, []byte(key))
-}
-
-// splitBucketKey splits "<bucket>\x00<key>" (the part after a tag).
-func splitBucketKey(b []byte) (bucket, key string, ok bool) {
-	i := bytes.IndexByte(b, 0)
-	if i < 0 {
-		return "", "", false
-	}
-	return string(b[:i]), string(b[i+1:]), true
 }
 
 func uploadKey(id string) []byte { return cat(pfxUpload, []byte(id)) }
