@@ -94,6 +94,9 @@ type RepairConfig struct {
 	// RepairRate is the repair throttle in bytes/s (dev's --repair-rate).
 	// Default 0: unthrottled.
 	RepairRate int64
+	// RepairConcurrency is the number of objects the repair loop rebuilds at
+	// once (dev's --repair-concurrency). Default 0: the loop's default.
+	RepairConcurrency int
 	// FGSize is the size of the objects foreground GETs read. Default 1 MiB.
 	FGSize int64
 	// FGConcurrency is the number of foreground GETs in flight. Default 2.
@@ -717,6 +720,9 @@ func startDevCluster(ctx context.Context, cfg RepairConfig, root string) (*devCl
 		"--nodes", strconv.Itoa(cfg.Nodes), "--zones", strconv.Itoa(cfg.Zones),
 		"--k", strconv.Itoa(cfg.K), "--m", strconv.Itoa(cfg.M),
 		"--repair-rate", strconv.FormatInt(cfg.RepairRate, 10)}
+	if cfg.RepairConcurrency > 0 {
+		args = append(args, "--repair-concurrency", strconv.Itoa(cfg.RepairConcurrency))
+	}
 	cmd := exec.Command(cfg.Exe, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	// Own process group, so stopping it cannot signal us; should this

@@ -66,6 +66,7 @@ directory removed unless --keep.`,
 	fl.StringVar(&f.repairRate, "repair-rate", "0", "repair throttle in bytes/s, e.g. 50MiB (0: unthrottled)")
 	fl.StringVar(&f.fgSize, "fg-size", "1MiB", "size of the foreground GET objects")
 	fl.IntVar(&f.cfg.FGConcurrency, "fg-concurrency", 2, "foreground GETs in flight")
+	fl.IntVar(&f.cfg.RepairConcurrency, "repair-concurrency", 0, "objects the repair loop rebuilds at once (0: its default)")
 	fl.DurationVar(&f.cfg.FGDuration, "fg-duration", 10*time.Second, "length of each foreground window")
 	fl.DurationVar(&f.cfg.Timeout, "timeout", 30*time.Minute, "give up when repair has not finished this long after the kill")
 	fl.BoolVar(&f.cfg.Keep, "keep", false, "keep the run's directory (data, logs) after the cluster stops")

@@ -39,6 +39,7 @@ type devFlags struct {
 	downAfter, outAfter time.Duration
 	tls                 bool
 	repairRate          int64
+	repairConcurrency   int
 	blockSize           int
 	scrubRate           int64
 	scrubInterval       time.Duration
@@ -71,6 +72,7 @@ Restarting on the same --data brings every object back.`,
 	fl.DurationVar(&f.outAfter, "out-after", 10*time.Minute, "a node down this long is out and its shards are re-created")
 	fl.BoolVar(&f.tls, "tls", false, "serve S3 over HTTPS with a self-signed certificate")
 	fl.Int64Var(&f.repairRate, "repair-rate", 0, "repair throttle, bytes/s (0: unthrottled)")
+	fl.IntVar(&f.repairConcurrency, "repair-concurrency", 0, "objects repaired at once (0: the repair loop's default)")
 	fl.IntVar(&f.blockSize, "block-size", 0, "bytes per shard block (0: the codec's default)")
 	fl.Int64Var(&f.scrubRate, "scrub-rate", 0, "scrubber rate per node, bytes/s (0: the node's default)")
 	fl.DurationVar(&f.scrubInterval, "scrub-interval", 0, "time between scrub passes on each node (0: the node's default)")
@@ -285,6 +287,9 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		"--k", strconv.Itoa(f.k), "--m", strconv.Itoa(f.m), "--repair-rate", strconv.FormatInt(f.repairRate, 10)}
 	if f.blockSize > 0 {
 		cf.MetaArgs = append(cf.MetaArgs, "--block-size", strconv.Itoa(f.blockSize))
+	}
+	if f.repairConcurrency > 0 {
+		cf.MetaArgs = append(cf.MetaArgs, "--repair-concurrency", strconv.Itoa(f.repairConcurrency))
 	}
 	mc, addr, err := startChild(ctx, "meta", exe, cf.MetaArgs, filepath.Join(data, "logs", "meta.log"), "meta listening on ")
 	if err != nil {
