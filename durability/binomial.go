@@ -2,8 +2,6 @@ package durability
 
 import "math"
 
-func exp(x float64) float64 { return math.Exp(x) }
-
 // pow1m returns (1−h)^n accurately for tiny h.
 func pow1m(h, n float64) float64 {
 	if h >= 1 {

@@ -1,6 +1,9 @@
 package durability
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 type domainCount struct{ domains, shards int }
 
@@ -147,5 +150,5 @@ func expLogChoose(n, k int) float64 {
 	if k < 0 || k > n {
 		return 0
 	}
-	return exp(lgamma(float64(n+1)) - lgamma(float64(k+1)) - lgamma(float64(n-k+1)))
+	return math.Exp(lgamma(float64(n+1)) - lgamma(float64(k+1)) - lgamma(float64(n-k+1)))
 }

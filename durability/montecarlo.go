@@ -105,7 +105,7 @@ func MonteCarlo(cfg MonteCarloConfig) (MonteCarloResult, error) {
 	if cfg.WeibullShape < 0 || cfg.RackRate < 0 || cfg.DataPerNode < 0 || cfg.RepairBandwidth < 0 {
 		return MonteCarloResult{}, fmt.Errorf("%w: negative Monte Carlo setting", ErrInvalidParams)
 	}
-	N, n := cfg.Nodes, cfg.K+cfg.M
+	N := cfg.Nodes
 	racks := cfg.Zones * cfg.RacksPerZone
 	nodes := make([]cluster.Node, N)
 	rackOf := make([]int, N)
@@ -292,7 +292,6 @@ func MonteCarlo(cfg MonteCarloConfig) (MonteCarloResult, error) {
 	}
 	res.LossPerStripe = float64(res.StripesLost) / float64(res.Trials) / float64(cfg.StripeCount)
 	res.RepairBytesYear /= float64(res.Trials)
-	_ = n
 	return res, nil
 }
 

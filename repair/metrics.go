@@ -2,6 +2,7 @@ package repair
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,7 +83,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	g(c.queue, float64(ms.RepairQueue))
 	for h, n := range ms.ObjectsByHealthyShards {
-		g(c.byHealthy, float64(n), itoa(h))
+		g(c.byHealthy, float64(n), strconv.Itoa(h))
 	}
 	states := map[string]int{}
 	for _, n := range ms.Nodes {
@@ -91,14 +92,4 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for s, n := range states {
 		g(c.nodes, float64(n), s)
 	}
-}
-
-func itoa(i int) string {
-	if i < 0 {
-		return "-" + itoa(-i)
-	}
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
 }
