@@ -70,6 +70,16 @@ func (h *handler) list(r *http.Request, bucket string, opts meta.ListOptions) (m
 	return h.svc.ListObjects(r.Context(), bucket, opts)
 }
 
+// listParams reads what every listing reads alike: the page size from the
+// max-keys style parameter maxName, then encoding-type.
+func listParams(q url.Values, maxName string) (n int, enc func(string) string, encType string, err error) {
+	if n, err = parseMax(q, maxName); err != nil {
+		return 0, nil, "", err
+	}
+	enc, encType, err = encoder(q)
+	return n, enc, encType, err
+}
+
 func entries(res meta.ListResult, enc func(string) string) ([]objectEntry, []commonPrefix) {
 	objs := make([]objectEntry, 0, len(res.Objects))
 	for _, o := range res.Objects {
@@ -83,12 +93,7 @@ func entries(res meta.ListResult, enc func(string) string) ([]objectEntry, []com
 }
 
 func (h *handler) listObjectsV2(w http.ResponseWriter, r *http.Request, bucket string, q url.Values) {
-	maxKeys, err := parseMax(q, "max-keys")
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	enc, encType, err := encoder(q)
+	maxKeys, enc, encType, err := listParams(q, "max-keys")
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -120,12 +125,7 @@ func (h *handler) listObjectsV2(w http.ResponseWriter, r *http.Request, bucket s
 }
 
 func (h *handler) listObjectsV1(w http.ResponseWriter, r *http.Request, bucket string, q url.Values) {
-	maxKeys, err := parseMax(q, "max-keys")
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	enc, encType, err := encoder(q)
+	maxKeys, enc, encType, err := listParams(q, "max-keys")
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -153,12 +153,7 @@ func (h *handler) listObjectsV1(w http.ResponseWriter, r *http.Request, bucket s
 // upload under the prefix; markers, delimiter and paging are applied here,
 // in (key, initiation time, upload id) order.
 func (h *handler) listUploads(w http.ResponseWriter, r *http.Request, bucket string, q url.Values) {
-	maxUploads, err := parseMax(q, "max-uploads")
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	enc, encType, err := encoder(q)
+	maxUploads, enc, encType, err := listParams(q, "max-uploads")
 	if err != nil {
 		h.writeError(w, r, err)
 		return
