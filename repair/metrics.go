@@ -3,6 +3,7 @@ package repair
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,33 @@ type Collector struct {
 	byHealthy, queue, rate, eta, ttr, nodes *prometheus.Desc
 	bytes, shards, conflicts, failures      *prometheus.Desc
 	orphans, sweeps                         *prometheus.Desc
+
+	// Status scans every manifest (O(objects)); a scrape reuses the last
+	// one for statusEvery rather than scanning on every scrape.
+	mu     sync.Mutex // guards last, lastAt
+	last   meta.Status
+	lastAt time.Time
+	lastOK bool
+}
+
+// statusEvery is how long a scrape reuses the cluster status it read.
+const statusEvery = 10 * time.Second
+
+// status returns meta's status, read at most once per statusEvery.
+func (c *Collector) status() (meta.Status, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lastOK && time.Since(c.lastAt) < statusEvery {
+		return c.last, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ms, err := c.src.Status(ctx)
+	if err != nil {
+		return meta.Status{}, false
+	}
+	c.last, c.lastAt, c.lastOK = ms, time.Now(), true
+	return ms, true
 }
 
 // NewCollector returns a collector; register it with a prometheus.Registry.
@@ -75,10 +103,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ctr(c.orphans, float64(is.Queued))
 		ctr(c.sweeps, float64(is.Sweeps))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ms, err := c.src.Status(ctx)
-	if err != nil {
+	ms, ok := c.status()
+	if !ok {
 		return
 	}
 	g(c.queue, float64(ms.RepairQueue))
