@@ -1,6 +1,7 @@
 package meta_test
 
 import (
+	"github.com/shale-store/shale/internal/testclock"
 	"testing"
 	"time"
 
@@ -71,7 +72,7 @@ func TestStatusRepairQueueCountsLoopCandidates(t *testing.T) {
 // cleared when it comes back in.
 func TestNodeSince(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
 	cfg := meta.Config{Dir: dir, Now: clk.Now, DownAfter: 5 * time.Second, OutAfter: time.Minute}
 	s, err := meta.Open(cfg)
 	must(t, err)

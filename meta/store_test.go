@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"github.com/shale-store/shale/internal/testclock"
 	"testing"
 	"time"
 
@@ -45,23 +45,8 @@ func TestOpenNeedsDir(t *testing.T) {
 	}
 }
 
-// fakeClock is a settable clock for the time-based transitions.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// fakeClock is the shared settable test clock.
+type fakeClock = testclock.Clock
 
 func nodeState(t *testing.T, s *meta.Store, id cluster.NodeID) (cluster.State, uint64) {
 	t.Helper()
@@ -84,7 +69,7 @@ func must(t *testing.T, err error) {
 }
 
 func TestTickTransitions(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
 	s := openT(t, meta.Config{FS: vfs.NewMem(), Now: clk.Now, DownAfter: 5 * time.Second, OutAfter: time.Minute})
 	for _, id := range []cluster.NodeID{"a", "b", "c"} {
 		must(t, s.Heartbeat(ctx, meta.NodeReport{ID: id}))
@@ -161,7 +146,7 @@ func TestTickTransitions(t *testing.T) {
 }
 
 func TestRunTicks(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
 	s := openT(t, meta.Config{FS: vfs.NewMem(), Now: clk.Now, TickEvery: time.Millisecond})
 	must(t, s.Heartbeat(ctx, meta.NodeReport{ID: "a"}))
 	clk.Advance(time.Minute)
@@ -183,7 +168,7 @@ func TestRunTicks(t *testing.T) {
 
 func TestRestart(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
 	cfg := meta.Config{Dir: dir, Now: clk.Now}
 	s, err := meta.Open(cfg)
 	must(t, err)

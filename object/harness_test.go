@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shale-store/shale/internal/testclock"
 	"io"
 	"math/rand/v2"
 	"sort"
@@ -151,23 +152,8 @@ func (r slowReader) Read([]byte) (int, error) {
 }
 func (r slowReader) Close() error { return nil }
 
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is the shared settable test clock.
+type clock = testclock.Clock
 
 // testMeta is the real meta store with a test-controlled cluster map and an
 // optional hook before UpdateShards.
@@ -234,7 +220,7 @@ func newHarness(t testing.TB, nodes int, cfg Config) *harness {
 	h := &harness{
 		t:      t,
 		ctx:    context.Background(),
-		clock:  &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		clock:  testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
 		stores: map[cluster.NodeID]*faultStore{},
 		states: map[cluster.NodeID]cluster.State{},
 		epoch:  1,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shale-store/shale/internal/testclock"
 	"sort"
 	"strings"
 	"sync"
@@ -24,22 +25,8 @@ import (
 // *meta.Store is the InventoryMeta the meta process passes.
 var _ repair.InventoryMeta = (*meta.Store)(nil)
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// fakeClock is the shared settable test clock.
+type fakeClock = testclock.Clock
 
 var errCrash = errors.New("test: gateway crashed")
 
@@ -94,7 +81,7 @@ func newInvFixture(t *testing.T, cfg repair.InventoryConfig) *invFixture {
 	t.Helper()
 	f := &invFixture{
 		ctx:     context.Background(),
-		clk:     &fakeClock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)},
+		clk:     testclock.New(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)),
 		nodes:   memNodes{},
 		listers: map[cluster.NodeID]*listCounter{},
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/shale-store/shale/internal/testclock"
 	"sync"
 	"testing"
 	"time"
@@ -15,23 +16,8 @@ import (
 	"github.com/shale-store/shale/storage"
 )
 
-// clock is a settable clock shared by meta, the coordinator and the loop.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is the shared settable test clock.
+type clock = testclock.Clock
 
 // watched wraps the coordinator and reads meta's status before every
 // object it repairs, as an operator's `admin status` would mid-pass.
@@ -153,7 +139,7 @@ func (f *restartFixture) loop() *repair.Loop {
 // the repair neither loses it nor starts a new episode for the same node.
 func TestTimeToRepairAcrossMetaRestart(t *testing.T) {
 	ctx := context.Background()
-	f := &restartFixture{dir: t.TempDir(), clk: &clock{t: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}, nodes: memNodes{}}
+	f := &restartFixture{dir: t.TempDir(), clk: testclock.New(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)), nodes: memNodes{}}
 	f.open(t)
 	for i := range 8 {
 		id := cluster.NodeID(fmt.Sprintf("node-%d", i))
