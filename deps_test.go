@@ -13,14 +13,15 @@ const module = "github.com/shale-store/shale/"
 // nothing of ours, placement only cluster, and nothing imports httpapi, bench
 // or cmd.
 var allowed = map[string][]string{
-	"cluster":           {},
-	"erasure":           {},
-	"placement":         {"cluster"},
-	"storage":           {"erasure", "internal/pace"},
-	"internal/peerauth": {},
-	"internal/pace":     {},
-	"internal/s3auth":   {},
-	"meta":              {"cluster"},
+	"cluster":             {},
+	"erasure":             {},
+	"placement":           {"cluster"},
+	"storage":             {"erasure", "internal/pace"},
+	"internal/peerauth":   {},
+	"internal/devcluster": {},
+	"internal/pace":       {},
+	"internal/s3auth":     {},
+	"meta":                {"cluster"},
 }
 
 func TestDependencyDirection(t *testing.T) {

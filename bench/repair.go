@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,6 +58,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/devcluster"
 	"github.com/shale-store/shale/meta"
 )
 
@@ -683,21 +685,11 @@ type devCluster struct {
 	exe, data string
 	cmd       *exec.Cmd
 	done      chan struct{} // closed when the dev process has exited
-	file      devClusterFile
+	file      devcluster.File
 	creds     struct {
 		AccessKey string `json:"access_key"`
 		SecretKey string `json:"secret_key"`
 	}
-}
-
-// devClusterFile is the part of DATA/cluster.json the benchmark reads.
-type devClusterFile struct {
-	S3          string `json:"s3"`
-	Credentials string `json:"credentials_file"`
-	Nodes       []struct {
-		ID  string `json:"id"`
-		PID int    `json:"pid"`
-	} `json:"nodes"`
 }
 
 const (
@@ -735,15 +727,15 @@ func startDevCluster(ctx context.Context, cfg RepairConfig, root string) (*devCl
 	go func() { _ = cmd.Wait(); close(dc.done) }()
 
 	deadline := time.Now().Add(devStartTimeout)
-	path := filepath.Join(data, "cluster.json")
 	for {
-		b, err := os.ReadFile(path)
+		f, err := devcluster.Read(data)
 		if err == nil {
-			if err := json.Unmarshal(b, &dc.file); err != nil {
-				dc.stop()
-				return nil, fmt.Errorf("parse %s: %w", path, err)
-			}
+			dc.file = f
 			break
+		}
+		if !errors.As(err, new(*fs.PathError)) { // read, but does not parse
+			dc.stop()
+			return nil, err
 		}
 		select {
 		case <-dc.done:

@@ -28,6 +28,7 @@ import (
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/devcluster"
 	"github.com/shale-store/shale/meta"
 )
 
@@ -108,33 +109,6 @@ func (o opts) withDefaults() opts {
 		o.m = 2
 	}
 	return o
-}
-
-// clusterFile mirrors DATA/cluster.json as `shale dev` writes it.
-type clusterFile struct {
-	S3          string        `json:"s3"`
-	Meta        string        `json:"meta"`
-	MetaPID     int           `json:"meta_pid"`
-	MetaArgs    []string      `json:"meta_args"`
-	GatewayPID  int           `json:"gateway_pid"`
-	GatewayArgs []string      `json:"gateway_args"`
-	SecretFile  string        `json:"secret_file"`
-	Credentials string        `json:"credentials_file"`
-	CACert      string        `json:"ca_cert,omitempty"`
-	K           int           `json:"k"`
-	M           int           `json:"m"`
-	Nodes       []clusterNode `json:"nodes"`
-}
-
-type clusterNode struct {
-	ID   string   `json:"id"`
-	Addr string   `json:"addr"`
-	Zone string   `json:"zone"`
-	Rack string   `json:"rack"`
-	Host string   `json:"host"`
-	PID  int      `json:"pid"`
-	Data string   `json:"data"`
-	Args []string `json:"args"`
 }
 
 // credentials mirrors DATA/credentials.json.
@@ -240,7 +214,7 @@ type Cluster struct {
 	Opts opts
 
 	// Set by each (re)start.
-	File      clusterFile
+	File      devcluster.File
 	Creds     credentials
 	Endpoint  string       // the S3 URL
 	HTTP      *http.Client // plain client that trusts the cluster's CA
@@ -306,7 +280,7 @@ func (c *Cluster) start(t testing.TB) {
 	case <-time.After(readyTimeout):
 		t.Fatalf("shale dev not ready within %v", readyTimeout)
 	}
-	if err := readJSON(filepath.Join(c.Data, "cluster.json"), &c.File); err != nil {
+	if c.File, err = devcluster.Read(c.Data); err != nil {
 		t.Fatal(err)
 	}
 	if err := readJSON(c.File.Credentials, &c.Creds); err != nil {
@@ -553,7 +527,7 @@ func tail(path string, lines int) string {
 	return strings.Join(ls, "\n")
 }
 
-func (c *Cluster) node(t testing.TB, id string) clusterNode {
+func (c *Cluster) node(t testing.TB, id string) devcluster.Node {
 	t.Helper()
 	for _, n := range c.File.Nodes {
 		if n.ID == id {
@@ -561,7 +535,7 @@ func (c *Cluster) node(t testing.TB, id string) clusterNode {
 		}
 	}
 	t.Fatalf("no node %s in cluster.json", id)
-	return clusterNode{}
+	return devcluster.Node{}
 }
 
 // kill SIGKILLs the named process: the harness's own restart of it if there

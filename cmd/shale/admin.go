@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/devcluster"
 	"github.com/shale-store/shale/meta"
 	metaremote "github.com/shale-store/shale/meta/remote"
 )
@@ -34,7 +35,7 @@ func (t *clusterTarget) flags(cmd *cobra.Command) {
 
 // client opens a meta client and, for dev clusters, returns the cluster file
 // (for pids).
-func (t clusterTarget) client() (*metaremote.Client, *clusterFile, error) {
+func (t clusterTarget) client() (*metaremote.Client, *devcluster.File, error) {
 	switch {
 	case t.metaAddr != "":
 		if t.secretFile == "" {
@@ -50,7 +51,7 @@ func (t clusterTarget) client() (*metaremote.Client, *clusterFile, error) {
 		if data == "" {
 			data = "./shale-data"
 		}
-		cf, err := readClusterFile(data)
+		cf, err := devcluster.Read(data)
 		if err != nil {
 			return nil, nil, err
 		}

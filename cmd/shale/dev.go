@@ -28,6 +28,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/devcluster"
 	"github.com/shale-store/shale/internal/peerauth"
 )
 
@@ -77,45 +78,6 @@ Restarting on the same --data brings every object back.`,
 	fl.Int64Var(&f.scrubRate, "scrub-rate", 0, "scrubber rate per node, bytes/s (0: the node's default)")
 	fl.DurationVar(&f.scrubInterval, "scrub-interval", 0, "time between scrub passes on each node (0: the node's default)")
 	return cmd
-}
-
-// clusterFile is DATA/cluster.json: where everything of a dev cluster is.
-type clusterFile struct {
-	S3          string        `json:"s3"`
-	Meta        string        `json:"meta"`
-	MetaPID     int           `json:"meta_pid"`
-	MetaArgs    []string      `json:"meta_args"`
-	GatewayPID  int           `json:"gateway_pid"`
-	GatewayArgs []string      `json:"gateway_args"`
-	SecretFile  string        `json:"secret_file"`
-	Credentials string        `json:"credentials_file"`
-	CACert      string        `json:"ca_cert,omitempty"`
-	K           int           `json:"k"`
-	M           int           `json:"m"`
-	Nodes       []clusterNode `json:"nodes"`
-}
-
-type clusterNode struct {
-	ID   string   `json:"id"`
-	Addr string   `json:"addr"`
-	Zone string   `json:"zone"`
-	Rack string   `json:"rack"`
-	Host string   `json:"host"`
-	PID  int      `json:"pid"`
-	Data string   `json:"data"`
-	Args []string `json:"args"`
-}
-
-func readClusterFile(data string) (clusterFile, error) {
-	var c clusterFile
-	b, err := os.ReadFile(filepath.Join(data, "cluster.json"))
-	if err != nil {
-		return c, fmt.Errorf("read cluster file: %w (is a dev cluster running on %s?)", err, data)
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("parse %s: %w", filepath.Join(data, "cluster.json"), err)
-	}
-	return c, nil
 }
 
 // child is one supervised process.
@@ -233,7 +195,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 			return err
 		}
 	}
-	prev, _ := readClusterFile(data)
+	prev, _ := devcluster.Read(data)
 	prevNode := map[string]string{}
 	for _, n := range prev.Nodes {
 		prevNode[n.ID] = n.Addr
@@ -277,7 +239,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		mu.Unlock()
 	}
 
-	cf := clusterFile{SecretFile: secretFile, Credentials: credsFile, K: f.k, M: f.m}
+	cf := devcluster.File{SecretFile: secretFile, Credentials: credsFile, K: f.k, M: f.m}
 	metaAddr, err := stablePort(prev.Meta)
 	if err != nil {
 		return err
@@ -301,7 +263,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	for i := 1; i <= f.nodes; i++ {
 		id := fmt.Sprintf("node-%d", i)
 		zone := fmt.Sprintf("zone-%d", (i-1)%f.zones+1)
-		n := clusterNode{ID: id, Zone: zone, Rack: zone + "-rack-1", Host: "host-" + strconv.Itoa(i),
+		n := devcluster.Node{ID: id, Zone: zone, Rack: zone + "-rack-1", Host: "host-" + strconv.Itoa(i),
 			Data: filepath.Join(data, "nodes", id)}
 		listen, err := stablePort(prevNode[id])
 		if err != nil {
@@ -347,8 +309,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	if err := waitNodesUp(ctx, cf); err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(cf, "", "  ")
-	if err := writeFileAtomic(filepath.Join(data, "cluster.json"), append(b, '\n')); err != nil {
+	if err := devcluster.Write(data, cf); err != nil {
 		return err
 	}
 	printDevBanner(out, cf, creds, f)
@@ -371,7 +332,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	return nil
 }
 
-func waitNodesUp(ctx context.Context, cf clusterFile) error {
+func waitNodesUp(ctx context.Context, cf devcluster.File) error {
 	secret, err := peerauth.LoadSecret(cf.SecretFile)
 	if err != nil {
 		return err
@@ -400,7 +361,7 @@ func waitNodesUp(ctx context.Context, cf clusterFile) error {
 // allRegistered reports whether every node of the dev cluster is in the map
 // and not down. A node an operator (or out-after) took out stays out across
 // restarts until `shale admin in`, and counts as registered.
-func allRegistered(m *cluster.Map, nodes []clusterNode) bool {
+func allRegistered(m *cluster.Map, nodes []devcluster.Node) bool {
 	for _, cn := range nodes {
 		n, ok := m.Node(cluster.NodeID(cn.ID))
 		if !ok || n.State == cluster.Down {
@@ -410,10 +371,10 @@ func allRegistered(m *cluster.Map, nodes []clusterNode) bool {
 	return true
 }
 
-func printDevBanner(out io.Writer, cf clusterFile, c credentials, f devFlags) {
+func printDevBanner(out io.Writer, cf devcluster.File, c credentials, f devFlags) {
 	fmt.Fprintf(out, "shale dev cluster ready: %d nodes over %d zones, coding %d+%d\n\n", f.nodes, f.zones, f.k, f.m)
 	fmt.Fprintf(out, "  S3 endpoint   %s\n  access key    %s\n  secret key    %s\n  region        us-east-1\n  meta          %s\n  cluster file  %s\n\n",
-		cf.S3, c.AccessKey, c.SecretKey, cf.Meta, filepath.Join(filepath.Dir(cf.SecretFile), "cluster.json"))
+		cf.S3, c.AccessKey, c.SecretKey, cf.Meta, filepath.Join(filepath.Dir(cf.SecretFile), devcluster.FileName))
 	ca := ""
 	if cf.CACert != "" {
 		ca = "AWS_CA_BUNDLE=" + cf.CACert + " "
@@ -422,14 +383,6 @@ func printDevBanner(out io.Writer, cf clusterFile, c credentials, f devFlags) {
 	fmt.Fprintf(out, "try:\n  %sAWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url %s --region us-east-1 s3 mb s3://demo\n",
 		ca, c.AccessKey, c.SecretKey, cf.S3)
 	fmt.Fprintf(out, "  %s admin status --data %s\n\nCtrl-C stops every process.\n", os.Args[0], filepath.Dir(cf.SecretFile))
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // selfSignedCert makes (once) a certificate for 127.0.0.1 and localhost.

@@ -1,0 +1,71 @@
+package devcluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// FileName is the name of the cluster file inside a dev cluster's data dir.
+const FileName = "cluster.json"
+
+// File is DATA/cluster.json: where everything of a dev cluster is.
+type File struct {
+	S3          string   `json:"s3"`
+	Meta        string   `json:"meta"`
+	MetaPID     int      `json:"meta_pid"`
+	MetaArgs    []string `json:"meta_args"`
+	GatewayPID  int      `json:"gateway_pid"`
+	GatewayArgs []string `json:"gateway_args"`
+	SecretFile  string   `json:"secret_file"`
+	Credentials string   `json:"credentials_file"`
+	CACert      string   `json:"ca_cert,omitempty"`
+	K           int      `json:"k"`
+	M           int      `json:"m"`
+	Nodes       []Node   `json:"nodes"`
+}
+
+// Node is one storage node process of a dev cluster.
+type Node struct {
+	ID   string   `json:"id"`
+	Addr string   `json:"addr"`
+	Zone string   `json:"zone"`
+	Rack string   `json:"rack"`
+	Host string   `json:"host"`
+	PID  int      `json:"pid"`
+	Data string   `json:"data"`
+	Args []string `json:"args"`
+}
+
+// Read reads dataDir/cluster.json. A file that cannot be read gives an error
+// wrapping the *fs.PathError of the read (so errors.Is(err, fs.ErrNotExist)
+// tells a cluster that has not written it yet); one that does not parse gives
+// "parse PATH: ...".
+func Read(dataDir string) (File, error) {
+	var f File
+	path := filepath.Join(dataDir, FileName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return f, fmt.Errorf("read cluster file: %w (is a dev cluster running on %s?)", err, dataDir)
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Write writes f to dataDir/cluster.json atomically: to a temporary file in
+// dataDir, renamed over cluster.json.
+func Write(dataDir string, f File) error {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dataDir, FileName)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
