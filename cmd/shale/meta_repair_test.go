@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -47,21 +45,7 @@ func TestMetaCollectsOrphans(t *testing.T) {
 	f := metaFlags{data: filepath.Join(dir, "meta"), listen: "127.0.0.1:0", secretFile: secretFile,
 		downAfter: time.Minute, outAfter: 10 * time.Minute, garbageGrace: time.Millisecond,
 		k: 1, m: 0, orphanGrace: 50 * time.Millisecond, orphanEvery: 10 * time.Millisecond}
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- runMeta(ctx, pw, f)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the listening line: %v (run: %v)", err, <-done)
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "meta listening on ")
-	if !ok {
-		t.Fatalf("first line %q", line)
-	}
+	addr, done := startTestMeta(t, ctx, f)
 	mc := metaremote.NewClient("http://"+addr, secret, &http.Client{})
 	if err := mc.Heartbeat(ctx, meta.NodeReport{ID: "n1", Addr: strings.TrimPrefix(node.URL, "http://"), Capacity: 1 << 30, Free: 1 << 30}); err != nil {
 		t.Fatal(err)

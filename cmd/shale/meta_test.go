@@ -28,21 +28,7 @@ func TestMetaServeAndStop(t *testing.T) {
 	run := func(t *testing.T, check func(c *metaremote.Client)) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		pr, pw := io.Pipe()
-		done := make(chan error, 1)
-		go func() {
-			done <- runMeta(ctx, pw, f)
-			pw.Close()
-		}()
-		line, err := bufio.NewReader(pr).ReadString('\n')
-		if err != nil {
-			t.Fatalf("reading the listening line: %v (run: %v)", err, <-done)
-		}
-		go func() { _, _ = io.Copy(io.Discard, pr) }()
-		addr, ok := strings.CutPrefix(strings.TrimSpace(line), "meta listening on ")
-		if !ok {
-			t.Fatalf("first line %q", line)
-		}
+		addr, done := startTestMeta(t, ctx, f)
 		secret, err := peerauth.LoadSecret(secretFile)
 		if err != nil {
 			t.Fatal(err)
@@ -74,4 +60,26 @@ func TestMetaServeAndStop(t *testing.T) {
 			t.Fatalf("node after restart: %+v", m.Nodes())
 		}
 	})
+}
+
+// startTestMeta runs runMeta(ctx, f) in a goroutine and returns the address
+// from its listening line, and the channel its result arrives on.
+func startTestMeta(t *testing.T, ctx context.Context, f metaFlags) (string, <-chan error) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- runMeta(ctx, pw, f)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the listening line: %v (run: %v)", err, <-done)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "meta listening on ")
+	if !ok {
+		t.Fatalf("first line %q", line)
+	}
+	return addr, done
 }
