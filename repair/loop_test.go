@@ -132,8 +132,8 @@ func TestLoopRepairsOutNodeAndBitrot(t *testing.T) {
 	if st.ShardsRepaired == 0 || st.BytesRepaired == 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	if st.LastTimeToRepairSeconds < 0 {
-		t.Fatalf("time to repair %v", st.LastTimeToRepairSeconds)
+	if st.LastTimeToRepairSeconds <= 0 { // node-3 went out: an episode was timed
+		t.Fatalf("no time-to-repair measured for the out node: %v", st.LastTimeToRepairSeconds)
 	}
 	// Everything reads back byte-identical even with two more nodes gone.
 	for _, id := range []cluster.NodeID{"node-0", "node-5"} {
