@@ -372,19 +372,78 @@ func (f *fakeStore) ListParts(ctx context.Context, bucket, key, uploadID string)
 	return ps, nil
 }
 
-func (f *fakeStore) ListUploads(ctx context.Context, bucket, prefix string) ([]meta.Upload, error) {
+// ListUploads pages as meta.Store.ListUploads does, naively: every upload
+// in S3's order, then the markers, the delimiter and the limit.
+func (f *fakeStore) ListUploads(ctx context.Context, bucket string, opts meta.UploadListOptions) (meta.UploadListResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	res := meta.UploadListResult{}
 	if _, ok := f.buckets[bucket]; !ok {
-		return nil, fmt.Errorf("list uploads %s: %w", bucket, meta.ErrNoSuchBucket)
+		return res, fmt.Errorf("list uploads %s: %w", bucket, meta.ErrNoSuchBucket)
 	}
 	var us []meta.Upload
 	for _, up := range f.uploads {
-		if up.u.Bucket == bucket && strings.HasPrefix(up.u.Key, prefix) {
+		if up.u.Bucket == bucket && strings.HasPrefix(up.u.Key, opts.Prefix) {
 			us = append(us, up.u)
 		}
 	}
-	return us, nil
+	sort.Slice(us, func(i, j int) bool {
+		if us[i].Key != us[j].Key {
+			return us[i].Key < us[j].Key
+		}
+		if !us[i].Created.Equal(us[j].Created) {
+			return us[i].Created.Before(us[j].Created)
+		}
+		return us[i].ID < us[j].ID
+	})
+	limit := opts.Limit
+	if limit <= 0 || limit > meta.MaxListLimit {
+		limit = meta.MaxListLimit
+	}
+	km, idm := opts.KeyMarker, opts.UploadIDMarker
+	if km == "" {
+		idm = ""
+	}
+	past := idm == ""
+	last := ""
+	for _, u := range us {
+		if u.Key < km {
+			continue
+		}
+		if u.Key == km {
+			if !past {
+				past = u.ID == idm
+				continue
+			}
+			if idm == "" {
+				continue
+			}
+		}
+		cp := ""
+		if d := opts.Delimiter; d != "" {
+			if i := strings.Index(u.Key[len(opts.Prefix):], d); i >= 0 {
+				cp = u.Key[:len(opts.Prefix)+i+len(d)]
+			}
+		}
+		if cp != "" && (cp == last || cp <= km) {
+			continue
+		}
+		if len(res.Uploads)+len(res.CommonPrefixes) == limit {
+			res.Truncated = true
+			break
+		}
+		if cp != "" {
+			res.CommonPrefixes = append(res.CommonPrefixes, cp)
+			last, res.NextKeyMarker, res.NextUploadIDMarker = cp, cp, ""
+			continue
+		}
+		res.Uploads = append(res.Uploads, u)
+		last, res.NextKeyMarker, res.NextUploadIDMarker = u.Key, u.Key, u.ID
+	}
+	if !res.Truncated {
+		res.NextKeyMarker, res.NextUploadIDMarker = "", ""
+	}
+	return res, nil
 }
 
 func (f *fakeStore) CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []object.CompletePart) (meta.Manifest, error) {

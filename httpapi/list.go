@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -149,84 +148,49 @@ func (h *handler) listObjectsV1(w http.ResponseWriter, r *http.Request, bucket s
 	writeXML(w, http.StatusOK, out)
 }
 
-// listUploads serves ListMultipartUploads. The object layer returns every
-// upload under the prefix; markers, delimiter and paging are applied here,
-// in (key, initiation time, upload id) order.
+// listUploads serves ListMultipartUploads: one page of at most max-uploads
+// (default and ceiling 1000) uploads and common prefixes, which meta
+// reads from its index from the markers on (S3's order: by key, then by
+// initiation time).
 func (h *handler) listUploads(w http.ResponseWriter, r *http.Request, bucket string, q url.Values) {
 	maxUploads, enc, encType, err := listParams(q, "max-uploads")
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	prefix, delim := q.Get("prefix"), q.Get("delimiter")
-	keyMarker, idMarker := q.Get("key-marker"), q.Get("upload-id-marker")
-	if keyMarker == "" {
-		idMarker = ""
+	opts := meta.UploadListOptions{
+		Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"),
+		KeyMarker: q.Get("key-marker"), UploadIDMarker: q.Get("upload-id-marker"), Limit: maxUploads,
 	}
-	ups, err := h.svc.ListUploads(r.Context(), bucket, prefix)
+	if opts.KeyMarker == "" {
+		opts.UploadIDMarker = ""
+	}
+	var res meta.UploadListResult
+	if maxUploads == 0 {
+		_, err = h.svc.HeadBucket(r.Context(), bucket)
+	} else {
+		res, err = h.svc.ListUploads(r.Context(), bucket, opts)
+	}
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	sort.Slice(ups, func(i, j int) bool {
-		a, b := ups[i], ups[j]
-		if a.Key != b.Key {
-			return a.Key < b.Key
-		}
-		if !a.Created.Equal(b.Created) {
-			return a.Created.Before(b.Created)
-		}
-		return a.ID < b.ID
-	})
 	out := listMultipartUploadsResult{
-		Bucket: bucket, KeyMarker: enc(keyMarker), UploadIDMarker: idMarker, Prefix: enc(prefix),
-		Delimiter: enc(delim), MaxUploads: maxUploads, EncodingType: encType,
+		Bucket: bucket, KeyMarker: enc(opts.KeyMarker), UploadIDMarker: opts.UploadIDMarker, Prefix: enc(opts.Prefix),
+		Delimiter: enc(opts.Delimiter), MaxUploads: maxUploads, EncodingType: encType, IsTruncated: res.Truncated,
 	}
 	own := ownerOf(r)
-	count := 0
-	lastKey, lastID := "", ""
-	pastIDMarker := idMarker == ""
-	for _, u := range ups {
-		if !strings.HasPrefix(u.Key, prefix) || u.Key < keyMarker {
-			continue
-		}
-		if u.Key == keyMarker {
-			// Within the marker key, resume after the marker upload.
-			if !pastIDMarker {
-				pastIDMarker = u.ID == idMarker
-				continue
-			}
-			if idMarker == "" {
-				continue
-			}
-		}
-		cp := ""
-		if delim != "" {
-			if i := strings.Index(u.Key[len(prefix):], delim); i >= 0 {
-				cp = u.Key[:len(prefix)+i+len(delim)]
-			}
-		}
-		if cp != "" && (cp == lastKey || cp <= keyMarker) {
-			continue // this common prefix was already returned
-		}
-		if count == maxUploads {
-			out.IsTruncated = true
-			break
-		}
-		count++
-		if cp != "" {
-			out.CommonPrefixes = append(out.CommonPrefixes, commonPrefix{Prefix: enc(cp)})
-			lastKey, lastID = cp, ""
-			continue
-		}
+	for _, u := range res.Uploads {
 		out.Uploads = append(out.Uploads, uploadEntry{
 			Key: enc(u.Key), UploadID: u.ID, Initiator: own, Owner: own,
 			StorageClass: "STANDARD", Initiated: iso8601(u.Created),
 		})
-		lastKey, lastID = u.Key, u.ID
 	}
-	if out.IsTruncated {
-		out.NextKeyMarker, out.NextUploadIDMarker = enc(lastKey), lastID
+	for _, p := range res.CommonPrefixes {
+		out.CommonPrefixes = append(out.CommonPrefixes, commonPrefix{Prefix: enc(p)})
+	}
+	if res.Truncated {
+		out.NextKeyMarker, out.NextUploadIDMarker = enc(res.NextKeyMarker), res.NextUploadIDMarker
 	}
 	writeXML(w, http.StatusOK, out)
 }

@@ -58,8 +58,9 @@ type ObjectService interface {
 	UploadPartCopy(ctx context.Context, uploadID string, number int, bucket, key string, src meta.Manifest, off, length int64) (meta.Part, error)
 	// ListParts returns the upload's parts by part number; meta.ErrNoSuchUpload.
 	ListParts(ctx context.Context, bucket, key, uploadID string) ([]meta.Part, error)
-	// ListUploads returns the bucket's uploads whose key has prefix.
-	ListUploads(ctx context.Context, bucket, prefix string) ([]meta.Upload, error)
+	// ListUploads returns one page of the bucket's uploads in progress
+	// (see meta.UploadListOptions); meta.ErrNoSuchBucket.
+	ListUploads(ctx context.Context, bucket string, opts meta.UploadListOptions) (meta.UploadListResult, error)
 	// CompleteUpload commits the upload from parts; object.ErrInvalidPart,
 	// object.ErrInvalidPartOrder, object.ErrEntityTooSmall,
 	// meta.ErrNoSuchUpload.

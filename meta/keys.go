@@ -24,6 +24,8 @@ import (
 //	o/<bucket>\x00<key>                   manifest value (see encodeManifest)
 //	u/<upload>                            Upload JSON
 //	ub/<bucket>\x00<esc key><upload>      empty: uploads of a bucket in key order
+//	ua/<created ns BE64><upload>          empty: uploads by initiation time, oldest first
+//	c/uploadage                           empty: ua/ is complete (a store written before ua/ existed is indexed once on open)
 //	p/<upload>/<part %05d>                Part JSON
 //	n/<node>                              nodeRecord JSON (membership)
 //	s/<node>\x00<shard id>                ShardKey JSON: the node→shard index
@@ -40,11 +42,14 @@ var (
 	// keyGarbageByNode marks gn/ as complete.
 	keyGarbageByNode = []byte("c/gcnode")
 	keyRepairStats   = []byte("c/repair")
+	// keyUploadByAge marks ua/ as complete.
+	keyUploadByAge = []byte("c/uploadage")
 
 	pfxBucket      = []byte("b/")
 	pfxObject      = []byte("o/")
 	pfxUpload      = []byte("u/")
 	pfxUploadIndex = []byte("ub/")
+	pfxUploadAge   = []byte("ua/")
 	pfxPart        = []byte("p/")
 	pfxNode        = []byte("n/")
 	pfxShard       = []byte("s/")
@@ -101,6 +106,33 @@ func uploadIndexPrefix(bucket, keyPrefix string) []byte {
 func uploadIndexKey(bucket, key, id string) []byte {
 	return cat(uploadIndexPrefix(bucket, key), []byte{0, 1}, []byte(id))
 }
+
+// parseUploadIndex splits the part of an upload index key after the
+// bucket's prefix into the object key and the upload ID.
+func parseUploadIndex(rest []byte) (key, id string, err error) {
+	k := make([]byte, 0, len(rest))
+	for i := 0; i < len(rest); i++ {
+		if rest[i] != 0 {
+			k = append(k, rest[i])
+			continue
+		}
+		if i+1 >= len(rest) {
+			break
+		}
+		switch rest[i+1] {
+		case 0xff:
+			k = append(k, 0)
+			i++
+		case 1:
+			return string(k), string(rest[i+2:]), nil
+		default:
+			return "", "", fmt.Errorf("%w: upload index key %q", ErrCorrupt, rest)
+		}
+	}
+	return "", "", fmt.Errorf("%w: upload index key %q", ErrCorrupt, rest)
+}
+
+func uploadAgeKey(u Upload) []byte { return cat(pfxUploadAge, timeKey(u.Created), []byte(u.ID)) }
 
 func partPrefix(upload string) []byte { return cat(pfxPart, []byte(upload), []byte("/")) }
 

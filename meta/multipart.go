@@ -1,10 +1,13 @@
 package meta
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -46,20 +49,27 @@ func partShards(u Upload, p *Part) map[shardAddr]ShardKey {
 	return out
 }
 
-// CreateUpload starts a multipart upload; it assigns a random ID when u.ID
-// is empty and sets Created. ErrNoSuchBucket; ErrInvalidArgument for a bad
-// or already used ID.
+// newUploadID returns a fresh upload ID: the initiation time (16 hex
+// digits of Unix nanoseconds) then 16 random hex digits, so that an
+// upload-ID order within a key is initiation order, as S3 lists uploads.
+func newUploadID(created time.Time) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (Go ≥ 1.24)
+	ns := max(created.UnixNano(), 0)
+	return fmt.Sprintf("%016x%s", uint64(ns), hex.EncodeToString(b[:]))
+}
+
+// CreateUpload starts a multipart upload; it assigns an ID when u.ID is
+// empty (see newUploadID) and sets Created. ErrNoSuchBucket;
+// ErrInvalidArgument for a bad or already used ID.
 func (s *Store) CreateUpload(ctx context.Context, u Upload) (Upload, error) {
 	if err := validKey(u.Key); err != nil {
 		return Upload{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, err)
 	}
-	if u.ID == "" {
-		var b [16]byte
-		_, _ = rand.Read(b[:]) // never fails (Go ≥ 1.24)
-		u.ID = hex.EncodeToString(b[:])
-	}
-	if err := validUploadID(u.ID); err != nil {
-		return Upload{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, err)
+	if u.ID != "" {
+		if err := validUploadID(u.ID); err != nil {
+			return Upload{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, err)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return Upload{}, err
@@ -69,6 +79,10 @@ func (s *Store) CreateUpload(ctx context.Context, u Upload) (Upload, error) {
 	if err := s.bucketExists(u.Bucket); err != nil {
 		return Upload{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, err)
 	}
+	u.Created = s.now()
+	if u.ID == "" {
+		u.ID = newUploadID(u.Created)
+	}
 	dup, err := s.has(uploadKey(u.ID))
 	if err != nil {
 		return Upload{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, err)
@@ -76,10 +90,10 @@ func (s *Store) CreateUpload(ctx context.Context, u Upload) (Upload, error) {
 	if dup {
 		return Upload{}, fmt.Errorf("create upload %s/%s: %w: upload id %s in use", u.Bucket, u.Key, ErrInvalidArgument, u.ID)
 	}
-	u.Created = s.now()
 	b := s.db.NewBatch()
 	_ = b.Set(uploadKey(u.ID), mustJSON(u), nil)
 	_ = b.Set(uploadIndexKey(u.Bucket, u.Key, u.ID), nil, nil)
+	_ = b.Set(uploadAgeKey(u), nil, nil)
 	if err := s.commit(b); err != nil {
 		return Upload{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, err)
 	}
@@ -224,24 +238,35 @@ func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string) ([]
 	return ps, nil
 }
 
-func (s *Store) listUploads(ctx context.Context, bucket, prefix string) ([]Upload, error) {
+// readUpload reads upload id from r (the store or a snapshot of it).
+func readUpload(r pebble.Reader, id string) (Upload, error) {
+	v, c, err := r.Get(uploadKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Upload{}, fmt.Errorf("%w: an index names missing upload %s", ErrCorrupt, id)
+	}
+	if err != nil {
+		return Upload{}, err
+	}
+	defer c.Close()
+	var u Upload
+	if err := decodeJSON(v, &u, "upload "+id); err != nil {
+		return Upload{}, err
+	}
+	return u, nil
+}
+
+// bucketUploads returns every upload in progress of bucket. Must hold s.mu
+// (the caller aborts them).
+func (s *Store) bucketUploads(ctx context.Context, bucket string) ([]Upload, error) {
 	out := []Upload{}
-	p := uploadIndexPrefix(bucket, prefix)
-	err := s.scan(ctx, p, prefixEnd(p), func(k, _ []byte) (bool, error) {
-		i := len(k) - 1
-		for i > 0 && !(k[i-1] == 0 && k[i] == 1) {
-			i--
-		}
-		id := string(k[i+1:])
-		v, ok, err := s.get(uploadKey(id))
+	base := uploadIndexPrefix(bucket, "")
+	err := s.scan(ctx, base, prefixEnd(base), func(k, _ []byte) (bool, error) {
+		_, id, err := parseUploadIndex(k[len(base):])
 		if err != nil {
 			return false, err
 		}
-		if !ok {
-			return false, fmt.Errorf("%w: upload index names missing upload %s", ErrCorrupt, id)
-		}
-		var u Upload
-		if err := decodeJSON(v, &u, "upload "+id); err != nil {
+		u, err := readUpload(s.db, id)
+		if err != nil {
 			return false, err
 		}
 		out = append(out, u)
@@ -250,20 +275,191 @@ func (s *Store) listUploads(ctx context.Context, bucket, prefix string) ([]Uploa
 	return out, err
 }
 
-// ListUploads returns the bucket's uploads in progress whose key starts
-// with prefix, by key then upload ID. ErrNoSuchBucket.
-func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]Upload, error) {
+// commonPrefixOf is key's common prefix in a listing by prefix and
+// delimiter, or "" when key has none.
+func commonPrefixOf(key, prefix, delim string) string {
+	if delim == "" || !strings.HasPrefix(key, prefix) {
+		return ""
+	}
+	if i := strings.Index(key[len(prefix):], delim); i >= 0 {
+		return key[:len(prefix)+i+len(delim)]
+	}
+	return ""
+}
+
+// ListUploads returns one page of the bucket's uploads in progress (see
+// UploadListOptions). It reads one snapshot, so an upload completed or
+// aborted meanwhile is either listed whole or not at all. ErrNoSuchBucket.
+func (s *Store) ListUploads(ctx context.Context, bucket string, opts UploadListOptions) (UploadListResult, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return UploadListResult{}, err
 	}
 	if err := s.bucketExists(bucket); err != nil {
-		return nil, fmt.Errorf("list uploads of %s: %w", bucket, err)
+		return UploadListResult{}, fmt.Errorf("list uploads of %s: %w", bucket, err)
 	}
-	us, err := s.listUploads(ctx, bucket, prefix)
+	res, err := s.listUploads(ctx, bucket, opts)
 	if err != nil {
-		return nil, fmt.Errorf("list uploads of %s: %w", bucket, err)
+		return UploadListResult{}, fmt.Errorf("list uploads of %s: %w", bucket, err)
 	}
-	return us, nil
+	return res, nil
+}
+
+func (s *Store) listUploads(ctx context.Context, bucket string, opts UploadListOptions) (UploadListResult, error) {
+	limit := opts.Limit
+	if limit <= 0 || limit > MaxListLimit {
+		limit = MaxListLimit
+	}
+	res := UploadListResult{Uploads: []Upload{}, CommonPrefixes: []string{}}
+	base := uploadIndexPrefix(bucket, "")
+	lo := uploadIndexPrefix(bucket, opts.Prefix)
+	hi := prefixEnd(lo)
+	// past returns the first index key after every upload whose key
+	// starts with p, or nil when there is none.
+	past := func(p string) []byte { return prefixEnd(uploadIndexPrefix(bucket, p)) }
+	km := opts.KeyMarker
+	if km != "" {
+		var start []byte
+		switch {
+		case isCommonPrefix(km, opts.Prefix, opts.Delimiter):
+			start = past(km)
+		case opts.UploadIDMarker != "":
+			start = keySuccessor(uploadIndexKey(bucket, km, opts.UploadIDMarker))
+		default:
+			// After every upload of km itself: past its terminator.
+			start = prefixEnd(cat(uploadIndexPrefix(bucket, km), []byte{0, 1}))
+		}
+		if start == nil {
+			return res, nil
+		}
+		if bytes.Compare(start, lo) > 0 {
+			lo = start
+		}
+	}
+	if hi != nil && bytes.Compare(lo, hi) >= 0 {
+		return res, nil
+	}
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	it, err := snap.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: base, UpperBound: hi})
+	if err != nil {
+		return UploadListResult{}, err
+	}
+	defer it.Close()
+	n, seen := 0, 0
+	for ok := it.SeekGE(lo); ok; {
+		if seen++; seen%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return UploadListResult{}, err
+			}
+		}
+		key, id, err := parseUploadIndex(it.Key()[len(base):])
+		if err != nil {
+			return UploadListResult{}, err
+		}
+		cp := commonPrefixOf(key, opts.Prefix, opts.Delimiter)
+		if cp != "" && km != "" && cp <= km {
+			// Listed before (the marker lies under it): skip it whole.
+			next := past(cp)
+			if next == nil {
+				break
+			}
+			ok = it.SeekGE(next)
+			continue
+		}
+		if n == limit {
+			res.Truncated = true
+			break
+		}
+		n++
+		if cp != "" {
+			res.CommonPrefixes = append(res.CommonPrefixes, cp)
+			res.NextKeyMarker, res.NextUploadIDMarker = cp, ""
+			next := past(cp)
+			if next == nil {
+				break
+			}
+			ok = it.SeekGE(next)
+			continue
+		}
+		u, err := readUpload(snap, id)
+		if err != nil {
+			return UploadListResult{}, err
+		}
+		res.Uploads = append(res.Uploads, u)
+		res.NextKeyMarker, res.NextUploadIDMarker = key, id
+		ok = it.Next()
+	}
+	if err := it.Error(); err != nil {
+		return UploadListResult{}, err
+	}
+	if !res.Truncated {
+		res.NextKeyMarker, res.NextUploadIDMarker = "", ""
+	}
+	return res, nil
+}
+
+// StaleUploads returns up to limit (≤ 0: MaxListLimit) uploads in progress
+// initiated before the given time, oldest first, across every bucket: the
+// ones a lifecycle rule for incomplete uploads aborts.
+func (s *Store) StaleUploads(ctx context.Context, before time.Time, limit int) ([]Upload, error) {
+	if limit <= 0 {
+		limit = MaxListLimit
+	}
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	it, err := snap.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: pfxUploadAge, UpperBound: cat(pfxUploadAge, timeKey(before))})
+	if err != nil {
+		return nil, fmt.Errorf("stale uploads: %w", err)
+	}
+	defer it.Close()
+	out := []Upload{}
+	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+		id := string(it.Key()[len(pfxUploadAge)+8:])
+		u, err := readUpload(snap, id)
+		if err != nil {
+			return nil, fmt.Errorf("stale uploads: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("stale uploads: %w", err)
+	}
+	return out, nil
+}
+
+// indexUploadsByAge builds ua/ for a store written before it existed, in
+// bounded batches; the marker is set last, so a crash part way only
+// repeats the work on the next open.
+func (s *Store) indexUploadsByAge() error {
+	done, err := s.has(keyUploadByAge)
+	if err != nil || done {
+		return err
+	}
+	b := s.db.NewBatch()
+	n := 0
+	err = s.scan(context.Background(), pfxUpload, prefixEnd(pfxUpload), func(k, v []byte) (bool, error) {
+		var u Upload
+		if err := decodeJSON(v, &u, "upload "+string(k)); err != nil {
+			return false, err
+		}
+		_ = b.Set(uploadAgeKey(u), nil, nil)
+		if n++; n%10_000 == 0 {
+			if err := s.commit(b); err != nil {
+				return false, err
+			}
+			b = s.db.NewBatch()
+		}
+		return true, nil
+	})
+	if err != nil {
+		b.Close()
+		return fmt.Errorf("index uploads by age: %w", err)
+	}
+	_ = b.Set(keyUploadByAge, nil, nil)
+	if err := s.commit(b); err != nil {
+		return fmt.Errorf("index uploads by age: %w", err)
+	}
+	return nil
 }
 
 // CompleteUpload commits m (built by the caller from the chosen parts) as
@@ -317,6 +513,7 @@ func (s *Store) CompleteUpload(ctx context.Context, uploadID string, m Manifest)
 	}
 	_ = b.Delete(uploadKey(u.ID), nil)
 	_ = b.Delete(uploadIndexKey(u.Bucket, u.Key, u.ID), nil)
+	_ = b.Delete(uploadAgeKey(u), nil)
 	out, err := s.commitInBatch(b, m)
 	if err != nil {
 		b.Close()
@@ -343,6 +540,7 @@ func (s *Store) abortInBatch(ctx context.Context, b *pebble.Batch, u Upload) err
 	}
 	_ = b.Delete(uploadKey(u.ID), nil)
 	_ = b.Delete(uploadIndexKey(u.Bucket, u.Key, u.ID), nil)
+	_ = b.Delete(uploadAgeKey(u), nil)
 	return nil
 }
 

@@ -126,6 +126,9 @@ func (s *Store) load() error {
 	if err := s.indexGarbageByNode(); err != nil {
 		return err
 	}
+	if err := s.indexUploadsByAge(); err != nil {
+		return err
+	}
 	if err := s.loadRepairStats(); err != nil {
 		return err
 	}
@@ -317,7 +320,7 @@ func (s *Store) DeleteBucket(ctx context.Context, name string) error {
 	if !empty {
 		return fmt.Errorf("delete bucket %s: %w", name, ErrBucketNotEmpty)
 	}
-	ups, err := s.listUploads(ctx, name, "")
+	ups, err := s.bucketUploads(ctx, name)
 	if err != nil {
 		return fmt.Errorf("delete bucket %s: %w", name, err)
 	}

@@ -111,6 +111,39 @@ type Upload struct {
 	Created     time.Time         `json:"created"`
 }
 
+// UploadListOptions selects one page of a bucket's uploads in progress
+// (ListUploads), in S3's order: by key in UTF-8 binary order, then by upload
+// ID. IDs that meta assigns start with the initiation time, so within a key
+// that is initiation order, as S3 lists them.
+type UploadListOptions struct {
+	Prefix    string `json:"prefix,omitempty"`
+	Delimiter string `json:"delimiter,omitempty"`
+	// KeyMarker and UploadIDMarker say where the page starts (S3's
+	// key-marker and upload-id-marker). Without UploadIDMarker the page
+	// starts after every upload of KeyMarker (after everything under it
+	// when KeyMarker is a common prefix); with it, after that upload of
+	// KeyMarker, at the next ID. UploadIDMarker without KeyMarker is
+	// ignored. A common prefix at or before KeyMarker is not listed again.
+	KeyMarker      string `json:"key_marker,omitempty"`
+	UploadIDMarker string `json:"upload_id_marker,omitempty"`
+	// Limit bounds uploads plus common prefixes; ≤ 0 or above
+	// MaxListLimit means MaxListLimit.
+	Limit int `json:"limit,omitempty"`
+}
+
+// UploadListResult is one page of uploads. Uploads and CommonPrefixes are
+// each in listing order; together they hold at most the limit.
+type UploadListResult struct {
+	Uploads        []Upload `json:"uploads"`
+	CommonPrefixes []string `json:"common_prefixes"`
+	Truncated      bool     `json:"truncated"`
+	// NextKeyMarker and NextUploadIDMarker, set when Truncated, continue
+	// the listing: the last upload listed, or the last common prefix and
+	// an empty ID.
+	NextKeyMarker      string `json:"next_key_marker,omitempty"`
+	NextUploadIDMarker string `json:"next_upload_id_marker,omitempty"`
+}
+
 // Part is one uploaded part; the segment holds its coding and shards.
 type Part struct {
 	UploadID  string            `json:"upload_id"`
@@ -226,7 +259,9 @@ type Service interface {
 	// shards become garbage.
 	PutPart(ctx context.Context, bucket, key string, p Part) error
 	ListParts(ctx context.Context, bucket, key, uploadID string) ([]Part, error) // by part number
-	ListUploads(ctx context.Context, bucket, prefix string) ([]Upload, error)
+	// ListUploads returns one page (at most MaxListLimit) of the bucket's
+	// uploads in progress; see UploadListOptions. ErrNoSuchBucket.
+	ListUploads(ctx context.Context, bucket string, opts UploadListOptions) (UploadListResult, error)
 	// CompleteUpload commits m (built by the caller from the chosen parts) and
 	// removes the upload in one batch; parts not used become garbage.
 	// ErrConflict when m references a shard no current part holds (a part

@@ -77,7 +77,7 @@ type CompletePart struct {
 //	// UploadPartCopy stores part `number` from bytes [off, off+length) of src.
 //	UploadPartCopy(ctx, uploadID string, number int, bucket, key string, src meta.Manifest, off, length int64) (meta.Part, error)
 //	ListParts(ctx, bucket, key, uploadID string) ([]meta.Part, error)
-//	ListUploads(ctx, bucket, prefix string) ([]meta.Upload, error)
+//	ListUploads(ctx, bucket string, opts meta.UploadListOptions) (meta.UploadListResult, error) // one page
 //	CompleteUpload(ctx, bucket, key, uploadID string, parts []CompletePart) (meta.Manifest, error)
 //	AbortUpload(ctx, bucket, key, uploadID string) error
 //

@@ -34,7 +34,7 @@ type Meta interface {
 	GetUpload(ctx context.Context, bucket, key, uploadID string) (meta.Upload, error)
 	PutPart(ctx context.Context, bucket, key string, p meta.Part) error
 	ListParts(ctx context.Context, bucket, key, uploadID string) ([]meta.Part, error)
-	ListUploads(ctx context.Context, bucket, prefix string) ([]meta.Upload, error)
+	ListUploads(ctx context.Context, bucket string, opts meta.UploadListOptions) (meta.UploadListResult, error)
 	CompleteUpload(ctx context.Context, uploadID string, m meta.Manifest) (meta.Manifest, error)
 	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
 

@@ -119,13 +119,14 @@ func (c *Coordinator) ListParts(ctx context.Context, bucket, key, uploadID strin
 	return ps, nil
 }
 
-// ListUploads lists the uploads in progress under prefix.
-func (c *Coordinator) ListUploads(ctx context.Context, bucket, prefix string) ([]meta.Upload, error) {
-	us, err := c.md.ListUploads(ctx, bucket, prefix)
+// ListUploads returns one page of the uploads in progress (see
+// meta.UploadListOptions).
+func (c *Coordinator) ListUploads(ctx context.Context, bucket string, opts meta.UploadListOptions) (meta.UploadListResult, error) {
+	res, err := c.md.ListUploads(ctx, bucket, opts)
 	if err != nil {
-		return nil, fmt.Errorf("list uploads of %s: %w", bucket, err)
+		return meta.UploadListResult{}, fmt.Errorf("list uploads of %s: %w", bucket, err)
 	}
-	return us, nil
+	return res, nil
 }
 
 // AbortUpload drops an upload; its parts become garbage (meta.ErrNoSuchUpload).

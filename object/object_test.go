@@ -468,8 +468,8 @@ func TestMultipart(t *testing.T) {
 	if err != nil || len(parts) != 4 {
 		t.Fatalf("list parts: %v %d", err, len(parts))
 	}
-	ups, err := h.c.ListUploads(h.ctx, testBucket, "m")
-	if err != nil || len(ups) != 1 {
+	ups, err := h.c.ListUploads(h.ctx, testBucket, meta.UploadListOptions{Prefix: "m"})
+	if err != nil || len(ups.Uploads) != 1 {
 		t.Fatalf("list uploads: %v %+v", err, ups)
 	}
 	cp := func(ps ...meta.Part) []CompletePart {

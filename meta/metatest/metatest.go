@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Service) {
 		{"ListMaxKeys", testListMaxKeys},
 		{"UpdateShards", testUpdateShards},
 		{"Multipart", testMultipart},
+		{"ListUploadsPages", testListUploadsPages},
 		{"CompleteStalePart", testCompleteStalePart},
 		{"Membership", testMembership},
 		{"BadReports", testBadReports},
@@ -521,10 +522,10 @@ func testMultipart(t *testing.T, s meta.Service) {
 	_, err = s.CreateUpload(ctx, meta.Upload{Bucket: "b", Key: "other", ID: "x"})
 	must(t, err)
 
-	ups, err := s.ListUploads(ctx, "b", "dir/")
+	lr, err := s.ListUploads(ctx, "b", meta.UploadListOptions{Prefix: "dir/"})
 	must(t, err)
-	if len(ups) != 2 || ups[0].Key != "dir/a" || ups[1].Key != "dir/k" {
-		t.Fatalf("ListUploads = %+v", ups)
+	if ups := lr.Uploads; len(ups) != 2 || ups[0].Key != "dir/a" || ups[1].Key != "dir/k" || lr.Truncated {
+		t.Fatalf("ListUploads = %+v", lr)
 	}
 
 	wantErr(t, s.PutPart(ctx, "b", "dir/k", part("nope", 1, "p")), meta.ErrNoSuchUpload)
@@ -587,13 +588,135 @@ func testMultipart(t *testing.T, s meta.Service) {
 	if gs := garbageSet(t, s); gs["n1/q1-1"].ShardID == "" {
 		t.Fatalf("aborted part not garbage: %v", gs)
 	}
-	ups, err = s.ListUploads(ctx, "b", "")
+	lr, err = s.ListUploads(ctx, "b", meta.UploadListOptions{})
 	must(t, err)
-	if len(ups) != 1 || ups[0].Key != "other" {
-		t.Fatalf("ListUploads after complete and abort = %+v", ups)
+	if ups := lr.Uploads; len(ups) != 1 || ups[0].Key != "other" {
+		t.Fatalf("ListUploads after complete and abort = %+v", lr)
 	}
 	_, err = s.ListParts(ctx, "b", "dir/a", u2.ID)
 	wantErr(t, err, meta.ErrNoSuchUpload)
+}
+
+// uploadPages lists every page of the bucket's uploads from opts on,
+// following the next markers, and returns the entries in order ("key id"
+// for an upload, "cp:prefix" for a common prefix). It checks each page's
+// bound: a truncated page is full, no page exceeds the limit.
+func uploadPages(t *testing.T, s meta.Service, bucket string, opts meta.UploadListOptions) []string {
+	t.Helper()
+	var out []string
+	for pages := 0; ; pages++ {
+		if pages > 100 {
+			t.Fatalf("ListUploads %+v: no end after 100 pages", opts)
+		}
+		r, err := s.ListUploads(ctx, bucket, opts)
+		must(t, err)
+		n := len(r.Uploads) + len(r.CommonPrefixes)
+		limit := opts.Limit
+		if limit <= 0 {
+			limit = meta.MaxListLimit
+		}
+		if n > limit || (r.Truncated && n != limit) {
+			t.Fatalf("ListUploads %+v: %d entries (truncated %v), limit %d", opts, n, r.Truncated, limit)
+		}
+		// Uploads and common prefixes merge back into listing order: a
+		// prefix stands where its first key would.
+		ui, ci := 0, 0
+		for ui < len(r.Uploads) || ci < len(r.CommonPrefixes) {
+			if ci == len(r.CommonPrefixes) || ui < len(r.Uploads) && r.Uploads[ui].Key < r.CommonPrefixes[ci] {
+				out = append(out, r.Uploads[ui].Key+" "+r.Uploads[ui].ID)
+				ui++
+			} else {
+				out = append(out, "cp:"+r.CommonPrefixes[ci])
+				ci++
+			}
+		}
+		if !r.Truncated {
+			if r.NextKeyMarker != "" || r.NextUploadIDMarker != "" {
+				t.Fatalf("ListUploads %+v: last page has next markers %q %q", opts, r.NextKeyMarker, r.NextUploadIDMarker)
+			}
+			return out
+		}
+		opts.KeyMarker, opts.UploadIDMarker = r.NextKeyMarker, r.NextUploadIDMarker
+	}
+}
+
+// testListUploadsPages: ListUploads pages as S3's ListMultipartUploads
+// does — by key, then by initiation time within a key; key-marker alone
+// resumes after every upload of that key, with upload-id-marker after that
+// upload; delimiters fold keys into common prefixes; pages are bounded.
+func testListUploadsPages(t *testing.T, s meta.Service) {
+	_, err := s.ListUploads(ctx, "nob", meta.UploadListOptions{})
+	wantErr(t, err, meta.ErrNoSuchBucket)
+	must(t, s.CreateBucket(ctx, "b", ""))
+	ids := map[string][]string{} // key → upload ids in creation order
+	var all []string             // "key id" in S3's order
+	// Created out of key order, several per key, so that neither creation
+	// order nor random IDs give S3's order by accident.
+	for _, k := range []string{"e", "a", "d/2", "a/1", "e", "ab", "a", "d/3/x", "d/1", "a"} {
+		u, err := s.CreateUpload(ctx, meta.Upload{Bucket: "b", Key: k})
+		must(t, err)
+		ids[k] = append(ids[k], u.ID)
+	}
+	for _, k := range []string{"a", "a/1", "ab", "d/1", "d/2", "d/3/x", "e"} {
+		for _, id := range ids[k] {
+			all = append(all, k+" "+id)
+		}
+	}
+	for _, limit := range []int{0, 1, 2, 3, 7, 1001} {
+		if got := uploadPages(t, s, "b", meta.UploadListOptions{Limit: limit}); !slices.Equal(got, all) {
+			t.Fatalf("limit %d: listed\n%q\nwant\n%q", limit, got, all)
+		}
+	}
+	// Markers.
+	r, err := s.ListUploads(ctx, "b", meta.UploadListOptions{KeyMarker: "a", Limit: 1})
+	must(t, err)
+	if len(r.Uploads) != 1 || r.Uploads[0].Key != "a/1" || !r.Truncated || r.NextKeyMarker != "a/1" || r.NextUploadIDMarker != ids["a/1"][0] {
+		t.Fatalf("key-marker a: %+v", r)
+	}
+	r, err = s.ListUploads(ctx, "b", meta.UploadListOptions{KeyMarker: "a", UploadIDMarker: ids["a"][0], Limit: 2})
+	must(t, err)
+	if len(r.Uploads) != 2 || r.Uploads[0].ID != ids["a"][1] || r.Uploads[1].ID != ids["a"][2] || !r.Truncated {
+		t.Fatalf("key-marker a, upload-id-marker of the first: %+v", r)
+	}
+	r, err = s.ListUploads(ctx, "b", meta.UploadListOptions{UploadIDMarker: ids["a"][1], Limit: 1})
+	must(t, err)
+	if len(r.Uploads) != 1 || r.Uploads[0].ID != ids["a"][0] {
+		t.Fatalf("upload-id-marker without key-marker is ignored: %+v", r)
+	}
+	if got := uploadPages(t, s, "b", meta.UploadListOptions{KeyMarker: "d/2", Limit: 2}); !slices.Equal(got, all[7:]) {
+		t.Fatalf("from key-marker d/2: %q, want %q", got, all[7:])
+	}
+	// Prefix and delimiter: common prefixes count toward the page.
+	want := []string{"a " + ids["a"][0], "a " + ids["a"][1], "a " + ids["a"][2], "cp:a/", "ab " + ids["ab"][0], "cp:d/", "e " + ids["e"][0], "e " + ids["e"][1]}
+	for _, limit := range []int{1, 3, 4, 100} {
+		if got := uploadPages(t, s, "b", meta.UploadListOptions{Delimiter: "/", Limit: limit}); !slices.Equal(got, want) {
+			t.Fatalf("delimiter /, limit %d: %q, want %q", limit, got, want)
+		}
+	}
+	want = []string{"d/1 " + ids["d/1"][0], "d/2 " + ids["d/2"][0], "cp:d/3/"}
+	if got := uploadPages(t, s, "b", meta.UploadListOptions{Prefix: "d/", Delimiter: "/", Limit: 1}); !slices.Equal(got, want) {
+		t.Fatalf("prefix d/, delimiter /: %q, want %q", got, want)
+	}
+	r, err = s.ListUploads(ctx, "b", meta.UploadListOptions{Prefix: "d/", Delimiter: "/", KeyMarker: "d/3/"})
+	must(t, err)
+	if len(r.Uploads)+len(r.CommonPrefixes) != 0 || r.Truncated {
+		t.Fatalf("key-marker at the last common prefix: %+v", r)
+	}
+	// A prefix without a delimiter, and one matching nothing.
+	if got := uploadPages(t, s, "b", meta.UploadListOptions{Prefix: "a", Limit: 2}); !slices.Equal(got, all[:5]) {
+		t.Fatalf("prefix a: %q, want %q", got, all[:5])
+	}
+	if got := uploadPages(t, s, "b", meta.UploadListOptions{Prefix: "zz"}); len(got) != 0 {
+		t.Fatalf("prefix zz: %q", got)
+	}
+	// Initiation times follow the listing within a key.
+	r, err = s.ListUploads(ctx, "b", meta.UploadListOptions{Prefix: "a", Delimiter: "/"})
+	must(t, err)
+	for i := 1; i < 3; i++ {
+		if r.Uploads[i].Created.Before(r.Uploads[i-1].Created) {
+			t.Fatalf("uploads of a not in initiation order: %+v", r.Uploads[:3])
+		}
+	}
 }
 
 // testCompleteStalePart: a manifest built from parts listed before one was

@@ -211,12 +211,12 @@ func (c *Client) ListParts(ctx context.Context, bucket, key, uploadID string) ([
 }
 
 // ListUploads implements meta.Service.
-func (c *Client) ListUploads(ctx context.Context, bucket, prefix string) ([]meta.Upload, error) {
-	var out []meta.Upload
-	if err := validUTF8("ListUploads", bucket, prefix); err != nil {
+func (c *Client) ListUploads(ctx context.Context, bucket string, opts meta.UploadListOptions) (meta.UploadListResult, error) {
+	var out meta.UploadListResult
+	if err := validUTF8("ListUploads", bucket, opts.Prefix, opts.Delimiter, opts.KeyMarker, opts.UploadIDMarker); err != nil {
 		return out, err
 	}
-	return out, c.call(ctx, "ListUploads", uploadsReq{Bucket: bucket, Prefix: prefix}, &out)
+	return out, c.call(ctx, "ListUploads", uploadsReq{Bucket: bucket, Opts: opts}, &out)
 }
 
 // CompleteUpload implements meta.Service.

@@ -73,8 +73,8 @@ type (
 		Part   meta.Part `json:"part"`
 	}
 	uploadsReq struct {
-		Bucket string `json:"bucket"`
-		Prefix string `json:"prefix,omitempty"`
+		Bucket string                 `json:"bucket"`
+		Opts   meta.UploadListOptions `json:"opts"`
 	}
 	completeReq struct {
 		UploadID string        `json:"upload_id"`
@@ -160,7 +160,7 @@ func NewHandler(b Backend, secret []byte, cfg HandlerConfig) http.Handler {
 		return b.ListParts(ctx, q.Bucket, q.Key, q.UploadID)
 	}))
 	read("ListUploads", call(func(ctx context.Context, q uploadsReq) (any, error) {
-		return b.ListUploads(ctx, q.Bucket, q.Prefix)
+		return b.ListUploads(ctx, q.Bucket, q.Opts)
 	}))
 	mut("CompleteUpload", call(func(ctx context.Context, q completeReq) (any, error) {
 		return b.CompleteUpload(ctx, q.UploadID, q.Manifest)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -187,5 +188,30 @@ func TestRemoteRepairCalls(t *testing.T) {
 	st, err := c.Status(ctx)
 	if err != nil || st.Objects != 1 || st.RepairQueue != 1 || st.ObjectsByHealthyShards[0] != 1 {
 		t.Fatalf("Status = %+v, %v", st, err)
+	}
+}
+
+// TestListUploadsReplyBounded: however many uploads a bucket holds and
+// whatever limit a caller asks for, one ListUploads reply carries at most
+// meta.MaxListLimit of them.
+func TestListUploadsReplyBounded(t *testing.T) {
+	ctx := context.Background()
+	c := serve(t, openStore(t))
+	if err := c.CreateBucket(ctx, "b", ""); err != nil {
+		t.Fatal(err)
+	}
+	for i := range meta.MaxListLimit + 200 {
+		if _, err := c.CreateUpload(ctx, meta.Upload{Bucket: "b", Key: fmt.Sprintf("k%05d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, limit := range []int{0, meta.MaxListLimit + 1, 1 << 30} {
+		r, err := c.ListUploads(ctx, "b", meta.UploadListOptions{Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Uploads) != meta.MaxListLimit || !r.Truncated {
+			t.Fatalf("limit %d: %d uploads, truncated %v", limit, len(r.Uploads), r.Truncated)
+		}
 	}
 }
