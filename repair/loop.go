@@ -30,6 +30,11 @@ type Meta interface {
 	// before a restart (ok=false: none ever).
 	SetRepairStats(rs meta.RepairStats)
 	RepairStats() (rs meta.RepairStats, ok bool)
+	// StaleUploads lists up to limit uploads in progress initiated before
+	// a time, oldest first; AbortUpload aborts one (its parts' shards
+	// become garbage).
+	StaleUploads(ctx context.Context, before time.Time, limit int) ([]meta.Upload, error)
+	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
 }
 
 // Repairer rebuilds one object and collects garbage: *object.Coordinator.
@@ -56,6 +61,14 @@ type Config struct {
 	// in every pass, before garbage collection (which then deletes the
 	// orphans it queued). Nil: no inventory.
 	Inventory *Inventory
+	// AbortUploadsAfter is the age (from initiation) at which a multipart
+	// upload still in progress is aborted, as an S3 lifecycle rule
+	// AbortIncompleteMultipartUpload would: its parts' shards become
+	// garbage. Default 7 days; negative: never. Meta's clock stamps an
+	// upload's initiation, Now reads the age: both are the meta host's.
+	AbortUploadsAfter time.Duration
+	// UploadsPerPass bounds the uploads aborted per pass. Default 100.
+	UploadsPerPass int
 	// Now is the clock. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -74,6 +87,12 @@ func (c *Config) setDefaults() {
 	if c.GarbagePerPass <= 0 {
 		c.GarbagePerPass = 1000
 	}
+	if c.AbortUploadsAfter == 0 {
+		c.AbortUploadsAfter = DefaultAbortUploadsAfter
+	}
+	if c.UploadsPerPass <= 0 {
+		c.UploadsPerPass = 100
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -81,6 +100,9 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 }
+
+// DefaultAbortUploadsAfter is Config.AbortUploadsAfter's default.
+const DefaultAbortUploadsAfter = 7 * 24 * time.Hour
 
 // Loop is the repair loop beside meta.
 type Loop struct {
@@ -147,14 +169,17 @@ type PassResult struct {
 	Failures   int
 	Garbage    int
 	Orphans    int // unreferenced shards the inventory queued as garbage
+	// StaleUploads is the number of incomplete multipart uploads aborted
+	// for their age (Config.AbortUploadsAfter).
+	StaleUploads int
 	// More: the pass stopped looking at MaxPerPass objects, so others may
 	// need repair too (the next pass finds them); the episode goes on.
 	More bool
 }
 
 // Pass finds every object needing repair, repairs them riskiest first, then
-// steps the orphan inventory (if any), collects garbage and retires drained
-// nodes.
+// steps the orphan inventory (if any), aborts stale multipart uploads,
+// collects garbage and retires drained nodes.
 func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	var res PassResult
 	l.resume()
@@ -312,6 +337,10 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 			l.cfg.Logger.Warn("orphan inventory", "err", err)
 		}
 	}
+	res.StaleUploads, err = l.abortStaleUploads(ctx, now)
+	if err != nil && ctx.Err() == nil {
+		l.cfg.Logger.Warn("abort stale uploads", "err", err)
+	}
 	n, err := l.rep.CollectGarbage(ctx, l.cfg.GarbagePerPass)
 	res.Garbage = n
 	if err != nil {
@@ -332,6 +361,32 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	}
 	l.endPass(res, now)
 	return res, nil
+}
+
+// abortStaleUploads aborts up to UploadsPerPass uploads initiated more than
+// AbortUploadsAfter before now, oldest first, and returns how many it
+// aborted. One completed or aborted meanwhile is skipped.
+func (l *Loop) abortStaleUploads(ctx context.Context, now time.Time) (int, error) {
+	if l.cfg.AbortUploadsAfter < 0 {
+		return 0, nil
+	}
+	us, err := l.md.StaleUploads(ctx, now.Add(-l.cfg.AbortUploadsAfter), l.cfg.UploadsPerPass)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, u := range us {
+		err := l.md.AbortUpload(ctx, u.Bucket, u.Key, u.ID)
+		if errors.Is(err, meta.ErrNoSuchUpload) || errors.Is(err, meta.ErrNoSuchBucket) {
+			continue
+		}
+		if err != nil {
+			return n, fmt.Errorf("abort upload %s of %s/%s: %w", u.ID, u.Bucket, u.Key, err)
+		}
+		l.cfg.Logger.Info("aborted stale multipart upload", "bucket", u.Bucket, "key", u.Key, "upload", u.ID, "initiated", u.Created)
+		n++
+	}
+	return n, nil
 }
 
 // holdsOnlyParts reports whether every shard meta places on node belongs to

@@ -28,30 +28,60 @@ type Collector struct {
 	orphans, sweeps                         *prometheus.Desc
 
 	// Status scans every manifest (O(objects)); a scrape reuses the last
-	// one for statusEvery rather than scanning on every scrape.
-	mu     sync.Mutex // guards last, lastAt
-	last   meta.Status
-	lastAt time.Time
-	lastOK bool
+	// one for statusEvery rather than scanning on every scrape, and at most
+	// one scan runs at a time (scanning).
+	mu       sync.Mutex // guards last, lastAt, lastOK, scanning
+	last     meta.Status
+	lastAt   time.Time
+	lastOK   bool
+	scanning chan struct{} // closed when the scan in flight ends; nil: none
 }
 
-// statusEvery is how long a scrape reuses the cluster status it read.
-const statusEvery = 10 * time.Second
+// statusEvery is how long a scrape reuses the cluster status it read;
+// statusTimeout bounds one scan.
+const (
+	statusEvery   = 10 * time.Second
+	statusTimeout = 10 * time.Second
+)
 
-// status returns meta's status, read at most once per statusEvery.
+// status returns meta's status, read at most once per statusEvery and
+// never by two scans at once: a scrape that finds a scan running serves
+// the figures read last (stale by at most the scan's duration) or, when
+// there are none yet, waits for that scan's result. The scan itself is
+// bounded by statusTimeout.
 func (c *Collector) status() (meta.Status, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.lastOK && time.Since(c.lastAt) < statusEvery {
+	if c.lastOK && c.loop.cfg.Now().Sub(c.lastAt) < statusEvery {
+		defer c.mu.Unlock()
 		return c.last, true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	if running := c.scanning; running != nil {
+		if c.lastOK {
+			defer c.mu.Unlock()
+			return c.last, true
+		}
+		c.mu.Unlock()
+		<-running
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.last, c.lastOK
+	}
+	done := make(chan struct{})
+	c.scanning = done
+	c.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
 	ms, err := c.src.Status(ctx)
+	cancel()
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.scanning = nil
+	close(done)
 	if err != nil {
 		return meta.Status{}, false
 	}
-	c.last, c.lastAt, c.lastOK = ms, time.Now(), true
+	c.last, c.lastAt, c.lastOK = ms, c.loop.cfg.Now(), true
 	return ms, true
 }
 
