@@ -1053,7 +1053,7 @@ func chaosDiagnose(t *testing.T, c *Cluster, mc *metaremote.Client, tl *chaosTim
 		t.Logf("repair queue (first %d): %+v", len(deg), deg)
 	}
 	cl := &http.Client{Timeout: 5 * time.Second}
-	if resp, err := cl.Get("http://" + c.File.Meta + "/metrics"); err == nil {
+	if resp, err := cl.Get("http://" + c.File.MetaMetrics + "/metrics"); err == nil {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
 		var lines []string
@@ -1090,7 +1090,7 @@ func chaosKeepLogs(t *testing.T, c *Cluster, dir string) {
 func chaosMetrics(t testing.TB, c *Cluster) map[string]float64 {
 	t.Helper()
 	cl := &http.Client{Timeout: 10 * time.Second}
-	resp, err := cl.Get("http://" + c.File.Meta + "/metrics")
+	resp, err := cl.Get("http://" + c.File.MetaMetrics + "/metrics")
 	if err != nil {
 		t.Fatalf("scrape meta /metrics: %v", err)
 	}

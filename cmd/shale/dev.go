@@ -44,6 +44,7 @@ type devFlags struct {
 	blockSize           int
 	scrubRate           int64
 	scrubInterval       time.Duration
+	abortUploadsAfter   time.Duration
 }
 
 func newDevCmd() *cobra.Command {
@@ -77,6 +78,7 @@ Restarting on the same --data brings every object back.`,
 	fl.IntVar(&f.blockSize, "block-size", 0, "bytes per shard block (0: the codec's default)")
 	fl.Int64Var(&f.scrubRate, "scrub-rate", 0, "scrubber rate per node, bytes/s (0: the node's default)")
 	fl.DurationVar(&f.scrubInterval, "scrub-interval", 0, "time between scrub passes on each node (0: the node's default)")
+	fl.DurationVar(&f.abortUploadsAfter, "abort-uploads-after", 7*24*time.Hour, "multipart uploads still incomplete this long after they began are aborted (0: never)")
 	return cmd
 }
 
@@ -244,9 +246,13 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	if err != nil {
 		return err
 	}
+	if cf.MetaMetrics, err = stablePort(prev.MetaMetrics); err != nil {
+		return err
+	}
 	cf.MetaArgs = []string{"meta", "--data", filepath.Join(data, "meta"), "--listen", metaAddr,
 		"--secret-file", secretFile, "--down-after", f.downAfter.String(), "--out-after", f.outAfter.String(),
-		"--k", strconv.Itoa(f.k), "--m", strconv.Itoa(f.m), "--repair-rate", strconv.FormatInt(f.repairRate, 10)}
+		"--k", strconv.Itoa(f.k), "--m", strconv.Itoa(f.m), "--repair-rate", strconv.FormatInt(f.repairRate, 10),
+		"--abort-uploads-after", f.abortUploadsAfter.String(), "--metrics-listen", cf.MetaMetrics}
 	if f.blockSize > 0 {
 		cf.MetaArgs = append(cf.MetaArgs, "--block-size", strconv.Itoa(f.blockSize))
 	}

@@ -33,6 +33,12 @@ type metaFlags struct {
 	blockSize         int
 	// The orphan inventory (startRepair): 0 grace turns it off.
 	orphanGrace, orphanEvery time.Duration
+	// abortUploadsAfter: incomplete multipart uploads this old are
+	// aborted by the repair loop; 0 never.
+	abortUploadsAfter time.Duration
+	// metricsListen is the address of the separate /metrics listener
+	// (serveMetrics); "" serves no metrics.
+	metricsListen string
 }
 
 func newMetaCmd() *cobra.Command {
@@ -43,7 +49,8 @@ func newMetaCmd() *cobra.Command {
 		Long: `meta keeps every bucket, object manifest, multipart upload, the node→shard
 index, cluster membership and the repair queue in a pebble database under
 --data, and serves them to gateways, nodes and operators over HTTP at --listen,
-every request signed with the cluster secret. It marks nodes down after
+every request signed with the cluster secret, and Prometheus metrics at
+/metrics on a separate --metrics-listen (loopback by default). It marks nodes down after
 --down-after without a heartbeat and out after --out-after down. It prints
 "meta listening on ADDR" once it serves, and stops cleanly on SIGINT/SIGTERM.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -66,12 +73,15 @@ every request signed with the cluster secret. It marks nodes down after
 	fl.IntVar(&f.blockSize, "block-size", 0, "bytes per shard block, 0: the codec's default (repair loop)")
 	fl.DurationVar(&f.orphanGrace, "orphan-grace", time.Hour, "shards no manifest or upload references are deleted once this old; must exceed the longest write and node clock skew; 0: never (orphan inventory)")
 	fl.DurationVar(&f.orphanEvery, "orphan-every", 10*time.Minute, "least time between the starts of two sweeps of every node's shards (orphan inventory)")
+	fl.DurationVar(&f.abortUploadsAfter, "abort-uploads-after", 7*24*time.Hour, "multipart uploads still incomplete this long after they began are aborted and their parts deleted; 0: never (repair loop)")
+	fl.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:0", `Prometheus /metrics listen address, unauthenticated and apart from --listen (which never serves it); keep it on loopback or a monitoring network. Port 0: any free port, printed as "meta metrics on ADDR". "": no metrics`)
 	return cmd
 }
 
 // newMetaServer opens the store and builds the HTTP handler serving it at
-// /v1/. The caller owns both: it runs store.Run, may mount more on the mux
-// (e.g. /metrics) and closes the store after the server stopped.
+// /v1/. The caller owns both: it runs store.Run and closes the store after
+// the server stopped. The mux serves nothing unauthenticated: metrics have
+// a listener of their own (serveMetrics).
 func newMetaServer(cfg meta.Config, secret []byte) (*meta.Store, *http.ServeMux, error) {
 	store, err := meta.Open(cfg)
 	if err != nil {
@@ -102,12 +112,18 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	g, gctx := errgroup.WithContext(ctx)
-	if err := startRepair(gctx, g, store, mux, f, secret); err != nil {
+	metrics, err := startRepair(gctx, g, store, f, secret)
+	if err != nil {
 		_ = ln.Close()
 		_ = store.Close()
 		return fmt.Errorf("meta: repair loop: %w", err)
 	}
 	fmt.Fprintf(stdout, "meta listening on %s\n", ln.Addr())
+	if err := serveMetrics(gctx, g, stdout, f.metricsListen, metrics); err != nil {
+		_ = ln.Close()
+		_ = store.Close()
+		return err
+	}
 	g.Go(func() error {
 		if err := store.Run(gctx); err != nil {
 			return fmt.Errorf("meta: ticker: %w", err)

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -18,19 +22,19 @@ import (
 	storageremote "github.com/shale-store/shale/storage/remote"
 )
 
-// startRepair runs the repair loop beside meta (in g) and mounts its
-// Prometheus metrics at /metrics on mux. The loop rebuilds shards through an
+// startRepair runs the repair loop beside meta (in g) and returns the
+// handler of its Prometheus metrics (serveMetrics serves it). The loop rebuilds shards through an
 // object coordinator that talks to meta in-process and to nodes over HTTP,
 // and (unless --orphan-grace is 0) runs the orphan inventory, which lists
 // the nodes' shards through the same clients.
-func startRepair(ctx context.Context, g *errgroup.Group, store *meta.Store, mux *http.ServeMux, f metaFlags, secret []byte) error {
+func startRepair(ctx context.Context, g *errgroup.Group, store *meta.Store, f metaFlags, secret []byte) (http.Handler, error) {
 	dialer := newNodeDialer(secret)
 	coord, err := object.New(object.Config{
 		K: f.k, M: f.m, BlockSize: f.blockSize,
 		MapRefresh: 1, // meta is in-process: always use the current map
 	}, store, dialer)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var inv *repair.Inventory
@@ -48,14 +52,51 @@ func startRepair(ctx context.Context, g *errgroup.Group, store *meta.Store, mux 
 				return c, nil
 			}))
 	}
-	loop := repair.NewLoop(repair.Config{Rate: f.repairRate, Concurrency: f.repairConcurrency, Inventory: inv, Logger: logger}, store, coord)
+	abortAfter := f.abortUploadsAfter
+	if abortAfter <= 0 {
+		abortAfter = -1 // the flag's 0 is "never"; the loop's is its default
+	}
+	loop := repair.NewLoop(repair.Config{Rate: f.repairRate, Concurrency: f.repairConcurrency, Inventory: inv,
+		AbortUploadsAfter: abortAfter, Logger: logger}, store, coord)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(repair.NewCollector(loop, store))
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	g.Go(func() error {
 		if err := loop.Run(ctx); err != nil && ctx.Err() == nil {
 			return err
 		}
+		return nil
+	})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+}
+
+// serveMetrics serves metrics at /metrics on its own listener at addr (in
+// g, until ctx ends) and prints "meta metrics on ADDR"; addr "" serves
+// nothing. The metrics are not authenticated (Prometheus cannot sign with
+// the cluster secret), so they never share meta's API listener, which
+// anyone who can reach meta can connect to: the default address is
+// loopback, and exposing it further is the operator's choice.
+func serveMetrics(ctx context.Context, g *errgroup.Group, stdout io.Writer, addr string, metrics http.Handler) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("meta: metrics listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+	fmt.Fprintf(stdout, "meta metrics on %s\n", ln.Addr())
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("meta: serve metrics: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		_ = srv.Close() // a scrape in flight has nothing to lose
 		return nil
 	})
 	return nil

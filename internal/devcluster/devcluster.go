@@ -12,10 +12,12 @@ const FileName = "cluster.json"
 
 // File is DATA/cluster.json: where everything of a dev cluster is.
 type File struct {
-	S3          string   `json:"s3"`
-	Meta        string   `json:"meta"`
-	MetaPID     int      `json:"meta_pid"`
-	MetaArgs    []string `json:"meta_args"`
+	S3       string   `json:"s3"`
+	Meta     string   `json:"meta"`
+	MetaPID  int      `json:"meta_pid"`
+	MetaArgs []string `json:"meta_args"`
+	// MetaMetrics is meta's Prometheus listener (loopback): /metrics.
+	MetaMetrics string   `json:"meta_metrics,omitempty"`
 	GatewayPID  int      `json:"gateway_pid"`
 	GatewayArgs []string `json:"gateway_args"`
 	SecretFile  string   `json:"secret_file"`
