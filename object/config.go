@@ -36,8 +36,10 @@ type Config struct {
 	// blocks. Default erasure.DefaultBlockSize.
 	BlockSize int
 	// WriteQuorum is the number of durable shard writes a PUT needs before it
-	// commits. Default K+1 (capped at K+M); it may not be below K or above
-	// K+M. With K+1 a 4+2 object survives one more failure as soon as it is
+	// commits. Default K+1 (capped at K+M); it may not be below that or
+	// above K+M (ErrInvalidConfig): with only K, a PUT would be acknowledged
+	// with no redundancy, lost with the first node that fails before repair.
+	// With K+1 a 4+2 object survives one more failure as soon as it is
 	// acknowledged, and a 6-node cluster still takes writes with one node down.
 	WriteQuorum int
 	// ReadTimeout is how long one shard read (an open or a single Read) may
@@ -92,11 +94,15 @@ func (c *Config) setDefaults() error {
 	if c.K < 1 || c.M < 0 {
 		return fmt.Errorf("%w: k=%d m=%d", ErrInvalidConfig, c.K, c.M)
 	}
+	least := min(c.K+1, c.K+c.M)
 	if c.WriteQuorum == 0 {
-		c.WriteQuorum = min(c.K+1, c.K+c.M)
+		c.WriteQuorum = least
 	}
-	if c.WriteQuorum < c.K || c.WriteQuorum > c.K+c.M {
-		return fmt.Errorf("%w: write quorum %d not in [%d, %d]", ErrInvalidConfig, c.WriteQuorum, c.K, c.K+c.M)
+	if c.WriteQuorum < least {
+		return fmt.Errorf("%w: write quorum %d is below k+1 = %d: a PUT would be acknowledged without redundancy", ErrInvalidConfig, c.WriteQuorum, least)
+	}
+	if c.WriteQuorum > c.K+c.M {
+		return fmt.Errorf("%w: write quorum %d is above k+m = %d", ErrInvalidConfig, c.WriteQuorum, c.K+c.M)
 	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = 2 * time.Second

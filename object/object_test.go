@@ -29,7 +29,8 @@ func TestConfigDefaults(t *testing.T) {
 	if c.K != 4 || c.M != 2 || c.WriteQuorum != 5 || c.BlockSize != erasure.DefaultBlockSize {
 		t.Fatalf("defaults: %+v", c)
 	}
-	for _, bad := range []Config{{K: 4, M: 2, WriteQuorum: 3}, {K: 4, M: 2, WriteQuorum: 7}, {K: -1}, {K: 4, M: 2, ReadTimeout: -1}} {
+	for _, bad := range []Config{{K: 4, M: 2, WriteQuorum: 3}, {K: 4, M: 2, WriteQuorum: 7}, {K: -1}, {K: 4, M: 2, ReadTimeout: -1},
+		{K: 4, M: 2, WriteQuorum: 4}, {K: 6, M: 3, WriteQuorum: 6}} { // k: acknowledged without redundancy
 		if err := bad.setDefaults(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%+v: got %v, want ErrInvalidConfig", bad, err)
 		}
