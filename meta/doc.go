@@ -22,6 +22,13 @@
 //     collector lists each node's due entries (ListGarbagePage) and never
 //     reads those of nodes it cannot reach; GarbageNodes says which nodes
 //     have any. A store from before gn/ existed is indexed once on open.
+//   - An upload (multipart, in progress) is indexed by bucket then key then
+//     upload ID (ub/), which ListUploads pages through from S3's markers,
+//     at most MaxListLimit uploads and common prefixes per reply, and by
+//     initiation time (ua/), which StaleUploads reads for the repair loop's
+//     abort of abandoned uploads. The IDs meta assigns begin with the
+//     initiation time, so ID order within a key is S3's initiation order.
+//     A store from before ua/ existed is indexed once on open.
 //   - The repair queue (Degraded) holds objects committed short of shards
 //     or with a reported bad shard, oldest first; UpdateShards recomputes an
 //     entry, ResolveDegraded removes one, Commit/Delete replace it.

@@ -20,6 +20,14 @@
 //     node's Since, which meta keeps) to the first pass that finds nothing
 //     left to repair and did not stop at MaxPerPass; its length is the
 //     time-to-repair.
+//   - A stale upload is a multipart upload still in progress
+//     Config.AbortUploadsAfter (7 days by default) after it began; each pass
+//     aborts a bounded number of them, oldest first, and their parts' shards
+//     become garbage as an S3 abort leaves them.
+//   - The Collector exposes the loop's figures and meta's status to
+//     Prometheus; it reads the status (an O(objects) scan) at most every
+//     10 s, never in two scans at once, and a scrape that finds a scan
+//     running serves the last figures instead of waiting.
 //   - An orphan is a shard stored on a node that no manifest, no part of an
 //     upload in progress and no garbage entry references: a gateway that
 //     crashed between writing shards and committing (or queuing them as
