@@ -111,19 +111,25 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
-	g, gctx := errgroup.WithContext(ctx)
-	metrics, err := startRepair(gctx, g, store, f, secret)
+	mln, err := listenMetrics(f.metricsListen)
 	if err != nil {
-		_ = ln.Close()
-		_ = store.Close()
-		return fmt.Errorf("meta: repair loop: %w", err)
-	}
-	fmt.Fprintf(stdout, "meta listening on %s\n", ln.Addr())
-	if err := serveMetrics(gctx, g, stdout, f.metricsListen, metrics); err != nil {
 		_ = ln.Close()
 		_ = store.Close()
 		return err
 	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	metrics, err := startRepair(gctx, g, store, f, secret)
+	if err != nil {
+		_ = ln.Close()
+		if mln != nil {
+			_ = mln.Close()
+		}
+		_ = store.Close()
+		return fmt.Errorf("meta: repair loop: %w", err)
+	}
+	fmt.Fprintf(stdout, "meta listening on %s\n", ln.Addr())
+	serveMetrics(gctx, g, stdout, mln, metrics)
 	g.Go(func() error {
 		if err := store.Run(gctx); err != nil {
 			return fmt.Errorf("meta: ticker: %w", err)

@@ -73,3 +73,20 @@ func TestMetaMetricsNotOnAPIPort(t *testing.T) {
 		t.Fatalf("metrics listener on %s, want loopback", metrics)
 	}
 }
+
+// A metrics address that cannot be bound stops meta before it serves, with
+// an error that says which listener.
+func TestMetaMetricsListenBusy(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	f := metaFlags{data: filepath.Join(dir, "meta"), listen: "127.0.0.1:0", secretFile: filepath.Join(dir, "secret"),
+		downAfter: 5 * time.Second, outAfter: 10 * time.Minute, metricsListen: busy.Addr().String()}
+	err = runMeta(context.Background(), io.Discard, f)
+	if err == nil || !strings.Contains(err.Error(), "metrics listen") {
+		t.Fatalf("runMeta with a busy --metrics-listen: %v", err)
+	}
+}

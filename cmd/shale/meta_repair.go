@@ -69,19 +69,27 @@ func startRepair(ctx context.Context, g *errgroup.Group, store *meta.Store, f me
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
 }
 
-// serveMetrics serves metrics at /metrics on its own listener at addr (in
-// g, until ctx ends) and prints "meta metrics on ADDR"; addr "" serves
-// nothing. The metrics are not authenticated (Prometheus cannot sign with
-// the cluster secret), so they never share meta's API listener, which
-// anyone who can reach meta can connect to: the default address is
-// loopback, and exposing it further is the operator's choice.
-func serveMetrics(ctx context.Context, g *errgroup.Group, stdout io.Writer, addr string, metrics http.Handler) error {
+// listenMetrics opens the metrics listener at addr; "" opens none (nil).
+func listenMetrics(addr string) (net.Listener, error) {
 	if addr == "" {
-		return nil
+		return nil, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("meta: metrics listen: %w", err)
+		return nil, fmt.Errorf("meta: metrics listen: %w", err)
+	}
+	return ln, nil
+}
+
+// serveMetrics serves metrics at /metrics on ln (in g, until ctx ends) and
+// prints "meta metrics on ADDR"; a nil ln serves nothing. The metrics are
+// not authenticated (Prometheus cannot sign with the cluster secret), so
+// they never share meta's API listener, which anyone who can reach meta
+// can connect to: the default address is loopback, and exposing it further
+// is the operator's choice.
+func serveMetrics(ctx context.Context, g *errgroup.Group, stdout io.Writer, ln net.Listener, metrics http.Handler) {
+	if ln == nil {
+		return
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
@@ -99,5 +107,4 @@ func serveMetrics(ctx context.Context, g *errgroup.Group, stdout io.Writer, addr
 		_ = srv.Close() // a scrape in flight has nothing to lose
 		return nil
 	})
-	return nil
 }
