@@ -18,7 +18,7 @@ var allowed = map[string][]string{
 	"placement":           {"cluster"},
 	"storage":             {"erasure", "internal/pace", "internal/privfs"},
 	"internal/peerauth":   {"internal/privfs"},
-	"internal/devcluster": {},
+	"internal/devcluster": {"internal/privfs"},
 	"internal/pace":       {},
 	"internal/privfs":     {},
 	"internal/s3auth":     {},
