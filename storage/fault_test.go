@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -309,4 +310,69 @@ func TestIndexFaultFailsOpen(t *testing.T) {
 		t.Fatalf("after the fault cleared: Get = %v", err)
 	}
 	checkIndexMatchesFiles(t, d)
+}
+
+const indexFaultEnv = "SHALE_STORAGE_INDEX_FAULT_DIR"
+
+// TestIndexFaultChild is the child of TestIndexWriteFaultStopsTheStore: it
+// stores a and b, then makes every write to the index's WAL fail and stores
+// c, which must not return.
+func TestIndexFaultChild(t *testing.T) {
+	dir := os.Getenv(indexFaultEnv)
+	if dir == "" {
+		t.Skip("child of TestIndexWriteFaultStopsTheStore")
+	}
+	inj := &faults{}
+	d, err := OpenDisk(DiskConfig{Dir: dir, FS: errorfs.Wrap(privfs.New(), inj)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []string{"a", "b"} {
+		put(t, d, id, stripes(t, int64(40+i), 3))
+		fmt.Println("ack", id)
+	}
+	inj.set(func(op errorfs.Op, p string, n int) error {
+		if op == errorfs.OpFileWrite && filepath.Ext(p) == ".log" && strings.HasPrefix(p, filepath.Join(dir, "index")) {
+			return syscall.EIO
+		}
+		return nil
+	})
+	_, err = d.Put(context.Background(), "c", bytes.NewReader(stripes(t, 42, 3)))
+	fmt.Println("put c returned", err) // not reached: pebble stops the process
+}
+
+// TestIndexWriteFaultStopsTheStore: a write fault in the index (pebble's WAL,
+// failed by the same errorfs injector as the shard files) is fatal, as
+// pebble requires; the Put in flight is never acknowledged, and after a
+// restart every acknowledged shard is intact, the one in flight is whole or
+// absent, and the index matches the files.
+func TestIndexWriteFaultStopsTheStore(t *testing.T) {
+	if os.Getenv(indexFaultEnv) != "" {
+		t.Skip("in the child")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestIndexFaultChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), indexFaultEnv+"="+dir)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the child survived an index write fault:\n%s", out)
+	}
+	if !strings.Contains(string(out), "ack b") || strings.Contains(string(out), "put c returned") ||
+		!strings.Contains(string(out), "fatal commit error") {
+		t.Fatalf("child output:\n%s", out)
+	}
+	d := openDisk(t, DiskConfig{Dir: dir})
+	if !d.Recovery().Unclean {
+		t.Fatal("the store opened as cleanly closed")
+	}
+	for i, id := range []string{"a", "b"} {
+		if got, err := get(d, id, 0, -1); err != nil || !bytes.Equal(got, stripes(t, int64(40+i), 3)) {
+			t.Fatalf("acknowledged %s after the fault: %v", id, err)
+		}
+	}
+	if got, err := get(d, "c", 0, -1); !errors.Is(err, ErrNotFound) && (err != nil || !bytes.Equal(got, stripes(t, 42, 3))) {
+		t.Fatalf("the unacknowledged c is neither whole nor absent: %v, %d bytes", err, len(got))
+	}
+	checkIndexMatchesFiles(t, d)
+	t.Logf("recovery: %+v", d.Recovery())
 }
