@@ -41,7 +41,7 @@ func (f *faults) MaybeError(op errorfs.Op, path string) error {
 	n := f.count[k]
 	f.count[k] = n + 1
 	if err := f.rule(op, path, n); err != nil {
-		return &os.PathError{Op: fmt.Sprint("op ", int(op)), Path: path, Err: err}
+		return &os.PathError{Op: "injected", Path: path, Err: err}
 	}
 	return nil
 }
