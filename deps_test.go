@@ -16,12 +16,13 @@ var allowed = map[string][]string{
 	"cluster":             {},
 	"erasure":             {},
 	"placement":           {"cluster"},
-	"storage":             {"erasure", "internal/pace"},
-	"internal/peerauth":   {},
-	"internal/devcluster": {},
+	"storage":             {"erasure", "internal/pace", "internal/privfs"},
+	"internal/peerauth":   {"internal/privfs"},
+	"internal/devcluster": {"internal/privfs"},
 	"internal/pace":       {},
+	"internal/privfs":     {},
 	"internal/s3auth":     {},
-	"meta":                {"cluster"},
+	"meta":                {"cluster", "internal/privfs"},
 }
 
 func TestDependencyDirection(t *testing.T) {

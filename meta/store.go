@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/vfs"
 
 	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/privfs"
 )
 
 // Config configures a Store. Zero fields take the documented defaults.
@@ -22,8 +23,8 @@ type Config struct {
 	// Dir is the pebble directory. Required unless FS is set (then it is a
 	// path inside FS; default "meta").
 	Dir string
-	// FS is the filesystem pebble uses; nil means the real one. Tests pass
-	// vfs.NewMem().
+	// FS is the filesystem pebble uses; nil means the real one with private
+	// files and directories (privfs.New: 0600/0700). Tests pass vfs.NewMem().
 	FS vfs.FS
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -48,7 +49,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("%w: meta config: Dir is required", ErrInvalidArgument)
 	}
 	if c.FS == nil {
-		c.FS = vfs.Default
+		c.FS = privfs.New()
 	}
 	if c.Dir == "" {
 		c.Dir = "meta"

@@ -3,6 +3,10 @@ package storage_test
 import (
 	"testing"
 
+	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/vfs/errorfs"
+
+	"github.com/shale-store/shale/internal/privfs"
 	"github.com/shale-store/shale/storage"
 	"github.com/shale-store/shale/storage/storetest"
 )
@@ -14,8 +18,22 @@ func TestMemConformance(t *testing.T) {
 }
 
 func TestDiskConformance(t *testing.T) {
+	runDiskConformance(t, nil)
+}
+
+// TestDiskConformanceThroughErrorFS: the fault wrapper the fault tests use
+// changes nothing while it injects nothing.
+func TestDiskConformanceThroughErrorFS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the same suite as TestDiskConformance")
+	}
+	none := errorfs.InjectorFunc(func(errorfs.Op, string) error { return nil })
+	runDiskConformance(t, errorfs.Wrap(privfs.New(), none))
+}
+
+func runDiskConformance(t *testing.T, fs vfs.FS) {
 	storetest.Run(t, func(t *testing.T) storage.Store {
-		d, err := storage.OpenDisk(storage.DiskConfig{Dir: t.TempDir()})
+		d, err := storage.OpenDisk(storage.DiskConfig{Dir: t.TempDir(), FS: fs})
 		if err != nil {
 			t.Fatal(err)
 		}

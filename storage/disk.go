@@ -17,7 +17,10 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
 	"github.com/zeebo/xxh3"
+
+	"github.com/shale-store/shale/internal/privfs"
 )
 
 // FormatVersion is the data directory format this package reads and writes,
@@ -43,9 +46,11 @@ type DiskConfig struct {
 	Limit int64
 	// Now reads the clock for Info.Created and scrub marks. Default time.Now.
 	Now func() time.Time
-	// FS performs the file operations on shard, temporary and FORMAT files.
-	// Default OSFS{}. Tests wrap it to inject faults.
-	FS FS
+	// FS holds every file of the store: FORMAT, shard and temporary files,
+	// and the pebble index. Default privfs.New(): the operating system's,
+	// creating files 0600 and directories 0700. Tests wrap it (errorfs) to
+	// fail shard files and the index alike.
+	FS vfs.FS
 	// BufferSize is the copy buffer of Put, in bytes. Default 256 KiB.
 	BufferSize int
 }
@@ -58,7 +63,7 @@ func (c *DiskConfig) setDefaults() error {
 		c.Now = time.Now
 	}
 	if c.FS == nil {
-		c.FS = OSFS{}
+		c.FS = privfs.New()
 	}
 	if c.BufferSize <= 0 {
 		c.BufferSize = 256 << 10
@@ -82,7 +87,7 @@ const lockStripes = 1024
 // for the durability protocol.
 type Disk struct {
 	cfg      DiskConfig
-	fs       FS
+	fs       vfs.FS
 	dir      string
 	token    string // random per open: names of this process's temporary files
 	seq      atomic.Uint64
@@ -140,7 +145,7 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err := d.makeDirs(); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", d.dir, err)
 	}
-	db, err := pebble.Open(filepath.Join(d.dir, "index"), &pebble.Options{Logger: quietLogger{}})
+	db, err := pebble.Open(filepath.Join(d.dir, "index"), &pebble.Options{FS: d.fs, Logger: quietLogger{}})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: index: %w", d.dir, err)
 	}
@@ -163,12 +168,12 @@ func (quietLogger) Fatalf(format string, args ...interface{}) {
 
 // checkFormat reads DIR/FORMAT, or writes it into an empty directory.
 func (d *Disk) checkFormat() error {
-	if err := d.fs.MkdirAll(d.dir, 0o755); err != nil {
+	if err := d.fs.MkdirAll(d.dir, 0o700); err != nil {
 		return err
 	}
 	path := filepath.Join(d.dir, "FORMAT")
 	want := fmt.Sprintf("%s %d", formatMagic, FormatVersion)
-	f, err := d.fs.OpenFile(path, os.O_RDONLY, 0)
+	f, err := d.fs.Open(path)
 	if err == nil {
 		b, err := io.ReadAll(io.LimitReader(f, 256))
 		f.Close()
@@ -183,7 +188,7 @@ func (d *Disk) checkFormat() error {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("open FORMAT: %w", err)
 	}
-	names, err := d.fs.ReadDir(d.dir)
+	names, err := d.fs.List(d.dir)
 	if err != nil {
 		return err
 	}
@@ -202,7 +207,7 @@ func (d *Disk) checkFormat() error {
 }
 
 func (d *Disk) writeFileSync(path string, b []byte) error {
-	f, err := d.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := d.fs.Create(path)
 	if err != nil {
 		return err
 	}
@@ -223,11 +228,11 @@ func (d *Disk) makeDirs() error {
 	if _, err := d.fs.Stat(filepath.Join(d.dir, "shards", "ff")); err == nil {
 		return nil
 	}
-	if err := d.fs.MkdirAll(filepath.Join(d.dir, "tmp"), 0o755); err != nil {
+	if err := d.fs.MkdirAll(filepath.Join(d.dir, "tmp"), 0o700); err != nil {
 		return err
 	}
 	for i := 0; i < 256; i++ {
-		if err := d.fs.MkdirAll(filepath.Join(d.dir, "shards", fmt.Sprintf("%02x", i)), 0o755); err != nil {
+		if err := d.fs.MkdirAll(filepath.Join(d.dir, "shards", fmt.Sprintf("%02x", i)), 0o700); err != nil {
 			return err
 		}
 	}
@@ -273,7 +278,7 @@ func (d *Disk) Dir() string { return d.dir }
 
 func (d *Disk) clearTemp() error {
 	tmp := filepath.Join(d.dir, "tmp")
-	names, err := d.fs.ReadDir(tmp)
+	names, err := d.fs.List(tmp)
 	if err != nil {
 		return fmt.Errorf("list temporary files: %w", err)
 	}
@@ -343,7 +348,7 @@ func (d *Disk) lockFor(id string) *sync.RWMutex {
 }
 
 func (d *Disk) syncDir(path string) error {
-	f, err := d.fs.OpenFile(path, os.O_RDONLY, 0)
+	f, err := d.fs.OpenDir(path)
 	if err != nil {
 		return err
 	}
@@ -420,7 +425,7 @@ func (d *Disk) put(ctx context.Context, id string, r io.Reader) (Info, error) {
 		return Info{}, err
 	}
 	tmp := filepath.Join(d.dir, "tmp", fmt.Sprintf("%s.%s-%d", id, d.token, d.seq.Add(1)))
-	f, err := d.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := d.fs.Create(tmp) // the name is unique to this Put
 	if err != nil {
 		return Info{}, err
 	}
@@ -541,7 +546,7 @@ func (d *Disk) open(ctx context.Context, id string, off, n int64, wait func(cont
 	}
 	var (
 		e  entry
-		f  File
+		f  vfs.File
 		ok bool
 	)
 	err := d.enter(func() error {
@@ -553,7 +558,7 @@ func (d *Disk) open(ctx context.Context, id string, off, n int64, wait func(cont
 		if err != nil || !ok {
 			return err
 		}
-		f, err = d.fs.OpenFile(d.shardPath(id), os.O_RDONLY, 0)
+		f, err = d.fs.Open(d.shardPath(id))
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("%w: indexed but its file is missing", ErrNotFound)
 		}
@@ -570,13 +575,7 @@ func (d *Disk) open(ctx context.Context, id string, off, n int64, wait func(cont
 		f.Close()
 		return nil, err
 	}
-	if off > 0 {
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			f.Close()
-			return nil, err
-		}
-	}
-	s := newRecordStream(ctx, id, f, f, e.lay, first, end, length, &d.readBufs)
+	s := newRecordStream(ctx, id, io.NewSectionReader(f, off, length), f, e.lay, first, end, length, &d.readBufs)
 	s.wait = wait
 	return s, nil
 }
@@ -695,12 +694,12 @@ func (d *Disk) Usage(ctx context.Context) (Usage, error) {
 	if err := ctx.Err(); err != nil {
 		return Usage{}, fmt.Errorf("usage of %s: %w", d.dir, err)
 	}
-	total, avail, err := d.fs.Statfs(d.dir)
+	du, err := d.fs.GetDiskUsage(d.dir)
 	if err != nil {
 		return Usage{}, fmt.Errorf("usage of %s: %w", d.dir, err)
 	}
-	u := Usage{Shards: d.shards.Load(), Used: d.used.Load(), Free: avail}
-	capacity := total
+	u := Usage{Shards: d.shards.Load(), Used: d.used.Load(), Free: int64(du.AvailBytes)}
+	capacity := int64(du.TotalBytes)
 	if d.cfg.Limit > 0 {
 		capacity = d.cfg.Limit
 		u.Free = min(u.Free, max(d.cfg.Limit-u.Used, 0))
@@ -711,4 +710,12 @@ func (d *Disk) Usage(ctx context.Context) (Usage, error) {
 	}
 	u.Full = threshold > 0 && u.Free < threshold
 	return u, nil
+}
+
+// inode returns fi's inode number, or 0 when the FS does not expose one.
+func inode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -482,4 +485,42 @@ func otherFanout(id string) string {
 		return "01"
 	}
 	return "00"
+}
+
+// TestFilesArePrivate: with no umask to help, every file and directory the
+// store makes — FORMAT, shard files, fan-out and temporary directories, the
+// pebble index — is readable by its owner only, so another local user cannot
+// read shards.
+func TestFilesArePrivate(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	dir := filepath.Join(t.TempDir(), "node")
+	d := openDisk(t, DiskConfig{Dir: dir})
+	for i := range 20 {
+		put(t, d, fmt.Sprintf("s%d", i), stripes(t, int64(i), 2))
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		n++
+		if m := fi.Mode().Perm(); m&0o077 != 0 {
+			t.Errorf("%s has mode %04o", p, m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 20+256 {
+		t.Fatalf("walked only %d entries", n)
+	}
 }

@@ -22,6 +22,10 @@
 //	DIR/tmp/              uploads in progress; emptied on every open
 //	DIR/index/            pebble: s/<id> entries, b/<id> scrub marks, m/clean
 //
+// Every file and directory the store creates is private (0600/0700, see
+// internal/privfs), and all of them — shard files and index alike — go
+// through one pebble vfs.FS (DiskConfig.FS), which tests wrap with errorfs.
+//
 // Invariants:
 //
 //   - Verified before stored, verified when read: Put streams through an

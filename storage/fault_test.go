@@ -7,98 +7,56 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/cockroachdb/pebble/vfs/errorfs"
+
+	"github.com/shale-store/shale/internal/privfs"
 )
 
-// faultFS wraps OSFS and fails chosen operations: inject is asked before
-// every operation with the op name ("open", "write", "read", "sync",
-// "rename", "remove"), the path (the directory's path for a directory sync),
-// and for writes the bytes the file already holds.
-type faultFS struct {
-	OSFS
-	mu     sync.Mutex
-	inject func(op, path string, at int64) error
+// faults is an errorfs.Injector whose rule the test changes while the store
+// runs. The store is opened on errorfs.Wrap(privfs.New(), faults), so one
+// rule sees every file operation: shard, temporary and FORMAT files, their
+// directories, and the pebble index. rule gets the operation, the path (a
+// directory's path for its sync; the old name for a rename) and how many
+// times before that operation was asked for on that path.
+type faults struct {
+	mu    sync.Mutex
+	rule  func(op errorfs.Op, path string, n int) error
+	count map[string]int
 }
 
-func (f *faultFS) fault(op, path string, at int64) error {
+func (f *faults) MaybeError(op errorfs.Op, path string) error {
 	f.mu.Lock()
-	fn := f.inject
-	f.mu.Unlock()
-	if fn == nil {
+	defer f.mu.Unlock()
+	if f.rule == nil {
 		return nil
 	}
-	if err := fn(op, path, at); err != nil {
-		return &os.PathError{Op: op, Path: path, Err: err}
+	k := fmt.Sprint(op, path)
+	n := f.count[k]
+	f.count[k] = n + 1
+	if err := f.rule(op, path, n); err != nil {
+		return &os.PathError{Op: "injected", Path: path, Err: err}
 	}
 	return nil
 }
 
-func (f *faultFS) set(fn func(op, path string, at int64) error) {
+func (f *faults) set(rule func(op errorfs.Op, path string, n int) error) {
 	f.mu.Lock()
-	f.inject = fn
+	f.rule, f.count = rule, map[string]int{}
 	f.mu.Unlock()
 }
 
-func (f *faultFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
-	if err := f.fault("open", name, 0); err != nil {
-		return nil, err
-	}
-	file, err := f.OSFS.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err
-	}
-	return &faultFile{File: file, fs: f, path: name}, nil
-}
-
-func (f *faultFS) Rename(o, n string) error {
-	if err := f.fault("rename", n, 0); err != nil {
-		return err
-	}
-	return f.OSFS.Rename(o, n)
-}
-
-func (f *faultFS) Remove(name string) error {
-	if err := f.fault("remove", name, 0); err != nil {
-		return err
-	}
-	return f.OSFS.Remove(name)
-}
-
-type faultFile struct {
-	File
-	fs      *faultFS
-	path    string
-	written int64
-	read    int64
-}
-
-func (f *faultFile) Write(p []byte) (int, error) {
-	if err := f.fs.fault("write", f.path, f.written+int64(len(p))); err != nil {
-		return 0, err
-	}
-	n, err := f.File.Write(p)
-	f.written += int64(n)
-	return n, err
-}
-
-func (f *faultFile) Read(p []byte) (int, error) {
-	if err := f.fs.fault("read", f.path, f.read+int64(len(p))); err != nil {
-		return 0, err
-	}
-	n, err := f.File.Read(p)
-	f.read += int64(n)
-	return n, err
-}
-
-func (f *faultFile) Sync() error {
-	if err := f.fs.fault("sync", f.path, 0); err != nil {
-		return err
-	}
-	return f.File.Sync()
+// openFaulty opens a store whose every file operation passes through f.
+// Writes come in 512-byte pieces, so a fault can strike mid-file.
+func openFaulty(t testing.TB) (*Disk, *faults) {
+	f := &faults{}
+	return openDisk(t, DiskConfig{FS: errorfs.Wrap(privfs.New(), f), BufferSize: 512}), f
 }
 
 func inTmp(p string) bool { return filepath.Base(filepath.Dir(p)) == "tmp" }
@@ -111,61 +69,61 @@ func TestWriteFaults(t *testing.T) {
 	cases := []struct {
 		name string
 		// inject returns the fault for one op, given the store (for paths).
-		inject      func(d *Disk) func(op, path string, at int64) error
+		inject      func(d *Disk) func(op errorfs.Op, path string, n int) error
 		want        error // errors.Is target
 		publishFail bool  // the fault comes after the rename: the id ends up absent
 	}{
-		{"EIO on write", func(d *Disk) func(string, string, int64) error {
-			return func(op, p string, at int64) error {
-				if op == "write" && inTmp(p) && at > 2000 {
+		{"EIO on write", func(d *Disk) func(errorfs.Op, string, int) error {
+			return func(op errorfs.Op, p string, n int) error {
+				if op == errorfs.OpFileWrite && inTmp(p) && n == 3 { // after 1536 bytes
 					return syscall.EIO
 				}
 				return nil
 			}
 		}, syscall.EIO, false},
-		{"ENOSPC on write", func(d *Disk) func(string, string, int64) error {
-			return func(op, p string, at int64) error {
-				if op == "write" && inTmp(p) && at > 1000 {
+		{"ENOSPC on write", func(d *Disk) func(errorfs.Op, string, int) error {
+			return func(op errorfs.Op, p string, n int) error {
+				if op == errorfs.OpFileWrite && inTmp(p) && n == 2 { // after 1024 bytes
 					return syscall.ENOSPC
 				}
 				return nil
 			}
 		}, ErrFull, false},
-		{"ENOSPC creating the temp file", func(d *Disk) func(string, string, int64) error {
-			return func(op, p string, at int64) error {
-				if op == "open" && inTmp(p) {
+		{"ENOSPC creating the temp file", func(d *Disk) func(errorfs.Op, string, int) error {
+			return func(op errorfs.Op, p string, n int) error {
+				if op == errorfs.OpCreate && inTmp(p) {
 					return syscall.ENOSPC
 				}
 				return nil
 			}
 		}, ErrFull, false},
-		{"fsync of the file fails", func(d *Disk) func(string, string, int64) error {
-			return func(op, p string, at int64) error {
-				if op == "sync" && inTmp(p) {
+		{"fsync of the file fails", func(d *Disk) func(errorfs.Op, string, int) error {
+			return func(op errorfs.Op, p string, n int) error {
+				if op == errorfs.OpFileSync && inTmp(p) {
 					return syscall.EIO
 				}
 				return nil
 			}
 		}, syscall.EIO, false},
-		{"ENOSPC on fsync", func(d *Disk) func(string, string, int64) error {
-			return func(op, p string, at int64) error {
-				if op == "sync" && inTmp(p) {
+		{"ENOSPC on fsync", func(d *Disk) func(errorfs.Op, string, int) error {
+			return func(op errorfs.Op, p string, n int) error {
+				if op == errorfs.OpFileSync && inTmp(p) {
 					return syscall.ENOSPC
 				}
 				return nil
 			}
 		}, ErrFull, false},
-		{"rename fails", func(d *Disk) func(string, string, int64) error {
-			return func(op, p string, at int64) error {
-				if op == "rename" {
+		{"rename fails", func(d *Disk) func(errorfs.Op, string, int) error {
+			return func(op errorfs.Op, p string, n int) error {
+				if op == errorfs.OpRename && inTmp(p) {
 					return syscall.EIO
 				}
 				return nil
 			}
 		}, syscall.EIO, false},
-		{"directory fsync fails after rename", func(d *Disk) func(string, string, int64) error {
-			return func(op, p string, at int64) error {
-				if op == "sync" && isShardDir(d, p) {
+		{"directory fsync fails after rename", func(d *Disk) func(errorfs.Op, string, int) error {
+			return func(op errorfs.Op, p string, n int) error {
+				if op == errorfs.OpFileSync && isShardDir(d, p) {
 					return syscall.EIO
 				}
 				return nil
@@ -175,8 +133,7 @@ func TestWriteFaults(t *testing.T) {
 	for _, tc := range cases {
 		for _, overwrite := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/overwrite=%v", tc.name, overwrite), func(t *testing.T) {
-				ffs := &faultFS{}
-				d := openDisk(t, DiskConfig{FS: ffs})
+				d, ffs := openFaulty(t)
 				if overwrite {
 					put(t, d, "x", old)
 				}
@@ -212,12 +169,11 @@ func TestWriteFaults(t *testing.T) {
 }
 
 func TestDeleteFaults(t *testing.T) {
-	ffs := &faultFS{}
-	d := openDisk(t, DiskConfig{FS: ffs})
+	d, ffs := openFaulty(t)
 	s := stripes(t, 32, 2)
 	put(t, d, "x", s)
-	ffs.set(func(op, p string, at int64) error {
-		if op == "remove" {
+	ffs.set(func(op errorfs.Op, p string, n int) error {
+		if op == errorfs.OpRemove && !strings.Contains(p, "index") {
 			return syscall.EIO
 		}
 		return nil
@@ -237,13 +193,12 @@ func TestDeleteFaults(t *testing.T) {
 }
 
 func TestReadFaultIsNotCleanEOF(t *testing.T) {
-	ffs := &faultFS{}
-	d := openDisk(t, DiskConfig{FS: ffs})
+	d, ffs := openFaulty(t)
 	s := stripes(t, 33, 6)
 	put(t, d, "x", s)
 	shard := d.shardPath("x")
-	ffs.set(func(op, p string, at int64) error {
-		if op == "read" && p == shard && at > 3*tRecord {
+	ffs.set(func(op errorfs.Op, p string, n int) error {
+		if op == errorfs.OpFileReadAt && p == shard && n == 3 {
 			return syscall.EIO
 		}
 		return nil
@@ -263,28 +218,161 @@ func TestReadFaultIsNotCleanEOF(t *testing.T) {
 	}
 }
 
-func TestFaultFSSeesShardPaths(t *testing.T) {
-	// Guard for the tests above: the paths they match really occur.
-	var ops []string
-	var mu sync.Mutex
-	ffs := &faultFS{}
-	d := openDisk(t, DiskConfig{FS: ffs})
-	ffs.set(func(op, p string, at int64) error {
+// TestFaultsSeeTheDurabilityProtocol guards the tests above (the operations
+// and paths they match really occur) and pins the order of Put's steps on
+// the file system: the temporary file is written and fsynced before it is
+// renamed into place, and only after the rename are the fan-out directory
+// synced and the index entry written (pebble's WAL, through the same FS; its
+// sync is a SyncData, which errorfs does not intercept).
+func TestFaultsSeeTheDurabilityProtocol(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		ops []string
+	)
+	d, ffs := openFaulty(t)
+	index := filepath.Join(d.dir, "index")
+	ffs.set(func(op errorfs.Op, p string, n int) error {
+		var step string
+		switch {
+		case inTmp(p) && op == errorfs.OpCreate:
+			step = "create-tmp"
+		case inTmp(p) && op == errorfs.OpFileWrite:
+			step = "write-tmp"
+		case inTmp(p) && op == errorfs.OpFileSync:
+			step = "sync-tmp"
+		case inTmp(p) && op == errorfs.OpRename:
+			step = "rename"
+		case isShardDir(d, p) && op == errorfs.OpFileSync:
+			step = "sync-dir"
+		case strings.HasPrefix(p, index) && op == errorfs.OpFileWrite:
+			step = "write-index"
+		default:
+			return nil
+		}
 		mu.Lock()
 		defer mu.Unlock()
-		switch {
-		case inTmp(p):
-			ops = append(ops, op+":tmp")
-		case isShardDir(d, p):
-			ops = append(ops, op+":dir")
+		if len(ops) == 0 || ops[len(ops)-1] != step {
+			ops = append(ops, step)
 		}
 		return nil
 	})
-	put(t, d, "x", stripes(t, 34, 1))
+	put(t, d, "x", stripes(t, 34, 4))
+	ffs.set(nil)
 	got := strings.Join(ops, " ")
-	for _, want := range []string{"open:tmp", "write:tmp", "sync:tmp", "open:dir", "sync:dir"} {
-		if !strings.Contains(got, want) {
-			t.Fatalf("ops %q lack %q", got, want)
+	pos := map[string]int{}
+	for i, op := range ops {
+		if _, seen := pos[op]; !seen {
+			pos[op] = i
 		}
 	}
+	for _, step := range []string{"create-tmp", "write-tmp", "sync-tmp", "rename", "sync-dir", "write-index"} {
+		if _, ok := pos[step]; !ok {
+			t.Fatalf("steps %q lack %q", got, step)
+		}
+	}
+	before := [][2]string{{"create-tmp", "write-tmp"}, {"write-tmp", "sync-tmp"}, {"sync-tmp", "rename"},
+		{"rename", "sync-dir"}, {"rename", "write-index"}}
+	for _, b := range before {
+		if pos[b[0]] > pos[b[1]] {
+			t.Errorf("%s came after %s: %s", b[0], b[1], got)
+		}
+	}
+	if n := strings.Count(got, "write-tmp"); n != 1 {
+		t.Errorf("steps %q: the temporary file was written in %d runs, want one", got, n)
+	}
+}
+
+// TestIndexFaultFailsOpen: the index lives on the same FS, so the same
+// injector fails it; OpenDisk reports the fault instead of running without
+// an index.
+func TestIndexFaultFailsOpen(t *testing.T) {
+	dir := t.TempDir()
+	d := openDisk(t, DiskConfig{Dir: dir})
+	put(t, d, "x", stripes(t, 35, 2))
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	inj := &faults{}
+	inj.set(func(op errorfs.Op, p string, n int) error {
+		if strings.HasPrefix(p, filepath.Join(dir, "index")) && op.OpKind() == errorfs.OpKindWrite {
+			return syscall.EIO
+		}
+		return nil
+	})
+	if d, err := OpenDisk(DiskConfig{Dir: dir, FS: errorfs.Wrap(privfs.New(), inj)}); !errors.Is(err, syscall.EIO) {
+		if err == nil {
+			d.Close()
+		}
+		t.Fatalf("OpenDisk with a failing index = %v, want EIO", err)
+	}
+	d = openDisk(t, DiskConfig{Dir: dir})
+	if got, err := get(d, "x", 0, -1); err != nil || !bytes.Equal(got, stripes(t, 35, 2)) {
+		t.Fatalf("after the fault cleared: Get = %v", err)
+	}
+	checkIndexMatchesFiles(t, d)
+}
+
+const indexFaultEnv = "SHALE_STORAGE_INDEX_FAULT_DIR"
+
+// TestIndexFaultChild is the child of TestIndexWriteFaultStopsTheStore: it
+// stores a and b, then makes every write to the index's WAL fail and stores
+// c, which must not return.
+func TestIndexFaultChild(t *testing.T) {
+	dir := os.Getenv(indexFaultEnv)
+	if dir == "" {
+		t.Skip("child of TestIndexWriteFaultStopsTheStore")
+	}
+	inj := &faults{}
+	d, err := OpenDisk(DiskConfig{Dir: dir, FS: errorfs.Wrap(privfs.New(), inj)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []string{"a", "b"} {
+		put(t, d, id, stripes(t, int64(40+i), 3))
+		fmt.Println("ack", id)
+	}
+	inj.set(func(op errorfs.Op, p string, n int) error {
+		if op == errorfs.OpFileWrite && filepath.Ext(p) == ".log" && strings.HasPrefix(p, filepath.Join(dir, "index")) {
+			return syscall.EIO
+		}
+		return nil
+	})
+	_, err = d.Put(context.Background(), "c", bytes.NewReader(stripes(t, 42, 3)))
+	fmt.Println("put c returned", err) // not reached: pebble stops the process
+}
+
+// TestIndexWriteFaultStopsTheStore: a write fault in the index (pebble's WAL,
+// failed by the same errorfs injector as the shard files) is fatal, as
+// pebble requires; the Put in flight is never acknowledged, and after a
+// restart every acknowledged shard is intact, the one in flight is whole or
+// absent, and the index matches the files.
+func TestIndexWriteFaultStopsTheStore(t *testing.T) {
+	if os.Getenv(indexFaultEnv) != "" {
+		t.Skip("in the child")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestIndexFaultChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), indexFaultEnv+"="+dir)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the child survived an index write fault:\n%s", out)
+	}
+	if !strings.Contains(string(out), "ack b") || strings.Contains(string(out), "put c returned") ||
+		!strings.Contains(string(out), "fatal commit error") {
+		t.Fatalf("child output:\n%s", out)
+	}
+	d := openDisk(t, DiskConfig{Dir: dir})
+	if !d.Recovery().Unclean {
+		t.Fatal("the store opened as cleanly closed")
+	}
+	for i, id := range []string{"a", "b"} {
+		if got, err := get(d, id, 0, -1); err != nil || !bytes.Equal(got, stripes(t, int64(40+i), 3)) {
+			t.Fatalf("acknowledged %s after the fault: %v", id, err)
+		}
+	}
+	if got, err := get(d, "c", 0, -1); !errors.Is(err, ErrNotFound) && (err != nil || !bytes.Equal(got, stripes(t, 42, 3))) {
+		t.Fatalf("the unacknowledged c is neither whole nor absent: %v, %d bytes", err, len(got))
+	}
+	checkIndexMatchesFiles(t, d)
+	t.Logf("recovery: %+v", d.Recovery())
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/cockroachdb/pebble"
@@ -64,7 +63,7 @@ func (d *Disk) reconcile() error {
 	}
 	// 2. Files against entries.
 	root := filepath.Join(d.dir, "shards")
-	dirs, err := d.fs.ReadDir(root)
+	dirs, err := d.fs.List(root)
 	if err != nil {
 		return err
 	}
@@ -73,7 +72,7 @@ func (d *Disk) reconcile() error {
 			continue // not ours (an operator's note, a stray file): leave it be
 		}
 		dir := filepath.Join(root, xx)
-		names, err := d.fs.ReadDir(dir)
+		names, err := d.fs.List(dir)
 		if err != nil {
 			return err
 		}
@@ -125,7 +124,7 @@ func (d *Disk) reconcile() error {
 
 // verifyFile reads a shard file through the verifier and returns its entry.
 func (d *Disk) verifyFile(id, path string) (entry, error) {
-	f, err := d.fs.OpenFile(path, os.O_RDONLY, 0)
+	f, err := d.fs.Open(path)
 	if err != nil {
 		return entry{}, err
 	}

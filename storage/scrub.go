@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
+
 	"github.com/shale-store/shale/internal/pace"
 )
 
@@ -191,7 +193,7 @@ func (d *Disk) scrubShard(ctx context.Context, id string, wait func(context.Cont
 	}
 	// The file may be longer than the index says (the scrub reads only the
 	// indexed bytes): compare sizes too.
-	if f, ok := rs.closer.(File); ok {
+	if f, ok := rs.closer.(vfs.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Size() != before.lay.size {
 			return n, d.markBad(id, before, &CorruptError{ID: id, Err: fmt.Errorf("file is %d bytes, index says %d", fi.Size(), before.lay.size)})
 		}

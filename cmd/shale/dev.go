@@ -30,6 +30,7 @@ import (
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/internal/devcluster"
 	"github.com/shale-store/shale/internal/peerauth"
+	"github.com/shale-store/shale/internal/privfs"
 )
 
 func init() { commands = append(commands, newDevCmd) }
@@ -94,7 +95,7 @@ type child struct {
 // line that contains marker) appended to logPath, and returns the text after
 // marker on that line — the address the process listens on.
 func startChild(ctx context.Context, name, exe string, args []string, logPath, marker string) (*child, string, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, "", err
 	}
@@ -193,7 +194,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		return err
 	}
 	for _, d := range []string{data, filepath.Join(data, "logs"), filepath.Join(data, "nodes")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
 		}
 	}
@@ -213,7 +214,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	}
 	if os.Getenv("SHALE_ACCESS_KEY") != "" { // keep env credentials for the gateway child
 		b, _ := json.MarshalIndent(creds, "", "  ")
-		if err := os.WriteFile(credsFile, append(b, '\n'), 0o600); err != nil {
+		if err := privfs.WriteFile(credsFile, append(b, '\n')); err != nil {
 			return err
 		}
 	}
@@ -318,7 +319,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	if err := devcluster.Write(data, cf); err != nil {
 		return err
 	}
-	printDevBanner(out, cf, creds, f)
+	printDevBanner(out, cf, creds.AccessKey, os.Getenv("SHALE_SECRET_KEY") != "", f)
 
 	// Supervise: report children that die (an operator's kill -9 is a node
 	// failure to watch, not something to hide by restarting).
@@ -377,18 +378,33 @@ func allRegistered(m *cluster.Map, nodes []devcluster.Node) bool {
 	return true
 }
 
-func printDevBanner(out io.Writer, cf devcluster.File, c credentials, f devFlags) {
+// printDevBanner says how to reach the cluster. It never prints the S3
+// secret key: it says where it is kept (the credentials file, readable by its
+// owner only) or, when it came from SHALE_SECRET_KEY, that it did.
+func printDevBanner(out io.Writer, cf devcluster.File, accessKey string, secretFromEnv bool, f devFlags) {
+	secretAt, secretExpr := "in "+cf.Credentials+` ("secret_key")`, "$(jq -r .secret_key "+shellQuote(cf.Credentials)+")"
+	if secretFromEnv {
+		secretAt, secretExpr = "from $SHALE_SECRET_KEY (as you set it)", `"$SHALE_SECRET_KEY"`
+	}
 	fmt.Fprintf(out, "shale dev cluster ready: %d nodes over %d zones, coding %d+%d\n\n", f.nodes, f.zones, f.k, f.m)
 	fmt.Fprintf(out, "  S3 endpoint   %s\n  access key    %s\n  secret key    %s\n  region        us-east-1\n  meta          %s\n  cluster file  %s\n\n",
-		cf.S3, c.AccessKey, c.SecretKey, cf.Meta, filepath.Join(filepath.Dir(cf.SecretFile), devcluster.FileName))
+		cf.S3, accessKey, secretAt, cf.Meta, filepath.Join(filepath.Dir(cf.SecretFile), devcluster.FileName))
 	ca := ""
 	if cf.CACert != "" {
-		ca = "AWS_CA_BUNDLE=" + cf.CACert + " "
+		ca = "AWS_CA_BUNDLE=" + shellQuote(cf.CACert) + " "
 		fmt.Fprintf(out, "  TLS: self-signed; trust it with AWS_CA_BUNDLE=%s (aws cli, SDKs) or --ca-bundle\n\n", cf.CACert)
 	}
 	fmt.Fprintf(out, "try:\n  %sAWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url %s --region us-east-1 s3 mb s3://demo\n",
-		ca, c.AccessKey, c.SecretKey, cf.S3)
+		ca, accessKey, secretExpr, cf.S3)
 	fmt.Fprintf(out, "  %s admin status --data %s\n\nCtrl-C stops every process.\n", os.Args[0], filepath.Dir(cf.SecretFile))
+}
+
+// shellQuote returns s as one POSIX shell word.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:,=@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // selfSignedCert makes (once) a certificate for 127.0.0.1 and localhost.
@@ -427,7 +443,7 @@ func selfSignedCert(dir string) (certPath, keyPath string, err error) {
 	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
 		return "", "", err
 	}
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		return "", "", errors.Join(err, os.Remove(keyPath))
 	}
 	return certPath, keyPath, nil

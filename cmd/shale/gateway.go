@@ -23,6 +23,7 @@ import (
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/erasure"
 	"github.com/shale-store/shale/httpapi"
+	"github.com/shale-store/shale/internal/privfs"
 	"github.com/shale-store/shale/internal/s3auth"
 	metaremote "github.com/shale-store/shale/meta/remote"
 	"github.com/shale-store/shale/object"
@@ -79,7 +80,8 @@ type credentials struct {
 }
 
 // loadCredentials reads SHALE_ACCESS_KEY/SHALE_SECRET_KEY, else path; with
-// create it makes and keeps a new pair in path when there is none.
+// create it makes and keeps a new pair in path (mode 0600) when there is
+// none. A file group or others may access is refused (privfs.ErrNotPrivate).
 func loadCredentials(path string, create bool) (credentials, error) {
 	if ak, sk := os.Getenv("SHALE_ACCESS_KEY"), os.Getenv("SHALE_SECRET_KEY"); ak != "" || sk != "" {
 		if ak == "" || sk == "" {
@@ -90,7 +92,7 @@ func loadCredentials(path string, create bool) (credentials, error) {
 	if path == "" {
 		return credentials{}, errors.New("no S3 credentials: set SHALE_ACCESS_KEY and SHALE_SECRET_KEY or pass --credentials-file")
 	}
-	b, err := os.ReadFile(path)
+	b, err := privfs.ReadFile(path)
 	if err == nil {
 		var c credentials
 		if err := json.Unmarshal(b, &c); err != nil || c.AccessKey == "" || c.SecretKey == "" {
@@ -103,7 +105,7 @@ func loadCredentials(path string, create bool) (credentials, error) {
 	}
 	c := credentials{AccessKey: "SHALE" + randomHex(8), SecretKey: randomHex(20)}
 	b, _ = json.MarshalIndent(c, "", "  ")
-	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+	if err := privfs.WriteFile(path, append(b, '\n')); err != nil {
 		return credentials{}, fmt.Errorf("keep credentials: %w", err)
 	}
 	return c, nil

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/shale-store/shale/internal/privfs"
 )
 
 // FileName is the name of the cluster file inside a dev cluster's data dir.
@@ -57,17 +59,12 @@ func Read(dataDir string) (File, error) {
 	return f, nil
 }
 
-// Write writes f to dataDir/cluster.json atomically: to a temporary file in
-// dataDir, renamed over cluster.json.
+// Write writes f to dataDir/cluster.json atomically (privfs.WriteFile: a
+// temporary file renamed over it), readable by its owner only.
 func Write(dataDir string, f File) error {
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dataDir, FileName)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return privfs.WriteFile(filepath.Join(dataDir, FileName), append(b, '\n'))
 }

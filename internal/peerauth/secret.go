@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/shale-store/shale/internal/privfs"
 )
 
 // MinSecretLen is the shortest secret, in bytes after decoding, that
@@ -23,9 +25,10 @@ var ErrShortSecret = errors.New("peerauth: secret shorter than 32 bytes")
 // either hex (surrounding white space ignored), which is decoded, or raw
 // bytes, used as they are (one trailing newline removed). Either way the
 // secret must be at least MinSecretLen bytes; a missing file gives an error
-// that wraps fs.ErrNotExist.
+// that wraps fs.ErrNotExist, and a file that group or others may access one
+// that wraps privfs.ErrNotPrivate (with the path, its mode and the chmod).
 func LoadSecret(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := privfs.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load secret %s: %w", path, err)
 	}
