@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/shale-store/shale/internal/s3auth"
 	"github.com/shale-store/shale/meta"
@@ -127,6 +128,7 @@ func errorTable() []errorEntry {
 		e(s3auth.ErrInvalidChecksum, "InvalidRequest", 400, "The checksum headers of the request are not valid."),
 		e(s3auth.ErrIncompleteBody, "IncompleteBody", 400, "You did not provide the number of bytes specified by the Content-Length HTTP header."),
 		e(s3auth.ErrMalformedChunk, "IncompleteBody", 400, "The aws-chunked body of the request is malformed."),
+		e(s3auth.ErrUnsignedHeaders, "AccessDenied", 403, "There were headers present in the request which were not signed"),
 		e(s3auth.ErrUnsupported, "NotImplemented", 501, "The authentication scheme is not implemented."),
 
 		// Metadata (meta).
@@ -194,6 +196,10 @@ type errorDoc struct {
 	Region    string   `xml:"Region,omitempty"`
 	RequestID string   `xml:"RequestId"`
 	HostID    string   `xml:"HostId,omitempty"`
+
+	// HeadersNotSigned lists the unsigned x-amz-* headers of an
+	// AccessDenied for s3auth.ErrUnsignedHeaders, comma-separated as S3 does.
+	HeadersNotSigned string `xml:"HeadersNotSigned,omitempty"`
 }
 
 // writeError answers r with err's S3 error. HEAD requests and 304 get the
@@ -220,6 +226,10 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if errors.Is(err, s3auth.ErrMalformedAuth) && r.URL.Query().Has("X-Amz-Algorithm") {
 		doc.Code = "AuthorizationQueryParametersError"
 		doc.Message = "Error parsing the X-Amz-Credential parameter or another presigned query parameter."
+	}
+	var ue *s3auth.UnsignedHeadersError
+	if errors.As(err, &ue) {
+		doc.HeadersNotSigned = strings.Join(ue.Names, ", ")
 	}
 	writeXML(w, e.Status, doc)
 }
