@@ -58,6 +58,10 @@ var (
 	// ErrMetadataTooLarge: the x-amz-meta-* headers exceed 2 KB.
 	// MetadataTooLarge.
 	ErrMetadataTooLarge = errors.New("httpapi: user metadata too large")
+	// ErrHeadersTooLarge: the request header section exceeds
+	// MaxHeaderSection (8 KiB), or the headers an upload would store do.
+	// RequestHeaderSectionTooLarge.
+	ErrHeadersTooLarge = errors.New("httpapi: request header section too large")
 	// ErrInvalidLocationConstraint: CreateBucket named a region other than
 	// Config.Region. InvalidLocationConstraint.
 	ErrInvalidLocationConstraint = errors.New("httpapi: invalid location constraint")
@@ -108,6 +112,7 @@ func errorTable() []errorEntry {
 		e(ErrMethodNotAllowed, "MethodNotAllowed", 405, "The specified method is not allowed against this resource."),
 		e(ErrEntityTooLarge, "EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed object size."),
 		e(ErrMetadataTooLarge, "MetadataTooLarge", 400, "Your metadata headers exceed the maximum allowed metadata size."),
+		e(ErrHeadersTooLarge, "RequestHeaderSectionTooLarge", 400, "Your request header section exceeds the maximum allowed size."),
 		e(ErrInvalidLocationConstraint, "InvalidLocationConstraint", 400, "The specified location constraint is not valid."),
 		e(ErrSlowDown, "SlowDown", 503, "Please reduce your request rate."),
 		e(ErrNoCredentials, "AccessDenied", 403, "Access Denied."),
@@ -200,6 +205,10 @@ type errorDoc struct {
 	// HeadersNotSigned lists the unsigned x-amz-* headers of an
 	// AccessDenied for s3auth.ErrUnsignedHeaders, comma-separated as S3 does.
 	HeadersNotSigned string `xml:"HeadersNotSigned,omitempty"`
+
+	// MaxSizeAllowed is the limit that a *TooLarge error exceeded, when
+	// S3 reports one.
+	MaxSizeAllowed int64 `xml:"MaxSizeAllowed,omitempty"`
 }
 
 // writeError answers r with err's S3 error. HEAD requests and 304 get the
@@ -226,6 +235,9 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if errors.Is(err, s3auth.ErrMalformedAuth) && r.URL.Query().Has("X-Amz-Algorithm") {
 		doc.Code = "AuthorizationQueryParametersError"
 		doc.Message = "Error parsing the X-Amz-Credential parameter or another presigned query parameter."
+	}
+	if errors.Is(err, ErrHeadersTooLarge) {
+		doc.MaxSizeAllowed = MaxHeaderSection
 	}
 	var ue *s3auth.UnsignedHeadersError
 	if errors.As(err, &ue) {

@@ -42,8 +42,14 @@ func responseOverrides() [6][2]string {
 
 // objectMeta extracts what an upload stores besides its bytes: content
 // type, the standard headers (aws-chunked stripped from Content-Encoding)
-// and the user metadata (names lower-cased, without x-amz-meta-).
+// and the user metadata (names lower-cased, without x-amz-meta-). The user
+// metadata is capped at maxUserMeta (MetadataTooLarge) and all of it
+// together at MaxHeaderSection (RequestHeaderSectionTooLarge): the request
+// headers an object or a multipart upload keeps in meta are bounded
+// whatever the request's header section was allowed to be.
 func objectMeta(hdr http.Header) (contentType string, headers, userMeta map[string]string, err error) {
+	contentType = hdr.Get("Content-Type")
+	stored := len(contentType)
 	headers = map[string]string{}
 	for _, k := range storedHeaders() {
 		v := hdr.Get(k)
@@ -52,6 +58,7 @@ func objectMeta(hdr http.Header) (contentType string, headers, userMeta map[stri
 		}
 		if v != "" {
 			headers[k] = v
+			stored += len(k) + len(v)
 		}
 	}
 	userMeta = map[string]string{}
@@ -68,7 +75,10 @@ func objectMeta(hdr http.Header) (contentType string, headers, userMeta map[stri
 	if total > maxUserMeta {
 		return "", nil, nil, detail(ErrMetadataTooLarge, "user metadata is %d bytes, more than %d", total, maxUserMeta)
 	}
-	return hdr.Get("Content-Type"), headers, userMeta, nil
+	if stored += total; stored > MaxHeaderSection {
+		return "", nil, nil, detail(ErrHeadersTooLarge, "the headers to store are %d bytes, more than %d", stored, MaxHeaderSection)
+	}
+	return contentType, headers, userMeta, nil
 }
 
 // stripAWSChunked removes the aws-chunked coding from a Content-Encoding

@@ -138,10 +138,14 @@ func (s *stallReader) clear() {
 	}
 }
 
-// authenticate verifies the request's signature before anything else reads
-// it; handlers read the body through authReq(r).Body.
+// authenticate refuses an oversized header section, then verifies the
+// request's signature before anything else reads it; handlers read the body through authReq(r).Body.
 func (h *handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkHeaderSection(r); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
 		if h.cfg.Auth == nil {
 			h.writeError(w, r, ErrNoCredentials)
 			return
