@@ -53,8 +53,9 @@
 //     "x-amz-checksum-mode: ENABLED" and only for whole-object responses.
 //   - CompleteMultipartUpload answers once the object layer has committed; it
 //     does not stream whitespace keep-alives.
-//   - A single PUT or part above 5 GiB is EntityTooLarge, but CopyObject does
-//     not enforce S3's 5 GiB source limit (the copy streams).
+//   - A single PUT or part above 5 GiB is EntityTooLarge; a CopyObject whose
+//     source is above 5 GiB is InvalidRequest, as in S3 (copy it part by part
+//     with UploadPartCopy, whose ranges may come from any source size).
 //   - A GET whose read fails after the status line went out aborts the
 //     connection (http.ErrAbortHandler) so the client sees a short body,
 //     never a clean end.

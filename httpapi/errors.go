@@ -55,6 +55,10 @@ var (
 	// ErrEntityTooLarge: a single PUT or part is larger than 5 GiB.
 	// EntityTooLarge.
 	ErrEntityTooLarge = errors.New("httpapi: entity too large")
+	// ErrCopySourceTooLarge: CopyObject's source is larger than 5 GiB, the
+	// most S3 copies in one request (larger objects are copied part by
+	// part with UploadPartCopy). InvalidRequest.
+	ErrCopySourceTooLarge = errors.New("httpapi: copy source too large")
 	// ErrMetadataTooLarge: the x-amz-meta-* headers exceed 2 KB.
 	// MetadataTooLarge.
 	ErrMetadataTooLarge = errors.New("httpapi: user metadata too large")
@@ -111,6 +115,7 @@ func errorTable() []errorEntry {
 		e(ErrNotImplemented, "NotImplemented", 501, "A header or query you provided implies functionality that is not implemented."),
 		e(ErrMethodNotAllowed, "MethodNotAllowed", 405, "The specified method is not allowed against this resource."),
 		e(ErrEntityTooLarge, "EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed object size."),
+		e(ErrCopySourceTooLarge, "InvalidRequest", 400, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"),
 		e(ErrMetadataTooLarge, "MetadataTooLarge", 400, "Your metadata headers exceed the maximum allowed metadata size."),
 		e(ErrHeadersTooLarge, "RequestHeaderSectionTooLarge", 400, "Your request header section exceeds the maximum allowed size."),
 		e(ErrInvalidLocationConstraint, "InvalidLocationConstraint", 400, "The specified location constraint is not valid."),

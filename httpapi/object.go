@@ -443,6 +443,10 @@ func (h *handler) copyObject(w http.ResponseWriter, r *http.Request, bucket, key
 		h.writeError(w, r, err)
 		return
 	}
+	if src.Size > h.maxPut {
+		h.writeError(w, r, detail(ErrCopySourceTooLarge, "The specified copy source is larger than the maximum allowable size for a copy source: %d", h.maxPut))
+		return
+	}
 	in := object.PutInput{Bucket: bucket, Key: key, Size: src.Size, Checksums: wholeChecksums(src.Checksums)}
 	if directive == "REPLACE" {
 		if in.ContentType, in.Headers, in.UserMeta, err = objectMeta(r.Header); err != nil {

@@ -212,6 +212,7 @@ func TestErrorTable(t *testing.T) {
 		{ErrEntityTooLarge, "EntityTooLarge", 400},
 		{ErrMetadataTooLarge, "MetadataTooLarge", 400},
 		{ErrHeadersTooLarge, "RequestHeaderSectionTooLarge", 400},
+		{ErrCopySourceTooLarge, "InvalidRequest", 400},
 		{s3auth.ErrUnsignedHeaders, "AccessDenied", 403},
 		{&s3auth.UnsignedHeadersError{Names: []string{"x-amz-copy-source"}}, "AccessDenied", 403},
 		{ErrInvalidLocationConstraint, "InvalidLocationConstraint", 400},
