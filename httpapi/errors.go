@@ -29,7 +29,8 @@ var (
 	ErrKeyTooLong = errors.New("httpapi: key too long")
 	// ErrInvalidArgument: a header or query parameter has a value S3 does not
 	// accept (max-keys, partNumber, metadata directive, copy source, key that
-	// is not UTF-8, continuation token …). InvalidArgument.
+	// is not UTF-8 or, for a key being written, holds a control character,
+	// continuation token …). InvalidArgument.
 	ErrInvalidArgument = errors.New("httpapi: invalid argument")
 	// ErrInvalidRequest: the request is well-formed but not allowed (copying
 	// an object onto itself without changing anything). InvalidRequest.

@@ -234,6 +234,12 @@ func (h *handler) resource(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
+	if r.Method == http.MethodPut || r.Method == http.MethodPost {
+		if err := checkNewKey(key); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
 	h.objectOp(w, r, bucket, key, q)
 }
 
