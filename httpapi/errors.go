@@ -218,12 +218,13 @@ type errorDoc struct {
 }
 
 // writeError answers r with err's S3 error. HEAD requests and 304 get the
-// status only. Headers already set stay (Content-Range of a 416). Unknown errors are logged (the one place they are handled).
+// status only. Headers already set stay (Content-Range of a 416). Unknown
+// errors are logged (the one place they are handled): at error level, or
+// at debug level when the client went away.
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, known := toS3(err)
 	if !known {
-		h.cfg.Logger.Error("s3 request failed", "method", r.Method, "path", r.URL.Path,
-			"request_id", requestID(r), "err", err)
+		h.logFailure(r, "s3 request failed", "err", err)
 	}
 	hdr := w.Header()
 	if e.Status == http.StatusServiceUnavailable {

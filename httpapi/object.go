@@ -220,9 +220,11 @@ func (h *handler) putObject(w http.ResponseWriter, r *http.Request, bucket, key 
 }
 
 // lazyWriter sends the status line with the first body byte, so that a read
-// failing before any byte can still be answered with an S3 error.
+// failing before any byte can still be answered with an S3 error. A failed
+// write is the client's failure and is recorded as such.
 type lazyWriter struct {
 	w       http.ResponseWriter
+	r       *http.Request
 	status  int
 	started bool
 }
@@ -232,7 +234,11 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 		l.started = true
 		l.w.WriteHeader(l.status)
 	}
-	return l.w.Write(p)
+	n, err := l.w.Write(p)
+	if err != nil {
+		clientFailed(l.r)
+	}
+	return n, err
 }
 
 // getObject serves GetObject and HeadObject.
@@ -301,7 +307,7 @@ func (h *handler) getObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		w.WriteHeader(status)
 		return
 	}
-	lw := &lazyWriter{w: w, status: status}
+	lw := &lazyWriter{w: w, r: r, status: status}
 	if err := h.svc.ReadObject(ctx, lw, m, off, length); err != nil {
 		if !lw.started {
 			for k := range hdr {
@@ -314,10 +320,7 @@ func (h *handler) getObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		}
 		// Part of the body is out: the only honest answer left is to
 		// break the connection so the client sees a short response.
-		if ctx.Err() == nil {
-			h.cfg.Logger.Error("s3 get failed mid-body", "bucket", bucket, "key", key,
-				"request_id", requestID(r), "err", err)
-		}
+		h.logFailure(r, "s3 get failed mid-body", "bucket", bucket, "key", key, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }
@@ -374,7 +377,7 @@ func (h *handler) deleteObjects(w http.ResponseWriter, r *http.Request, bucket s
 		}
 		e, known := toS3(errs[i])
 		if !known {
-			h.cfg.Logger.Error("s3 delete failed", "bucket", bucket, "key", key, "request_id", requestID(r), "err", errs[i])
+			h.logFailure(r, "s3 delete failed", "bucket", bucket, "key", key, "err", errs[i])
 		}
 		res.Errors = append(res.Errors, deleteError{Key: key, Code: e.Code, Message: e.Message})
 	}
