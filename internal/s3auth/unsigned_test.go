@@ -138,17 +138,37 @@ func TestUnsignedContentSHA256Exception(t *testing.T) {
 	})
 }
 
-// Headers outside the x-amz- prefix are not covered by the rule: the AWS
-// signers leave X-Amzn-Trace-Id, User-Agent and Expect unsigned, and a
-// presigned URL signs only host.
-func TestUnsignedOtherHeadersAccepted(t *testing.T) {
+// X-Amzn-Trace-Id shares "x-amz" but not the "x-amz-" prefix: the AWS
+// signers deliberately leave it unsigned (load balancers and X-Ray add it in
+// flight), and S3 accepts it so.
+func TestUnsignedTraceIDAccepted(t *testing.T) {
 	a := newTestAuth(testTime.Add(time.Minute))
 	u, hdr := presign(t, http.MethodPut, "/bucket/key", "", "600", testRegion, testSK, testTime)
 	r := presignedRequest(t, http.MethodPut, u, hdr)
 	r.Header.Set("X-Amzn-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793")
+	if _, err := a.Authenticate(r); err != nil {
+		t.Fatalf("presigned with unsigned X-Amzn-Trace-Id: %v", err)
+	}
+	cr := newClientRequest(t, http.MethodGet, "/bucket/key", "", nil)
+	signHeader(t, cr, emptySHA256, testAK, testSK, testRegion, testTime)
+	sr := toServer(t, cr)
+	sr.Header.Set("X-Amzn-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793")
+	if _, err := a.Authenticate(sr); err != nil {
+		t.Fatalf("header auth with unsigned X-Amzn-Trace-Id: %v", err)
+	}
+}
+
+// Headers outside the x-amz- prefix are covered only when listed, as in
+// S3: a presigned URL signs only host, and the browser or curl that uses it
+// adds User-Agent, Expect, Content-Type and the like.
+func TestUnsignedStandardHeadersAccepted(t *testing.T) {
+	a := newTestAuth(testTime.Add(time.Minute))
+	u, hdr := presign(t, http.MethodPut, "/bucket/key", "", "600", testRegion, testSK, testTime)
+	r := presignedRequest(t, http.MethodPut, u, hdr)
 	r.Header.Set("User-Agent", "curl/8")
 	r.Header.Set("Expect", "100-continue")
 	r.Header.Set("Content-Type", "text/plain")
+	r.Header.Set("Cache-Control", "no-cache")
 	r.Header.Set("X-Amz", "not the prefix")
 	r.Header.Set("X-Amzmeta", "not the prefix")
 	if _, err := a.Authenticate(r); err != nil {
