@@ -437,17 +437,26 @@ const exemptUnsigned = "x-amz-content-sha256"
 func unsignedHeaders(h http.Header, signed []string) []string {
 	var out []string
 	for k := range h {
-		if len(k) < len("x-amz-") || !strings.EqualFold(k[:len("x-amz-")], "x-amz-") {
+		if len(k) < len("x-amz-") || !strings.EqualFold(k[:len("x-amz-")], "x-amz-") ||
+			strings.EqualFold(k, exemptUnsigned) || listed(signed, k) {
 			continue
 		}
-		lk := strings.ToLower(k)
-		if lk == exemptUnsigned || slices.Contains(signed, lk) || slices.Contains(out, lk) {
-			continue
+		if lk := strings.ToLower(k); !slices.Contains(out, lk) {
+			out = append(out, lk)
 		}
-		out = append(out, lk)
 	}
 	slices.Sort(out)
 	return out
+}
+
+// listed reports whether names holds name, ignoring case.
+func listed(names []string, name string) bool {
+	for _, n := range names {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // signString returns hex(HMAC(key, alg\ndate\nscope\nrest)).
