@@ -141,7 +141,8 @@ func (s *stallReader) clear() {
 }
 
 // authenticate refuses an oversized header section, then verifies the
-// request's signature before anything else reads it; handlers read the body through authReq(r).Body.
+// request's signature before anything else reads it; handlers read the body
+// through authReq(r).Body.
 func (h *handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := checkHeaderSection(r); err != nil {
