@@ -84,10 +84,15 @@ func TestHeaderSectionLimit(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("CreateMultipartUpload with a %d-byte header: %d", len(okHdr), resp.StatusCode)
 	}
-	ups, err := e.store.ListUploads(ctx, "hdr", "")
-	must(t, err)
-	if len(ups) != 1 || ups[0].Headers["Content-Disposition"] != okHdr {
-		t.Fatalf("uploads %d", len(ups))
+	e.store.mu.Lock()
+	defer e.store.mu.Unlock()
+	if len(e.store.uploads) != 1 {
+		t.Fatalf("%d uploads", len(e.store.uploads))
+	}
+	for _, u := range e.store.uploads {
+		if u.u.Headers["Content-Disposition"] != okHdr {
+			t.Fatalf("stored Content-Disposition of %d bytes", len(u.u.Headers["Content-Disposition"]))
+		}
 	}
 }
 
