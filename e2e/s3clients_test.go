@@ -392,6 +392,19 @@ func sdkSuite(t *testing.T, c *Cluster) {
 		} else {
 			checkObject(ctx, t, c, bucket, "docs/presigned-put", bytesContent([]byte("put by URL")))
 		}
+		// The holder of a presigned PUT cannot turn it into a copy of
+		// another object with an unsigned x-amz-copy-source.
+		hijack, err := ps.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("docs/hijack")}, s3.WithPresignExpires(5*time.Minute))
+		if err != nil {
+			t.Fatalf("presign put: %v", err)
+		}
+		h := hijack.SignedHeader.Clone()
+		h.Set("x-amz-copy-source", "/"+bucket+"/"+escapeKey(key))
+		if status, msg := httpDo(ctx, t, c.HTTP, hijack.Method, hijack.URL, h, []byte{}); status != http.StatusForbidden ||
+			!strings.Contains(string(msg), "There were headers present in the request which were not signed") {
+			t.Errorf("presigned PUT with an unsigned copy source: status %d: %s, want 403", status, msg)
+		}
+		checkGone(ctx, t, c, bucket, "docs/hijack")
 	})
 
 	t.Run("delete-bucket", func(t *testing.T) {

@@ -54,8 +54,11 @@ type Config struct {
 	// DefaultBodyStall; negative means no limit.
 	BodyStall time.Duration
 
-	// Logger receives one record per request that ended in a server-side
-	// error (500 InternalError), with the error. Nil discards.
+	// Logger receives one record per request that ended in an error the
+	// error table does not know (500 InternalError), with the error: at
+	// error level, or at debug level when the client went away (its
+	// connection closed, a body read or response write failed). Nil
+	// discards.
 	Logger *slog.Logger
 
 	// Now is the clock, for the Authenticator built from Credentials. Nil

@@ -18,6 +18,14 @@
 //     and before the object layer is called; a request that fails any check
 //     (signature, bucket name, key length, XML, range, part number …) never
 //     reaches a mutating ObjectService method.
+//   - Every x-amz-* header of a request is covered by its signature
+//     (s3auth refuses it otherwise, 403 AccessDenied with HeadersNotSigned),
+//     so a presigned URL or a captured signed request cannot be turned into
+//     another operation (a copy, a metadata change) by adding headers.
+//   - The request header section is at most MaxHeaderSection (8 KiB, S3's
+//     limit; RequestHeaderSectionTooLarge), checked before authentication;
+//     user metadata at most 2 KiB (MetadataTooLarge); so what an object or a
+//     multipart upload stores of its request headers is bounded too.
 //   - Every response carries x-amz-request-id and x-amz-id-2; error responses
 //     carry S3's XML error document, except for HEAD requests (status only).
 //   - Request bodies are streamed to the object layer: memory per request is
@@ -53,8 +61,16 @@
 //     "x-amz-checksum-mode: ENABLED" and only for whole-object responses.
 //   - CompleteMultipartUpload answers once the object layer has committed; it
 //     does not stream whitespace keep-alives.
-//   - A single PUT or part above 5 GiB is EntityTooLarge, but CopyObject does
-//     not enforce S3's 5 GiB source limit (the copy streams).
+//   - A single PUT or part above 5 GiB is EntityTooLarge; a CopyObject whose
+//     source is above 5 GiB is InvalidRequest, as in S3 (copy it part by part
+//     with UploadPartCopy, whose ranges may come from any source size).
+//   - Object keys holding a control character (a byte below 0x20, or 0x7F)
+//     are refused with InvalidArgument by every operation that creates a
+//     key (PutObject, CopyObject's destination, multipart uploads). S3
+//     stores them, but XML 1.0 cannot carry most of them, so a listing
+//     without encoding-type=url would be malformed or silently altered; we
+//     refuse rather than hand out listings that only some clients can read.
+//     A key that already holds one stays readable and deletable.
 //   - A GET whose read fails after the status line went out aborts the
 //     connection (http.ErrAbortHandler) so the client sees a short body,
 //     never a clean end.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/shale-store/shale/internal/s3auth"
 	"github.com/shale-store/shale/meta"
@@ -28,7 +29,8 @@ var (
 	ErrKeyTooLong = errors.New("httpapi: key too long")
 	// ErrInvalidArgument: a header or query parameter has a value S3 does not
 	// accept (max-keys, partNumber, metadata directive, copy source, key that
-	// is not UTF-8, continuation token …). InvalidArgument.
+	// is not UTF-8 or, for a key being written, holds a control character,
+	// continuation token …). InvalidArgument.
 	ErrInvalidArgument = errors.New("httpapi: invalid argument")
 	// ErrInvalidRequest: the request is well-formed but not allowed (copying
 	// an object onto itself without changing anything). InvalidRequest.
@@ -54,9 +56,17 @@ var (
 	// ErrEntityTooLarge: a single PUT or part is larger than 5 GiB.
 	// EntityTooLarge.
 	ErrEntityTooLarge = errors.New("httpapi: entity too large")
+	// ErrCopySourceTooLarge: CopyObject's source is larger than 5 GiB, the
+	// most S3 copies in one request (larger objects are copied part by
+	// part with UploadPartCopy). InvalidRequest.
+	ErrCopySourceTooLarge = errors.New("httpapi: copy source too large")
 	// ErrMetadataTooLarge: the x-amz-meta-* headers exceed 2 KB.
 	// MetadataTooLarge.
 	ErrMetadataTooLarge = errors.New("httpapi: user metadata too large")
+	// ErrHeadersTooLarge: the request header section exceeds
+	// MaxHeaderSection (8 KiB), or the headers an upload would store do.
+	// RequestHeaderSectionTooLarge.
+	ErrHeadersTooLarge = errors.New("httpapi: request header section too large")
 	// ErrInvalidLocationConstraint: CreateBucket named a region other than
 	// Config.Region. InvalidLocationConstraint.
 	ErrInvalidLocationConstraint = errors.New("httpapi: invalid location constraint")
@@ -106,7 +116,9 @@ func errorTable() []errorEntry {
 		e(ErrNotImplemented, "NotImplemented", 501, "A header or query you provided implies functionality that is not implemented."),
 		e(ErrMethodNotAllowed, "MethodNotAllowed", 405, "The specified method is not allowed against this resource."),
 		e(ErrEntityTooLarge, "EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed object size."),
+		e(ErrCopySourceTooLarge, "InvalidRequest", 400, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"),
 		e(ErrMetadataTooLarge, "MetadataTooLarge", 400, "Your metadata headers exceed the maximum allowed metadata size."),
+		e(ErrHeadersTooLarge, "RequestHeaderSectionTooLarge", 400, "Your request header section exceeds the maximum allowed size."),
 		e(ErrInvalidLocationConstraint, "InvalidLocationConstraint", 400, "The specified location constraint is not valid."),
 		e(ErrSlowDown, "SlowDown", 503, "Please reduce your request rate."),
 		e(ErrNoCredentials, "AccessDenied", 403, "Access Denied."),
@@ -127,6 +139,7 @@ func errorTable() []errorEntry {
 		e(s3auth.ErrInvalidChecksum, "InvalidRequest", 400, "The checksum headers of the request are not valid."),
 		e(s3auth.ErrIncompleteBody, "IncompleteBody", 400, "You did not provide the number of bytes specified by the Content-Length HTTP header."),
 		e(s3auth.ErrMalformedChunk, "IncompleteBody", 400, "The aws-chunked body of the request is malformed."),
+		e(s3auth.ErrUnsignedHeaders, "AccessDenied", 403, "There were headers present in the request which were not signed"),
 		e(s3auth.ErrUnsupported, "NotImplemented", 501, "The authentication scheme is not implemented."),
 
 		// Metadata (meta).
@@ -194,15 +207,24 @@ type errorDoc struct {
 	Region    string   `xml:"Region,omitempty"`
 	RequestID string   `xml:"RequestId"`
 	HostID    string   `xml:"HostId,omitempty"`
+
+	// HeadersNotSigned lists the unsigned x-amz-* headers of an
+	// AccessDenied for s3auth.ErrUnsignedHeaders, comma-separated as S3 does.
+	HeadersNotSigned string `xml:"HeadersNotSigned,omitempty"`
+
+	// MaxSizeAllowed is the limit that a *TooLarge error exceeded, when
+	// S3 reports one.
+	MaxSizeAllowed int64 `xml:"MaxSizeAllowed,omitempty"`
 }
 
 // writeError answers r with err's S3 error. HEAD requests and 304 get the
-// status only. Headers already set stay (Content-Range of a 416). Unknown errors are logged (the one place they are handled).
+// status only. Headers already set stay (Content-Range of a 416). Unknown
+// errors are logged (the one place they are handled): at error level, or
+// at debug level when the client went away.
 func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e, known := toS3(err)
 	if !known {
-		h.cfg.Logger.Error("s3 request failed", "method", r.Method, "path", r.URL.Path,
-			"request_id", requestID(r), "err", err)
+		h.logFailure(r, "s3 request failed", "err", err)
 	}
 	hdr := w.Header()
 	if e.Status == http.StatusServiceUnavailable {
@@ -220,6 +242,13 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if errors.Is(err, s3auth.ErrMalformedAuth) && r.URL.Query().Has("X-Amz-Algorithm") {
 		doc.Code = "AuthorizationQueryParametersError"
 		doc.Message = "Error parsing the X-Amz-Credential parameter or another presigned query parameter."
+	}
+	if errors.Is(err, ErrHeadersTooLarge) {
+		doc.MaxSizeAllowed = MaxHeaderSection
+	}
+	var ue *s3auth.UnsignedHeadersError
+	if errors.As(err, &ue) {
+		doc.HeadersNotSigned = strings.Join(ue.Names, ", ")
 	}
 	writeXML(w, e.Status, doc)
 }

@@ -58,6 +58,21 @@ func checkKey(key string) error {
 	return nil
 }
 
+// checkNewKey enforces, on top of checkKey, what shale requires of a key it
+// is asked to create: no control characters (bytes below 0x20, and 0x7F).
+// S3 stores such keys, but XML 1.0 cannot carry most of them, so a listing
+// without encoding-type=url would be unreadable (or silently altered) for
+// every client; refusing them at creation keeps every listing well-formed.
+// Keys that already exist stay readable and deletable.
+func checkNewKey(key string) error {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c < 0x20 || c == 0x7f {
+			return detail(ErrInvalidArgument, "object key contains the control character 0x%02X at byte %d; shale refuses keys with characters below 0x20 or 0x7F because XML listings cannot carry them", c, i)
+		}
+	}
+	return nil
+}
+
 // clip shortens s for an error message.
 func clip(s string) string {
 	if len(s) > 80 {

@@ -42,8 +42,14 @@ func responseOverrides() [6][2]string {
 
 // objectMeta extracts what an upload stores besides its bytes: content
 // type, the standard headers (aws-chunked stripped from Content-Encoding)
-// and the user metadata (names lower-cased, without x-amz-meta-).
+// and the user metadata (names lower-cased, without x-amz-meta-). The user
+// metadata is capped at maxUserMeta (MetadataTooLarge) and all of it
+// together at MaxHeaderSection (RequestHeaderSectionTooLarge): the request
+// headers an object or a multipart upload keeps in meta are bounded
+// whatever the request's header section was allowed to be.
 func objectMeta(hdr http.Header) (contentType string, headers, userMeta map[string]string, err error) {
+	contentType = hdr.Get("Content-Type")
+	stored := len(contentType)
 	headers = map[string]string{}
 	for _, k := range storedHeaders() {
 		v := hdr.Get(k)
@@ -52,6 +58,7 @@ func objectMeta(hdr http.Header) (contentType string, headers, userMeta map[stri
 		}
 		if v != "" {
 			headers[k] = v
+			stored += len(k) + len(v)
 		}
 	}
 	userMeta = map[string]string{}
@@ -68,7 +75,10 @@ func objectMeta(hdr http.Header) (contentType string, headers, userMeta map[stri
 	if total > maxUserMeta {
 		return "", nil, nil, detail(ErrMetadataTooLarge, "user metadata is %d bytes, more than %d", total, maxUserMeta)
 	}
-	return hdr.Get("Content-Type"), headers, userMeta, nil
+	if stored += total; stored > MaxHeaderSection {
+		return "", nil, nil, detail(ErrHeadersTooLarge, "the headers to store are %d bytes, more than %d", stored, MaxHeaderSection)
+	}
+	return contentType, headers, userMeta, nil
 }
 
 // stripAWSChunked removes the aws-chunked coding from a Content-Encoding
@@ -210,9 +220,11 @@ func (h *handler) putObject(w http.ResponseWriter, r *http.Request, bucket, key 
 }
 
 // lazyWriter sends the status line with the first body byte, so that a read
-// failing before any byte can still be answered with an S3 error.
+// failing before any byte can still be answered with an S3 error. A failed
+// write is the client's failure and is recorded as such.
 type lazyWriter struct {
 	w       http.ResponseWriter
+	r       *http.Request
 	status  int
 	started bool
 }
@@ -222,7 +234,11 @@ func (l *lazyWriter) Write(p []byte) (int, error) {
 		l.started = true
 		l.w.WriteHeader(l.status)
 	}
-	return l.w.Write(p)
+	n, err := l.w.Write(p)
+	if err != nil {
+		clientFailed(l.r)
+	}
+	return n, err
 }
 
 // getObject serves GetObject and HeadObject.
@@ -291,7 +307,7 @@ func (h *handler) getObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		w.WriteHeader(status)
 		return
 	}
-	lw := &lazyWriter{w: w, status: status}
+	lw := &lazyWriter{w: w, r: r, status: status}
 	if err := h.svc.ReadObject(ctx, lw, m, off, length); err != nil {
 		if !lw.started {
 			for k := range hdr {
@@ -304,10 +320,7 @@ func (h *handler) getObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		}
 		// Part of the body is out: the only honest answer left is to
 		// break the connection so the client sees a short response.
-		if ctx.Err() == nil {
-			h.cfg.Logger.Error("s3 get failed mid-body", "bucket", bucket, "key", key,
-				"request_id", requestID(r), "err", err)
-		}
+		h.logFailure(r, "s3 get failed mid-body", "bucket", bucket, "key", key, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }
@@ -364,7 +377,7 @@ func (h *handler) deleteObjects(w http.ResponseWriter, r *http.Request, bucket s
 		}
 		e, known := toS3(errs[i])
 		if !known {
-			h.cfg.Logger.Error("s3 delete failed", "bucket", bucket, "key", key, "request_id", requestID(r), "err", errs[i])
+			h.logFailure(r, "s3 delete failed", "bucket", bucket, "key", key, "err", errs[i])
 		}
 		res.Errors = append(res.Errors, deleteError{Key: key, Code: e.Code, Message: e.Message})
 	}
@@ -431,6 +444,10 @@ func (h *handler) copyObject(w http.ResponseWriter, r *http.Request, bucket, key
 	src, err := h.copySource(ctx, r, source)
 	if err != nil {
 		h.writeError(w, r, err)
+		return
+	}
+	if src.Size > h.maxPut {
+		h.writeError(w, r, detail(ErrCopySourceTooLarge, "The specified copy source is larger than the maximum allowable size for a copy source: %d", h.maxPut))
 		return
 	}
 	in := object.PutInput{Bucket: bucket, Key: key, Size: src.Size, Checksums: wholeChecksums(src.Checksums)}

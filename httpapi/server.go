@@ -51,9 +51,11 @@ const (
 	keyRequestID ctxKey = iota
 	keyHostID
 	keyAuth
+	keyClientIO
 )
 
-// identify gives the request its x-amz-request-id and x-amz-id-2.
+// identify gives the request its x-amz-request-id and x-amz-id-2, and
+// watches its client's I/O (clientio.go).
 func (h *handler) identify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var b [32]byte
@@ -63,7 +65,7 @@ func (h *handler) identify(next http.Handler) http.Handler {
 		w.Header().Set("x-amz-request-id", id)
 		w.Header().Set("x-amz-id-2", id2)
 		w.Header().Set("Server", "shale")
-		ctx := context.WithValue(r.Context(), keyRequestID, id)
+		ctx := context.WithValue(watchClient(r), keyRequestID, id)
 		ctx = context.WithValue(ctx, keyHostID, id2)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -138,10 +140,15 @@ func (s *stallReader) clear() {
 	}
 }
 
-// authenticate verifies the request's signature before anything else reads
-// it; handlers read the body through authReq(r).Body.
+// authenticate refuses an oversized header section, then verifies the
+// request's signature before anything else reads it; handlers read the body
+// through authReq(r).Body.
 func (h *handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkHeaderSection(r); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
 		if h.cfg.Auth == nil {
 			h.writeError(w, r, ErrNoCredentials)
 			return
@@ -229,6 +236,12 @@ func (h *handler) resource(w http.ResponseWriter, r *http.Request) {
 	if err := checkKey(key); err != nil {
 		h.writeError(w, r, err)
 		return
+	}
+	if r.Method == http.MethodPut || r.Method == http.MethodPost {
+		if err := checkNewKey(key); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
 	}
 	h.objectOp(w, r, bucket, key, q)
 }

@@ -22,6 +22,15 @@
 //
 // Invariants:
 //
+//   - Every x-amz-* header of an authenticated request is covered by its
+//     signature: a request carrying one that its signed headers do not list
+//     fails with ErrUnsignedHeaders (S3 does the same), in the header form
+//     and in presigned URLs alike, so the holder of a signed request or URL
+//     cannot add a copy source, metadata directive, user metadata or any
+//     other x-amz-* instruction to it. The only exception, as in S3, is
+//     x-amz-content-sha256, whose value is the canonical request's payload
+//     line and so is signed anyway. Other headers (Content-Type,
+//     User-Agent, X-Amzn-Trace-Id …) are covered only when listed.
 //   - Authenticate reads no body bytes; everything it rejects is rejected
 //     before the body is touched.
 //   - Request.Body returns the decoded bytes; every check that needs the

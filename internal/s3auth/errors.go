@@ -3,6 +3,7 @@ package s3auth
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Authenticate and the Body it returns wrap exactly one of
@@ -85,6 +86,16 @@ var (
 	// which is what clients treat as "retry the upload".
 	ErrMalformedChunk = errors.New("s3auth: malformed aws-chunked body")
 
+	// ErrUnsignedHeaders: the request carries an x-amz-* header that its
+	// signed-header list (SignedHeaders or X-Amz-SignedHeaders) does not
+	// name, so the signature does not cover it. The error is an
+	// *UnsignedHeadersError naming them. The one exception is
+	// x-amz-content-sha256, whose value is the payload line of the
+	// canonical request and so is covered whether listed or not. S3:
+	// AccessDenied ("There were headers present in the request which were
+	// not signed", with a HeadersNotSigned element).
+	ErrUnsignedHeaders = errors.New("s3auth: x-amz-* headers present that are not signed")
+
 	// ErrUnsupported: a valid but unimplemented scheme — SigV2, SigV4A
 	// (AWS4-ECDSA-P256-SHA256, STREAMING-AWS4-ECDSA-…). S3 itself supports
 	// these; we answer NotImplemented.
@@ -106,3 +117,16 @@ func (e *ChecksumError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrChecksumMismatch) true.
 func (e *ChecksumError) Unwrap() error { return ErrChecksumMismatch }
+
+// UnsignedHeadersError names the x-amz-* headers a request carries without
+// signing them; it wraps ErrUnsignedHeaders.
+type UnsignedHeadersError struct {
+	Names []string // lower-case header names, sorted
+}
+
+func (e *UnsignedHeadersError) Error() string {
+	return fmt.Sprintf("headers %s: %v", strings.Join(e.Names, ", "), ErrUnsignedHeaders)
+}
+
+// Unwrap makes errors.Is(err, ErrUnsignedHeaders) true.
+func (e *UnsignedHeadersError) Unwrap() error { return ErrUnsignedHeaders }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func FuzzParseAuthorization(f *testing.F) {
@@ -142,5 +144,53 @@ func FuzzChunkedDecoder(f *testing.F) {
 			}
 		}
 		t.Fatalf("error %v wraps no sentinel", err)
+	})
+}
+
+// FuzzSignedHeaderCheck adds one header (any name, any value, as a server's
+// header map may hold it) to a correctly signed request — header auth or a
+// presigned URL — and checks the signed-header rule: authentication fails
+// with ErrUnsignedHeaders exactly when the request then carries an x-amz-*
+// header (any case) that the signature does not list, other than
+// x-amz-content-sha256; and a request that authenticates carries no such
+// header.
+func FuzzSignedHeaderCheck(f *testing.F) {
+	f.Add("X-Amz-Copy-Source", "/secret/db.txt", true)
+	f.Add("x-amz-meta-a", "1", false)
+	f.Add("X-AMZ-METADATA-DIRECTIVE", "REPLACE", true)
+	f.Add("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD", true)
+	f.Add("X-Amz-Date", "20240301T120000Z", false)
+	f.Add("X-Amzn-Trace-Id", "Root=1", true)
+	f.Add("x-amz-", "", false)
+	f.Add("Content-Type", "text/plain", true)
+	f.Fuzz(func(t *testing.T, name, value string, presigned bool) {
+		a := newTestAuth(testTime.Add(time.Minute))
+		var r *http.Request
+		var signed []string
+		if presigned {
+			u, hdr := presign(t, http.MethodPut, "/bucket/key", "", "600", testRegion, testSK, testTime)
+			r = presignedRequest(t, http.MethodPut, u, hdr)
+			signed = []string{"host"}
+		} else {
+			cr := newClientRequest(t, http.MethodGet, "/bucket/key", "", nil)
+			signHeader(t, cr, emptySHA256, testAK, testSK, testRegion, testTime)
+			r = toServer(t, cr)
+			signed = []string{"host", "x-amz-content-sha256", "x-amz-date"}
+		}
+		r.Header[name] = append(r.Header[name], value)
+		lower := strings.ToLower(name)
+		wantUnsigned := strings.HasPrefix(lower, "x-amz-") && lower != "x-amz-content-sha256" && !slices.Contains(signed, lower)
+		_, err := a.Authenticate(r)
+		if got := errors.Is(err, ErrUnsignedHeaders); got != wantUnsigned {
+			t.Fatalf("header %q: %q: error %v, want unsigned-header error %v", name, value, err, wantUnsigned)
+		}
+		if err == nil {
+			for k := range r.Header {
+				lk := strings.ToLower(k)
+				if strings.HasPrefix(lk, "x-amz-") && lk != "x-amz-content-sha256" && !slices.Contains(signed, lk) {
+					t.Fatalf("authenticated with unsigned %q", k)
+				}
+			}
+		}
 	})
 }

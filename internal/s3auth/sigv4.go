@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -380,6 +381,9 @@ func requestTime(r *http.Request) (time.Time, string, error) {
 // compares it with the one the client sent. skipQuery names the query
 // parameter left out of the canonical query (the presigned signature).
 func (a *Authenticator) verifyRequest(r *http.Request, z *authorization, amzDate, payload, skipQuery string, presigned bool) (*signed, error) {
+	if names := unsignedHeaders(r.Header, z.signedHeaders); len(names) > 0 {
+		return nil, &UnsignedHeadersError{Names: names}
+	}
 	secret, ok := a.cfg.Lookup(z.accessKey)
 	if !ok {
 		return nil, fmt.Errorf("access key %q: %w", z.accessKey, ErrUnknownAccessKey)
@@ -412,6 +416,47 @@ func (a *Authenticator) verifyRequest(r *http.Request, z *authorization, amzDate
 		payloadHash: payload,
 		presigned:   presigned,
 	}, nil
+}
+
+// exemptUnsigned is the one x-amz-* header S3 accepts without it being listed
+// in the signed headers: x-amz-content-sha256, whose value is the last line
+// of the canonical request (the payload hash) and is therefore covered by
+// the signature anyway — changing it changes the signature. Presigners
+// leave it out of X-Amz-SignedHeaders, and S3 accepts it there.
+const exemptUnsigned = "x-amz-content-sha256"
+
+// unsignedHeaders returns, lower-cased and sorted, the names of the x-amz-*
+// headers in h that signed (lower-case names) does not list, apart from
+// exemptUnsigned. Every header S3 acts on that a client may set (copy
+// source, metadata directive, user metadata, checksums, ACLs …) is an
+// x-amz-* header, so none of them can be added to a signed request or a
+// presigned URL by someone who does not hold the secret. Names are compared
+// case-insensitively: the server's header map may hold a name in a form
+// other than its canonical one. x-amzn-* (trace ids) is a different prefix
+// and is not covered, as the AWS signers leave it unsigned.
+func unsignedHeaders(h http.Header, signed []string) []string {
+	var out []string
+	for k := range h {
+		if len(k) < len("x-amz-") || !strings.EqualFold(k[:len("x-amz-")], "x-amz-") ||
+			strings.EqualFold(k, exemptUnsigned) || listed(signed, k) {
+			continue
+		}
+		if lk := strings.ToLower(k); !slices.Contains(out, lk) {
+			out = append(out, lk)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// listed reports whether names holds name, ignoring case.
+func listed(names []string, name string) bool {
+	for _, n := range names {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // signString returns hex(HMAC(key, alg\ndate\nscope\nrest)).
