@@ -117,8 +117,8 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// nodeDialer hands the object layer one remote shard store per node
-// address, reusing clients (and their connections).
+// nodeDialer hands the object layer one remote shard store per node (id and
+// address), reusing clients (and their connections).
 type nodeDialer struct {
 	secret []byte
 	hc     *http.Client
@@ -139,10 +139,11 @@ func (d *nodeDialer) Store(n cluster.Node) (object.ShardStore, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c, ok := d.clients[n.Addr]
+	key := string(n.ID) + "@" + n.Addr // a node's requests are signed for its id
+	c, ok := d.clients[key]
 	if !ok {
-		c = storageremote.NewClient("http://"+n.Addr, d.secret, d.hc)
-		d.clients[n.Addr] = c
+		c = storageremote.NewClient("http://"+n.Addr, string(n.ID), d.secret, d.hc)
+		d.clients[key] = c
 	}
 	return c, nil
 }

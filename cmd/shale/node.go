@@ -131,7 +131,7 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 		return fmt.Errorf("node %s: %w", id, err)
 	}
 	srv := &http.Server{
-		Handler:           storageremote.NewHandler(disk, storageremote.HandlerConfig{Secret: secret}),
+		Handler:           storageremote.NewHandler(disk, storageremote.HandlerConfig{Secret: secret, Node: string(id)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
