@@ -19,6 +19,7 @@ var allowed = map[string][]string{
 	"storage":             {"erasure", "internal/pace"},
 	"internal/peerauth":   {},
 	"internal/devcluster": {},
+	"internal/clustertls": {},
 	"internal/pace":       {},
 	"internal/s3auth":     {},
 	"meta":                {"cluster"},
