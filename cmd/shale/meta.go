@@ -33,6 +33,7 @@ type metaFlags struct {
 	blockSize         int
 	// The orphan inventory (startRepair): 0 grace turns it off.
 	orphanGrace, orphanEvery time.Duration
+	itls                     internalTLSFlags
 }
 
 func newMetaCmd() *cobra.Command {
@@ -66,6 +67,7 @@ every request signed with the cluster secret. It marks nodes down after
 	fl.IntVar(&f.blockSize, "block-size", 0, "bytes per shard block, 0: the codec's default (repair loop)")
 	fl.DurationVar(&f.orphanGrace, "orphan-grace", time.Hour, "shards no manifest or upload references are deleted once this old; must exceed the longest write and node clock skew; 0: never (orphan inventory)")
 	fl.DurationVar(&f.orphanEvery, "orphan-every", 10*time.Minute, "least time between the starts of two sweeps of every node's shards (orphan inventory)")
+	f.itls.register(fl)
 	return cmd
 }
 
@@ -88,6 +90,10 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	if err != nil {
 		return err
 	}
+	inet, err := f.itls.load()
+	if err != nil {
+		return err
+	}
 	store, mux, err := newMetaServer(meta.Config{
 		Dir: f.data, DownAfter: f.downAfter, OutAfter: f.outAfter, GarbageGrace: f.garbageGrace,
 	}, secret)
@@ -102,7 +108,7 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	g, gctx := errgroup.WithContext(ctx)
-	if err := startRepair(gctx, g, store, mux, f, secret); err != nil {
+	if err := startRepair(gctx, g, store, mux, f, secret, inet); err != nil {
 		_ = ln.Close()
 		_ = store.Close()
 		return fmt.Errorf("meta: repair loop: %w", err)
@@ -115,7 +121,7 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 		return nil
 	})
 	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(inet.listen(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("meta: serve: %w", err)
 		}
 		return nil
