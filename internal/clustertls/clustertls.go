@@ -36,7 +36,23 @@ var (
 	ErrNoCertificate = errors.New("clustertls: no certificate in file")
 	// ErrNotCA: the CA file's certificate cannot sign certificates.
 	ErrNotCA = errors.New("clustertls: certificate is not a CA")
+	// ErrName: a certificate name is not 1–64 of [A-Za-z0-9._-] starting
+	// with a letter or digit (it names files).
+	ErrName = errors.New("clustertls: invalid certificate name")
 )
+
+func validName(n string) bool {
+	if len(n) == 0 || len(n) > 64 || n[0] == '.' || n[0] == '-' || n == "ca" || n == "ca-key" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // CA is a loaded cluster CA: its certificate and key.
 type CA struct {
@@ -108,6 +124,9 @@ func LoadCA(dir string) (*CA, error) {
 // addresses or DNS names; ports are stripped). Existing files are kept when
 // they were issued by this CA for at least these hosts, else replaced.
 func (ca *CA) Issue(dir, name string, hosts []string) (certFile, keyFile string, err error) {
+	if !validName(name) {
+		return "", "", fmt.Errorf("issue %q: %w", name, ErrName)
+	}
 	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
 	var ips []net.IP
 	var dns []string

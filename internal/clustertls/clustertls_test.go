@@ -151,6 +151,19 @@ func TestMutualTLS(t *testing.T) {
 	}
 }
 
+func TestBadNames(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := LoadOrCreateCA(dir, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"", "../x", "a/b", ".hidden", "ca", "ca-key"} {
+		if _, _, err := ca.Issue(dir, n, []string{"127.0.0.1"}); err == nil {
+			t.Errorf("name %q accepted", n)
+		}
+	}
+}
+
 func TestMissingFiles(t *testing.T) {
 	if _, err := ServerConfig(Files{}); err == nil {
 		t.Fatal("no files accepted")
