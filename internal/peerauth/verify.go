@@ -91,7 +91,10 @@ func (c *Config) setDefaults() {
 // The replay cache lives in memory. So that a restart does not reopen the
 // window for requests accepted before it, a Verifier refuses every request
 // dated before its own creation (ErrBeforeStart): create it once, when the
-// process starts serving.
+// process starts serving. The start is read from this process's clock, so a
+// peer whose clock lags by d has its requests refused for d after a restart
+// (and one whose clock runs ahead by d could have a request captured up to
+// d before the restart replayed once): keep clocks synchronised.
 type Verifier struct {
 	secret     []byte
 	cfg        Config

@@ -44,5 +44,7 @@
 //
 // What it does not do: retry, time out on its own (the caller's ctx is the
 // only deadline), pool or limit connections beyond the http.Client it is
-// given, or encrypt (peerauth signs, it does not hide).
+// given, or encrypt by itself (peerauth signs, it does not hide; give the
+// client an https:// URL and an http.Client with internal/clustertls's
+// ClientConfig, and serve the handler on a TLS listener, for that).
 package remote
