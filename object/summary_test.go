@@ -175,3 +175,78 @@ func TestReadSubstitutedShardFailsRead(t *testing.T) {
 	// Ranged reads (not whole shards) cannot check the summary; the repair
 	// of the reported shard is what brings the object back.
 }
+
+// A repair target that stores substituted records is caught on its ack as a
+// PUT's is: the shard is not committed.
+func TestRepairSubstitutingTargetRefused(t *testing.T) {
+	h := newHarness(t, 8, testConfig())
+	data := pattern(24, 3*4*4096+11)
+	m := h.put("r", data)
+	lost := shardNode(m, 1)
+	h.setState(lost, cluster.Out)
+	h.c.nodes = repairSubstituting{substitutingNodes{t: t, inner: h}}
+	res, err := h.c.RepairObject(h.ctx, testBucket, "r", nil, nil)
+	if err == nil || res.Rebuilt != 0 || res.Remaining == 0 {
+		t.Fatalf("repair onto substituting nodes: %+v, %v; want nothing rebuilt", res, err)
+	}
+	got, err := h.c.HeadObject(h.ctx, testBucket, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Segments[0].Shards[1] != m.Segments[0].Shards[1] {
+		t.Fatalf("a substituted shard was committed: %+v", got.Segments[0].Shards[1])
+	}
+}
+
+// repairSubstituting substitutes every shard written by repair (ids with an
+// ".r" suffix part).
+type repairSubstituting struct{ substitutingNodes }
+
+func (n repairSubstituting) Store(node cluster.Node) (ShardStore, error) {
+	st, err := n.inner.Store(node)
+	if err != nil {
+		return nil, err
+	}
+	return repairSubstitutingStore{st, n.t}, nil
+}
+
+type repairSubstitutingStore struct {
+	ShardStore
+	t testing.TB
+}
+
+func (s repairSubstitutingStore) Put(ctx context.Context, id string, r io.Reader) (storage.Info, error) {
+	if !strings.Contains(id, ".r") {
+		return s.ShardStore.Put(ctx, id, r)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return storage.Info{}, err
+	}
+	return s.ShardStore.Put(ctx, id, bytes.NewReader(substitute(s.t, b, -1)))
+}
+
+// A source shard whose records were substituted, found out only at its end
+// (after its records fed the rebuild), fails that rebuild instead of
+// committing shards made from it; it is reported, and the next repair
+// rebuilds both around it.
+func TestRepairFromSubstitutedSourceRefused(t *testing.T) {
+	h := newHarness(t, 12, testConfig())
+	data := pattern(25, 3*4*4096+11)
+	m := h.put("s", data)
+	replaceShard(t, h, m.Segments[0].Shards[0], 0)
+	h.setState(shardNode(m, 1), cluster.Out)
+	if res, err := h.c.RepairObject(h.ctx, testBucket, "s", nil, nil); err == nil || res.Rebuilt != 0 {
+		t.Fatalf("repair from a substituted source: %+v, %v; want it refused", res, err)
+	}
+	bad, err := h.store.BadReports(h.ctx, 10)
+	if err != nil || len(bad) != 1 || bad[0].ShardID != m.Segments[0].Shards[0].ID {
+		t.Fatalf("reports %+v, %v; want shard 0", bad, err)
+	}
+	res, err := h.c.RepairObject(h.ctx, testBucket, "s", bad, nil)
+	if err != nil || res.Rebuilt != 2 || res.Remaining != 0 {
+		t.Fatalf("second repair: %+v, %v", res, err)
+	}
+	got, _ := h.c.HeadObject(h.ctx, testBucket, "s")
+	checkWhole(t, h, got, data)
+}
