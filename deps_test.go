@@ -19,6 +19,7 @@ var allowed = map[string][]string{
 	"storage":             {"erasure", "internal/pace", "internal/privfs"},
 	"internal/peerauth":   {"internal/privfs"},
 	"internal/devcluster": {"internal/privfs"},
+	"internal/clustertls": {},
 	"internal/pace":       {},
 	"internal/privfs":     {},
 	"internal/s3auth":     {},

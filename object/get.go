@@ -36,7 +36,11 @@ var (
 // segment is decoded from its data shards; a shard whose node is down or
 // unknown, that is missing or corrupt, or whose reads make no progress for
 // Config.ReadTimeout is read around through parity. Corrupt and missing
-// shards are then reported to meta for repair. Fewer than k readable shards
+// shards are then reported to meta for repair. A whole shard read is also
+// checked against the manifest's summary checksum (ShardRef.Checksum): a
+// mismatch is a corrupt shard, read around with parity when found before any
+// of its records were used, and otherwise fails the read (ErrUnreadable)
+// after the bytes already written. Fewer than k readable shards
 // of a stripe fail the read part-way with ErrUnreadable (some bytes may have
 // been written to w). A range outside the object is ErrInvalidRange.
 func (c *Coordinator) ReadObject(ctx context.Context, w io.Writer, m meta.Manifest, off, length int64) error {
@@ -84,6 +88,13 @@ func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.
 	rep, err := cd.Decode(ctx, w, seg.Size, off, n, c.opener(mp, seg, nil))
 	release()
 	c.reportBad(ctx, m, si, rep)
+	if err == nil {
+		// Records of a shard whose summary failed were already written:
+		// the client must not take this read for a good one.
+		if lerr := lateSummaryMismatch(rep); lerr != nil {
+			err = fmt.Errorf("%w: %w", ErrUnreadable, lerr)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, erasure.ErrTooFewShards) {
 			return fmt.Errorf("read %s/%s segment %d: %w: %w", m.Bucket, m.Key, si, ErrUnreadable, err)
@@ -165,6 +176,10 @@ func (c *Coordinator) opener(mp *cluster.Map, seg meta.Segment, exclude map[int]
 		rc, err := c.timedGet(ctx, st, ref.ID, off, n)
 		if err != nil {
 			return nil, fmt.Errorf("open shard %d (%s) on %s: %w", shard, ref.ID, ref.Node, err)
+		}
+		if off == 0 && n == ref.Size && n > 0 {
+			// A whole shard: check it against the manifest's summary.
+			return newSummaryReader(rc, ref.ID, ref.Size, ref.Checksum), nil
 		}
 		return rc, nil
 	}

@@ -124,7 +124,7 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 
 	fail := func(cause error) (*segmentWrite, error) {
 		fan.abort(cause)
-		fan.wait(len(fan.sinks)+1, 0)
+		fan.wait(len(fan.sinks)+1, 0, nil)
 		return nil, errJoin([]error{cause, c.queueGarbage(ctx, fan.attempted())})
 	}
 
@@ -146,7 +146,7 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 	}
 	shardSize := cd.ShardSize(res.Size)
 	fan.finish(res.ShardErrs)
-	good := fan.wait(c.cfg.WriteQuorum, shardSize)
+	good := fan.wait(c.cfg.WriteQuorum, shardSize, res.Summaries)
 	if good < c.cfg.WriteQuorum {
 		cause := fmt.Errorf("put %s: %w: %d of %d shards durable, need %d: %w", objID, ErrQuorum, good, k+m, c.cfg.WriteQuorum, fan.errs())
 		return nil, errJoin([]error{cause, c.queueGarbage(ctx, fan.attempted())})

@@ -333,17 +333,19 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 	var (
 		missing []int
 		outs    []*dropWriter
+		sums    = make([]*summingWriter, len(seg.Shards))
 	)
 	for _, i := range todo {
 		if w := fan.writer(i); w != nil {
 			missing = append(missing, i)
-			outs = append(outs, &dropWriter{w: w})
+			sums[i] = &summingWriter{w: w, v: erasure.NewVerifier(i)}
+			outs = append(outs, &dropWriter{w: sums[i]})
 		} else if targets[i] != "" {
 			at.failed[i] = targets[i] // not dialled
 		}
 	}
 	if len(missing) == 0 {
-		fan.wait(len(fan.sinks)+1, 0)
+		fan.wait(len(fan.sinks)+1, 0, nil)
 		return at, fan.errs()
 	}
 	exclude := map[int]bool{}
@@ -376,9 +378,15 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 			at.badSources = append(at.badSources, f.Shard)
 		}
 	}
+	if err == nil {
+		// A source whose summary failed after its records were used makes
+		// the rebuilt shards suspect: drop them; the source is reported bad
+		// and the next attempt rebuilds around it.
+		err = lateSummaryMismatch(rep)
+	}
 	if err != nil {
 		fan.abort(err)
-		fan.wait(len(fan.sinks)+1, 0)
+		fan.wait(len(fan.sinks)+1, 0, nil)
 		at.remaining += len(missing) + len(at.failed)
 		clear(at.failed) // the rebuild failed: no node would have done better
 		if errors.Is(err, erasure.ErrTooFewShards) {
@@ -392,8 +400,13 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 	}
 	fan.finish(werrs)
 	// Quorum 1: each rebuilt shard stands alone, so one failed target
-	// must not cancel the others' writes (only a stall does).
-	fan.wait(1, cd.ShardSize(seg.Size))
+	// must not cancel the others' writes (only a stall does). Each node
+	// must acknowledge the summary of the records sent to it.
+	wantSums := make([]uint64, len(seg.Shards))
+	for _, i := range missing {
+		wantSums[i] = sums[i].v.Summary()
+	}
+	fan.wait(1, cd.ShardSize(seg.Size), wantSums)
 	for _, i := range missing {
 		s := fan.sinks[i]
 		if !s.ok() {

@@ -24,6 +24,8 @@ var (
 	errStraggler = errors.New("shard write cancelled as a straggler")
 	// errSizeMismatch: a node acknowledged a shard of the wrong length.
 	errSizeMismatch = errors.New("shard size mismatch")
+	// A node that acknowledges a shard whose summary is not that of the
+	// records sent fails with errSummaryMismatch (summary.go).
 )
 
 // sink streams one shard to one node's Put through a shardPipe. The encoder
@@ -189,9 +191,11 @@ func (f *fanout) cancelPending(done map[*sink]bool) {
 // wait collects every started Put. Once quorum successes are impossible it
 // cancels the rest; when no Put completes for the stall limit it cancels the
 // stragglers (they are then failed shards, left to repair). A success whose
-// size is not wantSize counts as failed. It returns the number of durable
-// shards. Every goroutine has returned when wait returns.
-func (f *fanout) wait(quorum int, wantSize int64) int {
+// size is not wantSize, or whose checksum is not wantSums[index] (the
+// summary of the records sent; nil: not checked), counts as failed. It
+// returns the number of durable shards. Every goroutine has returned when
+// wait returns.
+func (f *fanout) wait(quorum int, wantSize int64, wantSums []uint64) int {
 	defer f.wg.Wait()
 	f.waited = true
 	done := make(map[*sink]bool, f.started)
@@ -210,6 +214,9 @@ func (f *fanout) wait(quorum int, wantSize int64) int {
 			s.w.timer.Stop()
 			if s.err == nil && s.info.Size != wantSize {
 				s.err = fmt.Errorf("put shard %d of %s on %s: %w: %d bytes, want %d", s.index, s.id, s.node, errSizeMismatch, s.info.Size, wantSize)
+			}
+			if s.err == nil && s.index < len(wantSums) && s.info.Checksum != wantSums[s.index] {
+				s.err = fmt.Errorf("put shard %d of %s on %s: %w: node has %016x, sent %016x", s.index, s.id, s.node, errSummaryMismatch, s.info.Checksum, wantSums[s.index])
 			}
 			if s.err == nil {
 				good++

@@ -25,12 +25,14 @@ func init() { commands = append(commands, newAdminCmd) }
 // dir, or a meta address with the cluster secret.
 type clusterTarget struct {
 	data, metaAddr, secretFile string
+	itls                       internalTLSFlags
 }
 
 func (t *clusterTarget) flags(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&t.data, "data", "", "a dev cluster's data dir (reads DATA/cluster.json)")
 	cmd.PersistentFlags().StringVar(&t.metaAddr, "meta", "", "meta address host:port")
 	cmd.PersistentFlags().StringVar(&t.secretFile, "secret-file", "", "cluster secret file (with --meta)")
+	t.itls.register(cmd.PersistentFlags())
 }
 
 // client opens a meta client and, for dev clusters, returns the cluster file
@@ -45,7 +47,11 @@ func (t clusterTarget) client() (*metaremote.Client, *devcluster.File, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		return newMetaClient(t.metaAddr, secret), nil, nil
+		inet, err := t.itls.load()
+		if err != nil {
+			return nil, nil, err
+		}
+		return newMetaClient(t.metaAddr, secret, inet), nil, nil
 	default:
 		data := t.data
 		if data == "" {
@@ -59,7 +65,11 @@ func (t clusterTarget) client() (*metaremote.Client, *devcluster.File, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		return newMetaClient(cf.Meta, secret), &cf, nil
+		inet, err := devNet(cf)
+		if err != nil {
+			return nil, nil, err
+		}
+		return newMetaClient(cf.Meta, secret, inet), &cf, nil
 	}
 }
 

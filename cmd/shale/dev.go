@@ -40,6 +40,7 @@ type devFlags struct {
 	nodes, zones, k, m  int
 	downAfter, outAfter time.Duration
 	tls                 bool
+	internalTLS         bool
 	repairRate          int64
 	repairConcurrency   int
 	blockSize           int
@@ -74,6 +75,7 @@ Restarting on the same --data brings every object back.`,
 	fl.DurationVar(&f.downAfter, "down-after", 5*time.Second, "a node without heartbeat this long is down")
 	fl.DurationVar(&f.outAfter, "out-after", 10*time.Minute, "a node down this long is out and its shards are re-created")
 	fl.BoolVar(&f.tls, "tls", false, "serve S3 over HTTPS with a self-signed certificate")
+	fl.BoolVar(&f.internalTLS, "internal-tls", false, "mutual TLS between the cluster's processes, with a cluster CA kept in DATA/internal-tls")
 	fl.Int64Var(&f.repairRate, "repair-rate", 0, "repair throttle, bytes/s (0: unthrottled)")
 	fl.IntVar(&f.repairConcurrency, "repair-concurrency", 0, "objects repaired at once (0: the repair loop's default)")
 	fl.IntVar(&f.blockSize, "block-size", 0, "bytes per shard block (0: the codec's default)")
@@ -243,6 +245,18 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	}
 
 	cf := devcluster.File{SecretFile: secretFile, Credentials: credsFile, K: f.k, M: f.m}
+	itls := map[string]internalTLSFlags{} // by process name; empty: plain HTTP
+	if f.internalTLS {
+		names := []string{"meta", "gateway", "admin"}
+		for i := 1; i <= f.nodes; i++ {
+			names = append(names, fmt.Sprintf("node-%d", i))
+		}
+		if itls, err = devInternalTLS(data, names); err != nil {
+			return err
+		}
+		a := itls["admin"]
+		cf.InternalTLS = &devcluster.InternalTLS{CA: a.ca, Cert: a.cert, Key: a.key}
+	}
 	metaAddr, err := stablePort(prev.Meta)
 	if err != nil {
 		return err
@@ -260,6 +274,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	if f.repairConcurrency > 0 {
 		cf.MetaArgs = append(cf.MetaArgs, "--repair-concurrency", strconv.Itoa(f.repairConcurrency))
 	}
+	cf.MetaArgs = append(cf.MetaArgs, itls["meta"].args()...)
 	mc, addr, err := startChild(ctx, "meta", exe, cf.MetaArgs, filepath.Join(data, "logs", "meta.log"), "meta listening on ")
 	if err != nil {
 		return err
@@ -284,6 +299,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		if f.scrubInterval > 0 {
 			n.Args = append(n.Args, "--scrub-interval", f.scrubInterval.String())
 		}
+		n.Args = append(n.Args, itls[id].args()...)
 		c, addr, err := startChild(ctx, id, exe, n.Args, filepath.Join(data, "logs", id+".log"), "listening on ")
 		if err != nil {
 			return err
@@ -298,6 +314,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	if f.blockSize > 0 {
 		cf.GatewayArgs = append(cf.GatewayArgs, "--block-size", strconv.Itoa(f.blockSize))
 	}
+	cf.GatewayArgs = append(cf.GatewayArgs, itls["gateway"].args()...)
 	if f.tls {
 		cert, key, err := selfSignedCert(filepath.Join(data, "tls"))
 		if err != nil {
@@ -344,7 +361,11 @@ func waitNodesUp(ctx context.Context, cf devcluster.File) error {
 	if err != nil {
 		return err
 	}
-	mc := newMetaClient(cf.Meta, secret)
+	inet, err := devNet(cf)
+	if err != nil {
+		return err
+	}
+	mc := newMetaClient(cf.Meta, secret, inet)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		m, err := mc.Map(ctx)

@@ -39,6 +39,7 @@ type gatewayFlags struct {
 	k, m, blockSize, quorum, maxInFlight    int
 	memLimit, memBudget                     int64
 	readTimeout                             time.Duration
+	itls                                    internalTLSFlags
 }
 
 func newGatewayCmd() *cobra.Command {
@@ -70,6 +71,7 @@ func newGatewayCmd() *cobra.Command {
 	fl.Int64Var(&f.memBudget, "memory-budget", object.DefaultMemoryBudget, "bytes of stripe buffers all requests together may hold; past it requests wait (keep it under about 3/8 of --memory-limit); negative: no bound")
 	fl.StringVar(&f.pprof, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060; default $"+pprofEnv+", else off)")
 	fl.DurationVar(&f.readTimeout, "shard-read-timeout", 2*time.Second, "a shard read making no progress this long is read around with parity")
+	f.itls.register(fl)
 	return cmd
 }
 
@@ -119,20 +121,19 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// nodeDialer hands the object layer one remote shard store per node
-// address, reusing clients (and their connections).
+// nodeDialer hands the object layer one remote shard store per node (id and
+// address), reusing clients (and their connections).
 type nodeDialer struct {
 	secret []byte
 	hc     *http.Client
+	inet   *internalNet
 
 	mu      sync.Mutex
 	clients map[string]*storageremote.Client
 }
 
-func newNodeDialer(secret []byte) *nodeDialer {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	return &nodeDialer{secret: secret, hc: &http.Client{Transport: tr}, clients: map[string]*storageremote.Client{}}
+func newNodeDialer(secret []byte, inet *internalNet) *nodeDialer {
+	return &nodeDialer{secret: secret, hc: &http.Client{Transport: inet.transport()}, inet: inet, clients: map[string]*storageremote.Client{}}
 }
 
 func (d *nodeDialer) Store(n cluster.Node) (object.ShardStore, error) {
@@ -141,18 +142,17 @@ func (d *nodeDialer) Store(n cluster.Node) (object.ShardStore, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c, ok := d.clients[n.Addr]
+	key := string(n.ID) + "@" + n.Addr // a node's requests are signed for its id
+	c, ok := d.clients[key]
 	if !ok {
-		c = storageremote.NewClient("http://"+n.Addr, d.secret, d.hc)
-		d.clients[n.Addr] = c
+		c = storageremote.NewClient(d.inet.url(n.Addr), string(n.ID), d.secret, d.hc)
+		d.clients[key] = c
 	}
 	return c, nil
 }
 
-func newMetaClient(addr string, secret []byte) *metaremote.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	return metaremote.NewClient("http://"+addr, secret, &http.Client{Transport: tr})
+func newMetaClient(addr string, secret []byte, inet *internalNet) *metaremote.Client {
+	return metaremote.NewClient(inet.url(addr), secret, &http.Client{Transport: inet.transport()})
 }
 
 // validate refuses flag combinations that would silently serve something
@@ -189,10 +189,14 @@ func runGateway(ctx context.Context, f gatewayFlags) error {
 	if err != nil {
 		return err
 	}
+	inet, err := f.itls.load()
+	if err != nil {
+		return err
+	}
 	coord, err := object.New(object.Config{
 		K: f.k, M: f.m, BlockSize: f.blockSize, WriteQuorum: f.quorum, ReadTimeout: f.readTimeout,
 		MemoryBudget: f.memBudget,
-	}, newMetaClient(f.metaAddr, secret), newNodeDialer(secret))
+	}, newMetaClient(f.metaAddr, secret, inet), newNodeDialer(secret, inet))
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,7 @@ type metaFlags struct {
 	// metricsListen is the address of the separate /metrics listener
 	// (serveMetrics); "" serves no metrics.
 	metricsListen string
+	itls          internalTLSFlags
 }
 
 func newMetaCmd() *cobra.Command {
@@ -75,6 +76,7 @@ every request signed with the cluster secret, and Prometheus metrics at
 	fl.DurationVar(&f.orphanEvery, "orphan-every", 10*time.Minute, "least time between the starts of two sweeps of every node's shards (orphan inventory)")
 	fl.DurationVar(&f.abortUploadsAfter, "abort-uploads-after", 7*24*time.Hour, "multipart uploads still incomplete this long after they began are aborted and their parts deleted; 0: never (repair loop)")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:0", `Prometheus /metrics listen address, unauthenticated and apart from --listen (which never serves it); keep it on loopback or a monitoring network. Port 0: any free port, printed as "meta metrics on ADDR". "": no metrics`)
+	f.itls.register(fl)
 	return cmd
 }
 
@@ -95,6 +97,10 @@ func newMetaServer(cfg meta.Config, secret []byte) (*meta.Store, *http.ServeMux,
 // runMeta serves meta until ctx is done or the store's ticker fails.
 func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	secret, err := loadSecretFlag(f.secretFile)
+	if err != nil {
+		return err
+	}
+	inet, err := f.itls.load()
 	if err != nil {
 		return err
 	}
@@ -119,7 +125,7 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	metrics, err := startRepair(gctx, g, store, f, secret)
+	metrics, err := startRepair(gctx, g, store, f, secret, inet)
 	if err != nil {
 		_ = ln.Close()
 		if mln != nil {
@@ -137,7 +143,7 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 		return nil
 	})
 	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(inet.listen(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("meta: serve: %w", err)
 		}
 		return nil

@@ -27,8 +27,8 @@ import (
 // object coordinator that talks to meta in-process and to nodes over HTTP,
 // and (unless --orphan-grace is 0) runs the orphan inventory, which lists
 // the nodes' shards through the same clients.
-func startRepair(ctx context.Context, g *errgroup.Group, store *meta.Store, f metaFlags, secret []byte) (http.Handler, error) {
-	dialer := newNodeDialer(secret)
+func startRepair(ctx context.Context, g *errgroup.Group, store *meta.Store, f metaFlags, secret []byte, inet *internalNet) (http.Handler, error) {
+	dialer := newNodeDialer(secret, inet)
 	coord, err := object.New(object.Config{
 		K: f.k, M: f.m, BlockSize: f.blockSize,
 		MapRefresh: 1, // meta is in-process: always use the current map

@@ -39,7 +39,7 @@ func TestMetaCollectsOrphans(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	node := httptest.NewServer(storageremote.NewHandler(mem, storageremote.HandlerConfig{Secret: secret}))
+	node := httptest.NewServer(storageremote.NewHandler(mem, storageremote.HandlerConfig{Secret: secret, Node: "n1"}))
 	defer node.Close()
 
 	f := metaFlags{data: filepath.Join(dir, "meta"), listen: "127.0.0.1:0", secretFile: secretFile,

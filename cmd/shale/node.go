@@ -33,6 +33,7 @@ type nodeFlags struct {
 	scrubInterval           time.Duration
 	heartbeat               time.Duration
 	shutdownGrace           time.Duration
+	itls                    internalTLSFlags
 }
 
 func newNodeCmd() *cobra.Command {
@@ -56,7 +57,11 @@ and stops cleanly on SIGINT or SIGTERM.`,
 			if err != nil {
 				return err
 			}
-			return runNode(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), f, secret, newMetaClient(f.metaAddr, secret))
+			inet, err := f.itls.load()
+			if err != nil {
+				return err
+			}
+			return runNode(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), f, secret, newMetaClient(f.metaAddr, secret, inet))
 		},
 	}
 	fl := cmd.Flags()
@@ -75,6 +80,7 @@ and stops cleanly on SIGINT or SIGTERM.`,
 	fl.DurationVar(&f.heartbeat, "heartbeat", time.Second, "heartbeat period")
 	fl.StringVar(&f.pprof, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6061; default $"+pprofEnv+", else off)")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish on shutdown")
+	f.itls.register(fl)
 	_ = cmd.MarkFlagRequired("data")
 	_ = cmd.MarkFlagRequired("id")
 	return cmd
@@ -112,6 +118,10 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 	if f.shutdownGrace <= 0 {
 		f.shutdownGrace = 10 * time.Second
 	}
+	inet, err := f.itls.load()
+	if err != nil {
+		return fmt.Errorf("node %s: %w", id, err)
+	}
 	stopPprof, err := startPprof(ctx, pprofAddr(f.pprof), stderr)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", id, err)
@@ -131,7 +141,7 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 		return fmt.Errorf("node %s: %w", id, err)
 	}
 	srv := &http.Server{
-		Handler:           storageremote.NewHandler(disk, storageremote.HandlerConfig{Secret: secret}),
+		Handler:           storageremote.NewHandler(disk, storageremote.HandlerConfig{Secret: secret, Node: string(id)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -166,7 +176,7 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(inet.listen(ln)); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("node %s: serve: %w", id, err)
 		}
 		return nil

@@ -101,7 +101,7 @@ func TestNodeServesHeartbeatsScrubsAndStops(t *testing.T) {
 	}
 	addr := strings.TrimSpace(strings.TrimPrefix(line, prefix))
 
-	c := storageremote.NewClient("http://"+addr, secret, nil)
+	c := storageremote.NewClient("http://"+addr, "n1", secret, nil)
 	sh := storetest.Stream(t, 1, 4)
 	if _, err := c.Put(ctx, "obj.0", bytes.NewReader(sh)); err != nil {
 		t.Fatalf("Put through the node: %v", err)
@@ -115,7 +115,7 @@ func TestNodeServesHeartbeatsScrubsAndStops(t *testing.T) {
 	if err != nil || !bytes.Equal(got, sh) {
 		t.Fatalf("Get through the node: %d bytes, %v", len(got), err)
 	}
-	if _, err := storageremote.NewClient("http://"+addr, bytes.Repeat([]byte{4}, 32), nil).Stat(ctx, "obj.0"); err == nil {
+	if _, err := storageremote.NewClient("http://"+addr, "n1", bytes.Repeat([]byte{4}, 32), nil).Stat(ctx, "obj.0"); err == nil {
 		t.Fatal("the node answered a client with the wrong secret")
 	}
 

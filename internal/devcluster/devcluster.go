@@ -25,9 +25,20 @@ type File struct {
 	SecretFile  string   `json:"secret_file"`
 	Credentials string   `json:"credentials_file"`
 	CACert      string   `json:"ca_cert,omitempty"`
-	K           int      `json:"k"`
-	M           int      `json:"m"`
-	Nodes       []Node   `json:"nodes"`
+	// InternalTLS, when set, is the mutual TLS between the cluster's
+	// processes: the files a tool (admin, tests, benchmarks) uses to reach
+	// meta and the nodes.
+	InternalTLS *InternalTLS `json:"internal_tls,omitempty"`
+	K           int          `json:"k"`
+	M           int          `json:"m"`
+	Nodes       []Node       `json:"nodes"`
+}
+
+// InternalTLS names a client certificate, its key and the cluster CA.
+type InternalTLS struct {
+	CA   string `json:"ca"`
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
 }
 
 // Node is one storage node process of a dev cluster.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -20,6 +21,7 @@ const (
 	HeaderNonce     = "X-Shale-Nonce"
 	HeaderBodyHash  = "X-Shale-Content-SHA256"
 	HeaderSignature = "X-Shale-Signature"
+	HeaderTarget    = "X-Shale-Target"
 )
 
 // Streaming is the body-hash value for a body that is not hashed up front
@@ -31,26 +33,52 @@ const Streaming = "STREAMING"
 // body is signed with.
 const EmptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-// DateFormat is the layout of the X-Shale-Date header (always UTC).
-const DateFormat = "2006-01-02T15:04:05Z"
+// DateFormat is the layout of the X-Shale-Date header (always UTC, with
+// milliseconds, so a Verifier can refuse what was signed before it started
+// to within a millisecond).
+const DateFormat = "2006-01-02T15:04:05.000Z"
 
 // scheme is the first line of the string to sign; it changes with the format.
-const scheme = "SHALE-HMAC-SHA256-V2"
+const scheme = "SHALE-HMAC-SHA256-V3"
 
-// Signer signs outgoing requests with the cluster secret. It is safe for
-// concurrent use.
+// Signer signs outgoing requests to one target with the cluster secret. It
+// is safe for concurrent use.
 type Signer struct {
 	secret []byte
+	target string
 }
 
-// NewSigner returns a Signer for secret (copied). A secret shorter than
-// MinSecretLen is a programming error — load secrets with LoadSecret — and
-// panics.
-func NewSigner(secret []byte) *Signer {
+// NewSigner returns a Signer for secret (copied) whose requests are
+// addressed to target: the identity of the receiving service (a node's
+// "node/<id>", meta's "meta"; see ValidTarget), which its Verifier must list
+// in Config.Identities. A secret shorter than MinSecretLen (load secrets with
+// LoadSecret) or an invalid target is a programming error and panics.
+func NewSigner(secret []byte, target string) *Signer {
 	if len(secret) < MinSecretLen {
 		panic(ErrShortSecret)
 	}
-	return &Signer{secret: append([]byte(nil), secret...)}
+	if !ValidTarget(target) {
+		panic(fmt.Sprintf("peerauth: invalid target %q", target))
+	}
+	return &Signer{secret: append([]byte(nil), secret...), target: target}
+}
+
+// Target is the identity this Signer addresses its requests to.
+func (s *Signer) Target() string { return s.target }
+
+// ValidTarget reports whether t can name a receiver: 1–128 characters of
+// [A-Za-z0-9._:/@-].
+func ValidTarget(t string) bool {
+	if len(t) == 0 || len(t) > 128 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._:/@-", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // BodySHA256 returns the hex SHA-256 of b, the value to pass to Sign for a
@@ -78,7 +106,8 @@ func (s *Signer) SignAt(r *http.Request, bodySHA256Hex string, t time.Time) {
 	r.Header.Set(HeaderDate, date)
 	r.Header.Set(HeaderNonce, nonce)
 	r.Header.Set(HeaderBodyHash, bodySHA256Hex)
-	r.Header.Set(HeaderSignature, hex.EncodeToString(mac(s.secret, r.Method, requestHost(r), r.URL, date, nonce, bodySHA256Hex)))
+	r.Header.Set(HeaderTarget, s.target)
+	r.Header.Set(HeaderSignature, hex.EncodeToString(mac(s.secret, r.Method, s.target, r.URL, date, nonce, bodySHA256Hex)))
 }
 
 // Transport returns a RoundTripper that signs every request it sends and
@@ -137,15 +166,16 @@ func closeBody(r *http.Request) {
 }
 
 // mac computes the signature over the string to sign.
-// The host is signed so that a request captured on its way to one node
-// cannot be replayed to another (each node keeps its own replay cache).
-func mac(secret []byte, method, host string, u *url.URL, date, nonce, bodyHash string) []byte {
+// The target is signed, and each Verifier accepts only its own identities,
+// so that a request captured on its way to one node cannot be replayed to
+// another (each node keeps its own replay cache).
+func mac(secret []byte, method, target string, u *url.URL, date, nonce, bodyHash string) []byte {
 	var b bytes.Buffer
 	b.WriteString(scheme)
 	b.WriteByte('\n')
 	b.WriteString(method)
 	b.WriteByte('\n')
-	b.WriteString(strings.ToLower(host))
+	b.WriteString(target)
 	b.WriteByte('\n')
 	b.WriteString(u.EscapedPath())
 	b.WriteByte('\n')
@@ -192,13 +222,4 @@ func canonicalQuery(raw string) string {
 		}
 	}
 	return b.String()
-}
-
-// requestHost is the Host a client request will carry: r.Host when set,
-// else the URL's host (what net/http sends).
-func requestHost(r *http.Request) string {
-	if r.Host != "" {
-		return r.Host
-	}
-	return r.URL.Host
 }

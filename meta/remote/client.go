@@ -29,14 +29,15 @@ type Client struct {
 var _ Backend = (*Client)(nil)
 
 // NewClient returns a client of the service at baseURL (e.g.
-// "http://127.0.0.1:7000"), signing with secret (at least
-// peerauth.MinSecretLen bytes; shorter panics). hc nil means a default
-// client without a timeout: callers bound calls with their context.
+// "http://127.0.0.1:7000", or https:// with an hc that trusts the cluster
+// CA), signing with secret (at least peerauth.MinSecretLen bytes; shorter
+// panics) for Identity. hc nil means a default client without a timeout:
+// callers bound calls with their context.
 func NewClient(baseURL string, secret []byte, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), signer: peerauth.NewSigner(secret), hc: hc}
+	return &Client{base: strings.TrimRight(baseURL, "/"), signer: peerauth.NewSigner(secret, Identity), hc: hc}
 }
 
 // validUTF8 refuses strings JSON could not carry unchanged (encoding/json

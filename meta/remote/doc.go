@@ -20,6 +20,7 @@
 //   - Reads honour the request's context.
 //
 // What it does not do: no retries, no caching of the cluster map (callers
-// own that), no TLS (see peerauth), no streaming: each request and result is
-// one bounded JSON document.
+// own that), no TLS of its own (the caller's http.Client and listener carry
+// it: internal/clustertls), no streaming: each request and result is one
+// bounded JSON document. Every request is signed for Identity ("meta").
 package remote

@@ -33,8 +33,14 @@ type HandlerConfig struct {
 	// Auth configures request verification. Its MaxBody (the largest
 	// request, which is buffered and hashed) defaults here to 64 MiB rather
 	// than peerauth's 16 MiB: a manifest of a 10,000-part upload is large.
+	// Its Identities default to Identity.
 	Auth peerauth.Config
 }
+
+// Identity is the peerauth target of the metadata service: what its
+// handler answers for and its clients sign for. Storage nodes answer only
+// for their own "node/<id>", so a request to meta replays nowhere else.
+const Identity = "meta"
 
 // Wire request shapes, one per method that takes more than one value.
 type (
@@ -114,9 +120,14 @@ type (
 
 // NewHandler serves b under /v1/, every request verified with secret (at
 // least peerauth.MinSecretLen bytes; shorter panics, as in peerauth).
+// Requests dated before the call are refused (see peerauth.Verifier): make
+// the handler when the service starts.
 func NewHandler(b Backend, secret []byte, cfg HandlerConfig) http.Handler {
 	if cfg.Auth.MaxBody <= 0 {
 		cfg.Auth.MaxBody = 64 << 20
+	}
+	if len(cfg.Auth.Identities) == 0 {
+		cfg.Auth.Identities = []string{Identity}
 	}
 	r := chi.NewRouter()
 	// Mutations: run to completion even if the caller disconnects.

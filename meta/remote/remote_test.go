@@ -77,7 +77,7 @@ func TestUnknownMethodAndBadBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peerauth.NewSigner(secret).Sign(req, peerauth.BodySHA256([]byte("[1,2")))
+	peerauth.NewSigner(secret, remote.Identity).Sign(req, peerauth.BodySHA256([]byte("[1,2")))
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -117,7 +117,7 @@ func BenchmarkPut(b *testing.B) {
 	data := benchStream(b)
 	dir := b.TempDir()
 	d := openBenchDisk(b)
-	c := NewClient(serve(b, openBenchDisk(b), HandlerConfig{}).URL, secret, nil)
+	c := NewClient(serve(b, openBenchDisk(b), HandlerConfig{}).URL, testNode, secret, nil)
 	put := func(s storage.Store) func(int) {
 		return func(i int) {
 			if _, err := s.Put(b.Context(), "s"+strconv.Itoa(i%2), bytes.NewReader(data)); err != nil {
@@ -140,7 +140,7 @@ func BenchmarkGet(b *testing.B) {
 	p := filepath.Join(b.TempDir(), "f")
 	rawWrite(b, p, data)
 	d := openBenchDisk(b)
-	c := NewClient(serve(b, openBenchDisk(b), HandlerConfig{}).URL, secret, nil)
+	c := NewClient(serve(b, openBenchDisk(b), HandlerConfig{}).URL, testNode, secret, nil)
 	for _, s := range []storage.Store{d, c} {
 		if _, err := s.Put(b.Context(), "s", bytes.NewReader(data)); err != nil {
 			b.Fatal(err)

@@ -29,18 +29,20 @@ type Client struct {
 
 var _ storage.Store = (*Client)(nil)
 
-// NewClient returns a client for the node at baseURL (e.g.
-// "http://10.0.0.5:7001") signing with the cluster secret. hc nil means a
-// client of its own with keep-alive connections (up to 64 idle per node) and
-// no overall timeout — a shard stream can take long; ctx bounds each call.
-// It panics if the secret is shorter than peerauth.MinSecretLen.
-func NewClient(baseURL string, secret []byte, hc *http.Client) *Client {
+// NewClient returns a client for the node with id node at baseURL (e.g.
+// "http://10.0.0.5:7001", or https:// with an hc that trusts the cluster
+// CA) signing with the cluster secret for that node only (NodeIdentity). hc
+// nil means a client of its own with keep-alive connections (up to 64 idle
+// per node) and no overall timeout — a shard stream can take long; ctx
+// bounds each call. It panics if the secret is shorter than
+// peerauth.MinSecretLen or node is not a valid id.
+func NewClient(baseURL, node string, secret []byte, hc *http.Client) *Client {
 	if hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 64
 		hc = &http.Client{Transport: t}
 	}
-	c := &Client{base: strings.TrimRight(baseURL, "/"), signer: peerauth.NewSigner(secret), hc: hc}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), signer: peerauth.NewSigner(secret, NodeIdentity(node)), hc: hc}
 	c.bufs.New = func() any { b := make([]byte, uploadChunk); return &b }
 	return c
 }

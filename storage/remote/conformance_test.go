@@ -15,7 +15,7 @@ import (
 // over loopback HTTP to a handler that wraps storage.Mem.
 func TestConformanceMem(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storage.Store {
-		return NewClient(serve(t, storage.NewMem(storage.MemConfig{}), HandlerConfig{}).URL, secret, nil)
+		return NewClient(serve(t, storage.NewMem(storage.MemConfig{}), HandlerConfig{}).URL, testNode, secret, nil)
 	})
 }
 
@@ -24,7 +24,7 @@ func TestConformanceMem(t *testing.T) {
 // first two records, with the failing block named.
 func TestRealCorruptionMidStream(t *testing.T) {
 	mem := storage.NewMem(storage.MemConfig{})
-	c := NewClient(serve(t, mem, HandlerConfig{BufferSize: 512}).URL, secret, nil)
+	c := NewClient(serve(t, mem, HandlerConfig{BufferSize: 512}).URL, testNode, secret, nil)
 	sh := storetest.Stream(t, 1, 5)
 	if _, err := c.Put(t.Context(), "rot", bytes.NewReader(sh)); err != nil {
 		t.Fatal(err)
@@ -74,6 +74,6 @@ func TestConformanceDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = d.Close() })
-		return NewClient(serve(t, d, HandlerConfig{}).URL, secret, nil)
+		return NewClient(serve(t, d, HandlerConfig{}).URL, testNode, secret, nil)
 	})
 }

@@ -4,8 +4,9 @@
 // stores alike.
 //
 // Protocol (every request authenticated by internal/peerauth with the cluster
-// secret; bodies of PUT are signed as peerauth.Streaming, every other request
-// has no body):
+// secret and addressed to the node's id, NodeIdentity, so it is good for that
+// node only; bodies of PUT are signed as peerauth.Streaming, every other
+// request has no body):
 //
 //	PUT    /v1/shards/{id}            body = shard stream → 200 JSON storage.Info
 //	GET    /v1/shards/{id}?off=&n=    → 200 shard bytes [off, off+n) (n < 0 or absent: to the end)
@@ -43,5 +44,7 @@
 //
 // What it does not do: retry, time out on its own (the caller's ctx is the
 // only deadline), pool or limit connections beyond the http.Client it is
-// given, or encrypt (peerauth signs, it does not hide).
+// given, or encrypt by itself (peerauth signs, it does not hide; give the
+// client an https:// URL and an http.Client with internal/clustertls's
+// ClientConfig, and serve the handler on a TLS listener, for that).
 package remote

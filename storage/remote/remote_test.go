@@ -22,6 +22,9 @@ import (
 
 var secret = bytes.Repeat([]byte{7}, 32)
 
+// testNode is the id the test handlers serve.
+const testNode = "n1"
+
 // fakeStore is an unverifying in-memory storage.Store that records the ids
 // it was asked about and can inject errors.
 type fakeStore struct {
@@ -161,6 +164,9 @@ func serve(t testing.TB, s storage.Store, cfg HandlerConfig) *httptest.Server {
 	if cfg.Secret == nil {
 		cfg.Secret = secret
 	}
+	if cfg.Node == "" {
+		cfg.Node = testNode
+	}
 	srv := httptest.NewServer(NewHandler(s, cfg))
 	t.Cleanup(srv.Close)
 	return srv
@@ -175,7 +181,7 @@ func payload(n int, seed int64) []byte {
 func TestRoundTrip(t *testing.T) {
 	fs := newFake()
 	srv := serve(t, fs, HandlerConfig{BufferSize: 4096})
-	c := NewClient(srv.URL+"/", secret, nil)
+	c := NewClient(srv.URL+"/", testNode, secret, nil)
 	ctx := t.Context()
 	data := payload(300_000, 1)
 	info, err := c.Put(ctx, "obj.1-a_b", bytes.NewReader(data))
@@ -227,7 +233,7 @@ func TestRoundTrip(t *testing.T) {
 func TestOddIDsReachTheStore(t *testing.T) {
 	fs := newFake()
 	srv := serve(t, fs, HandlerConfig{})
-	c := NewClient(srv.URL, secret, nil)
+	c := NewClient(srv.URL, testNode, secret, nil)
 	ids := []string{".", "..", "../x", "a/b", "/abs", `a\b`, ".hidden", "sp ace", "nul\x00", "new\nline", "ünï", "a:b", "a%2Fb", "q?x=1", "h#f"}
 	for _, id := range ids {
 		if _, err := c.Stat(t.Context(), id); !errors.Is(err, storage.ErrNotFound) {
@@ -257,7 +263,7 @@ func TestErrorsCrossTheWire(t *testing.T) {
 		fs := newFake()
 		fs.shards["x"] = []byte("data")
 		fs.opErr = want
-		c := NewClient(serve(t, fs, HandlerConfig{}).URL, secret, nil)
+		c := NewClient(serve(t, fs, HandlerConfig{}).URL, testNode, secret, nil)
 		ctx := t.Context()
 		_, e1 := c.Put(ctx, "x", strings.NewReader("abc"))
 		_, e2 := c.Get(ctx, "x", 0, -1)
@@ -300,7 +306,7 @@ func TestCorruptionMidStream(t *testing.T) {
 		fs.shards["s"] = data
 		fs.getErr = &storage.CorruptError{ID: "s", Err: &erasure.ChecksumError{Shard: 2, Stripe: 7, Err: erasure.ErrCorruptRecord}}
 		fs.failAfter = failAfter
-		c := NewClient(serve(t, fs, HandlerConfig{BufferSize: 1024}).URL, secret, nil)
+		c := NewClient(serve(t, fs, HandlerConfig{BufferSize: 1024}).URL, testNode, secret, nil)
 		rc, err := c.Get(t.Context(), "s", 0, -1)
 		var got []byte
 		if err == nil {
@@ -330,7 +336,7 @@ func TestTruncatedStream(t *testing.T) {
 				w.Header().Set(trailerBytes, trailer)
 			}
 		}))
-		c := NewClient(srv.URL, secret, nil)
+		c := NewClient(srv.URL, testNode, secret, nil)
 		rc, err := c.Get(t.Context(), "s", 0, -1)
 		if err != nil {
 			t.Fatal(err)
@@ -364,7 +370,7 @@ func TestAuthFailures(t *testing.T) {
 	}
 
 	// Wrong secret.
-	bad := NewClient(srv.URL, bytes.Repeat([]byte{8}, 32), nil)
+	bad := NewClient(srv.URL, testNode, bytes.Repeat([]byte{8}, 32), nil)
 	if _, err := bad.Put(ctx, "a", strings.NewReader("shard")); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("wrong secret Put: %v", err)
 	}
@@ -373,7 +379,7 @@ func TestAuthFailures(t *testing.T) {
 	}
 
 	// Old timestamp.
-	s := peerauth.NewSigner(secret)
+	s := peerauth.NewSigner(secret, NodeIdentity(testNode))
 	req, _ = http.NewRequestWithContext(ctx, "PUT", srv.URL+"/v1/shards/a", strings.NewReader("shard"))
 	s.SignAt(req, peerauth.Streaming, now.Add(-time.Hour))
 	resp, err = http.DefaultClient.Do(req)
@@ -427,7 +433,7 @@ func TestAuthFailures(t *testing.T) {
 func TestContextCancelsGet(t *testing.T) {
 	fs := newFake()
 	fs.shards["big"] = payload(4<<20, 3)
-	c := NewClient(serve(t, fs, HandlerConfig{}).URL, secret, nil)
+	c := NewClient(serve(t, fs, HandlerConfig{}).URL, testNode, secret, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	rc, err := c.Get(ctx, "big", 0, -1)
 	if err != nil {

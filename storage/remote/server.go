@@ -32,8 +32,12 @@ const (
 type HandlerConfig struct {
 	// Secret is the cluster secret (≥ peerauth.MinSecretLen bytes; required).
 	Secret []byte
+	// Node is the id of the node this handler serves (required): it
+	// accepts only requests signed for NodeIdentity(Node), so a request
+	// captured on its way to another node cannot be replayed here.
+	Node string
 	// Auth tunes request verification (clock window, replay cache). Its
-	// defaults are peerauth's.
+	// defaults are peerauth's; Node's identity is added to its Identities.
 	Auth peerauth.Config
 	// BufferSize is the copy buffer for a GET, taken from a pool per
 	// request: memory per stream in flight. Default 256 KiB.
@@ -59,13 +63,19 @@ type handler struct {
 }
 
 // NewHandler serves store over HTTP (routes in the package comment), every
-// request authenticated with cfg.Secret. It panics if the secret is shorter
-// than peerauth.MinSecretLen (load it with peerauth.LoadSecret). The handler
-// does not close the store.
+// request authenticated with cfg.Secret and addressed to cfg.Node. It
+// panics if the secret is shorter than peerauth.MinSecretLen (load it with
+// peerauth.LoadSecret) or cfg.Node is not a valid node id. The handler does
+// not close the store. Requests dated before the call are refused (see
+// peerauth.Verifier): make the handler when the node starts.
 func NewHandler(store storage.Store, cfg HandlerConfig) http.Handler {
 	cfg.setDefaults()
 	h := &handler{store: store, cfg: cfg}
 	h.bufs.New = func() any { b := make([]byte, cfg.BufferSize); return &b }
+	if cfg.Node == "" {
+		panic("storage/remote: HandlerConfig.Node is required")
+	}
+	cfg.Auth.Identities = append([]string{NodeIdentity(cfg.Node)}, cfg.Auth.Identities...)
 	v := peerauth.NewVerifier(cfg.Secret, cfg.Auth)
 	r := chi.NewRouter()
 	r.Use(v.Middleware)
@@ -268,6 +278,10 @@ func (h *handler) usage(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, u)
 }
+
+// NodeIdentity is the peerauth target of the node with id node: what its
+// handler answers for and its clients sign for.
+func NodeIdentity(node string) string { return "node/" + node }
 
 // escapeID writes a shard id as one path segment (see the package comment).
 func escapeID(id string) string {

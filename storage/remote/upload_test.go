@@ -40,7 +40,7 @@ func (p *piecesWriterTo) WriteTo(w io.Writer) (int64, error) {
 // one that cannot is copied; both arrive intact.
 func TestPutBodies(t *testing.T) {
 	fs := newFake()
-	c := NewClient(serve(t, fs, HandlerConfig{}).URL, secret, nil)
+	c := NewClient(serve(t, fs, HandlerConfig{}).URL, testNode, secret, nil)
 	data := payload(700_000, 3)
 	wt := &piecesWriterTo{pieces: [][]byte{data[:24], data[24:300_000], data[300_000:]}}
 	if _, err := c.Put(t.Context(), "wt", wt); err != nil {
@@ -69,7 +69,7 @@ func TestPutBodies(t *testing.T) {
 // nothing.
 func TestPutWriterToHonoursCancel(t *testing.T) {
 	fs := newFake()
-	c := NewClient(serve(t, fs, HandlerConfig{}).URL, secret, nil)
+	c := NewClient(serve(t, fs, HandlerConfig{}).URL, testNode, secret, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	data := payload(100_000, 4)
 	wt := &piecesWriterTo{pieces: [][]byte{data[:50_000], data[50_000:]}}
