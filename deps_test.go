@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"internal/peerauth":   {},
 	"internal/devcluster": {},
 	"internal/pace":       {},
+	"internal/progress":   {},
 	"internal/s3auth":     {},
 	"meta":                {"cluster"},
 }

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/erasure"
+	"github.com/shale-store/shale/internal/progress"
 	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/storage"
 )
@@ -170,19 +170,19 @@ func (c *Coordinator) opener(mp *cluster.Map, seg meta.Segment, exclude map[int]
 	}
 }
 
-// timedReader is a shard stream whose Get and every Read must make progress
-// within a limit; past it the stream's context is cancelled and the read
-// fails with errReadStalled. Time spent between Reads (the client being
-// slow) does not count. Close may be called while a Read is in progress (the
-// codec stops read-ahead that way): it cancels the stream's context and the
-// underlying reader is closed once that Read has returned, so the store's
-// reader never sees Close and Read at once.
-type timedReader struct {
-	rc      io.ReadCloser
-	timer   *time.Timer
-	limit   time.Duration
-	cancel  context.CancelFunc
-	expired atomic.Bool
+// shardReader is a shard stream whose Get and every Read must make
+// progress within Config.ReadTimeout: past it, its watchdog cancels the
+// stream's context and the read fails with errReadStalled. Time spent
+// between Reads (the client being slow) does not count. Close may be called
+// while a Read is in progress (the codec stops read-ahead that way): it
+// cancels the stream's context and the underlying reader is closed once
+// that Read has returned, so the store's reader never sees Close and Read
+// at once.
+type shardReader struct {
+	rc     io.ReadCloser
+	wd     *progress.Watchdog
+	limit  time.Duration
+	cancel context.CancelFunc
 
 	mu       sync.Mutex // guards reading, closed, rcClosed
 	reading  bool
@@ -192,29 +192,24 @@ type timedReader struct {
 
 func (c *Coordinator) timedGet(ctx context.Context, st ShardStore, id string, off, n int64) (io.ReadCloser, error) {
 	sctx, cancel := context.WithCancel(ctx)
-	tr := &timedReader{limit: c.cfg.ReadTimeout, cancel: cancel}
-	tr.timer = time.AfterFunc(tr.limit, func() {
-		tr.expired.Store(true)
-		cancel()
-	})
+	wd := progress.New(cancel)
+	wd.Arm(c.cfg.ReadTimeout)
 	rc, err := st.Get(sctx, id, off, n)
-	tr.timer.Stop()
-	if err == nil && tr.expired.Load() {
-		rc.Close()
-		err = errReadStalled
+	if wd.Disarm() {
+		if err == nil {
+			rc.Close()
+		}
+		cancel()
+		return nil, errReadStalled
 	}
 	if err != nil {
 		cancel()
-		if tr.expired.Load() {
-			return nil, errReadStalled
-		}
 		return nil, err
 	}
-	tr.rc = rc
-	return tr, nil
+	return &shardReader{rc: rc, wd: wd, limit: c.cfg.ReadTimeout, cancel: cancel}, nil
 }
 
-func (t *timedReader) Read(p []byte) (int, error) {
+func (t *shardReader) Read(p []byte) (int, error) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -231,20 +226,19 @@ func (t *timedReader) Read(p []byte) (int, error) {
 		}
 		t.mu.Unlock()
 	}()
-	if t.expired.Load() {
+	if t.wd.Expired() {
 		return 0, errReadStalled
 	}
-	t.timer.Reset(t.limit)
+	t.wd.Arm(t.limit)
 	n, err := t.rc.Read(p)
-	t.timer.Stop()
-	if err != nil && err != io.EOF && t.expired.Load() {
+	if t.wd.Disarm() && err != nil && err != io.EOF {
 		return n, errReadStalled
 	}
 	return n, err
 }
 
-func (t *timedReader) Close() error {
-	t.timer.Stop()
+func (t *shardReader) Close() error {
+	t.wd.Stop()
 	t.cancel()
 	t.mu.Lock()
 	defer t.mu.Unlock()

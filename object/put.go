@@ -123,8 +123,7 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 	br := newBodyReader(body, size)
 
 	fail := func(cause error) (*segmentWrite, error) {
-		fan.abort(cause)
-		fan.wait(len(fan.sinks)+1, 0)
+		fan.cancel(cause)
 		return nil, errJoin([]error{cause, c.queueGarbage(ctx, fan.attempted())})
 	}
 

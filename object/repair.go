@@ -343,7 +343,7 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 		}
 	}
 	if len(missing) == 0 {
-		fan.wait(len(fan.sinks)+1, 0)
+		fan.cancel(errNothingToRebuild)
 		return at, fan.errs()
 	}
 	exclude := map[int]bool{}
@@ -377,8 +377,7 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 		}
 	}
 	if err != nil {
-		fan.abort(err)
-		fan.wait(len(fan.sinks)+1, 0)
+		fan.cancel(err)
 		at.remaining += len(missing) + len(at.failed)
 		clear(at.failed) // the rebuild failed: no node would have done better
 		if errors.Is(err, erasure.ErrTooFewShards) {
