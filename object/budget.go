@@ -3,7 +3,11 @@ package object
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
+	"time"
+
+	"github.com/shale-store/shale/internal/progress"
 )
 
 // budget bounds the bytes of codec buffers (encode stripes, decode records)
@@ -11,7 +15,9 @@ import (
 // the codec says it may hold (erasure.Codec.EncodeMemory, DecodeMemory)
 // before it takes any buffer and returns it when the codec call has
 // returned; while the budget is spent, operations wait in arrival order
-// (bounded by their ctx) instead of allocating past it.
+// (bounded by their ctx and Config.BudgetWait) instead of allocating past
+// it. An operation blocked on its client gives its bytes back meanwhile
+// (clientGuard).
 //
 // A reservation larger than the whole budget is cut to the whole budget, so
 // a budget set below one operation's need lets operations through one at a
@@ -111,32 +117,167 @@ func (b *budget) state() (used, peak int64, waiting int) {
 	return b.used, b.peak, len(b.waiters)
 }
 
-// budgetHeld marks a context whose operation has already reserved, in one
-// go, the memory of everything it runs (a copy reserves its read and its
-// write together): nested reservations under it are no-ops. Reserving the
-// two halves separately could deadlock — every copy's read holding its
-// share while its write waits for one.
-type budgetHeld struct{}
+// memory says who reserves an operation's codec memory. It is an explicit
+// parameter of the internal put and read paths, so the one place that
+// nests them (a copy) says so where it calls them.
+type memory int
 
-// reserve reserves n bytes of the coordinator's memory budget for an
-// operation under ctx, unless ctx already holds a reservation.
-func (c *Coordinator) reserve(ctx context.Context, n int64) (release func(), err error) {
-	if ctx.Value(budgetHeld{}) != nil {
-		return func() {}, nil
-	}
-	release, err = c.mem.acquire(ctx, n)
-	if err != nil {
-		return nil, fmt.Errorf("wait for %d bytes of memory budget: %w", n, err)
-	}
-	return release, nil
+const (
+	// ownMemory: the operation reserves its own memory, and gives it back
+	// while it is blocked on its client (see clientGuard).
+	ownMemory memory = iota
+	// heldMemory: the caller already reserved, in one go, the memory of
+	// everything it runs — a copy reserves its read and its write together,
+	// since reserving the two halves separately could deadlock (every copy's
+	// read holding its share while its write waits for one). The operation
+	// reserves nothing and never yields: it is blocked on its own other
+	// half, not on a client.
+	heldMemory
+)
+
+// lease is one operation's reservation of n bytes of the memory budget.
+// While the operation is blocked on its client it may give the bytes back
+// (suspend); it takes them again (resume, a bounded wait like the first
+// one) before it goes on. end returns them for good.
+type lease struct {
+	c *Coordinator
+	n int64
+
+	mu      sync.Mutex // guards release
+	release func()     // nil while suspended or ended
+	ended   bool
 }
 
-// reserveAll reserves n bytes for an operation and everything nested under
-// the returned context.
-func (c *Coordinator) reserveAll(ctx context.Context, n int64) (context.Context, func(), error) {
-	release, err := c.reserve(ctx, n)
-	if err != nil {
-		return nil, nil, err
+// lease reserves n bytes, waiting at most Config.BudgetWait (then ErrBusy)
+// or until ctx is done. With heldMemory it reserves nothing.
+func (c *Coordinator) lease(ctx context.Context, n int64, mem memory) (*lease, error) {
+	l := &lease{c: c, n: n}
+	if mem == heldMemory {
+		l.ended = true // nothing to give back or take again
+		return l, nil
 	}
-	return context.WithValue(ctx, budgetHeld{}, true), release, nil
+	if err := l.take(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *lease) take(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(ctx, l.c.cfg.BudgetWait)
+	defer cancel()
+	release, err := l.c.mem.acquire(wctx, l.n)
+	if err != nil {
+		if ctx.Err() == nil {
+			err = ErrBusy
+		}
+		return fmt.Errorf("wait %v for %d bytes of memory budget: %w", l.c.cfg.BudgetWait, l.n, err)
+	}
+	l.release = release
+	return nil
+}
+
+// suspend gives the bytes back until resume. Idempotent.
+func (l *lease) suspend() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.release != nil {
+		l.release()
+		l.release = nil
+	}
+}
+
+// resume takes the bytes again after suspend (nothing when they are held).
+func (l *lease) resume(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended || l.release != nil {
+		return nil
+	}
+	return l.take(ctx)
+}
+
+// end returns the bytes for good. Idempotent.
+func (l *lease) end() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ended = true
+	if l.release != nil {
+		l.release()
+		l.release = nil
+	}
+}
+
+// clientGuard runs an operation's calls on its client — a PUT's body
+// reads, a GET's response writes — and gives the operation's reservation
+// back while one of them blocks for longer than Config.ClientYield; when
+// the call returns, it takes the reservation again before the operation
+// touches its buffers. A client that stops reading or trickles its body
+// thus holds none of the budget while it waits, and cannot starve anyone
+// of it; how long it may wait is httpapi's business (the response write
+// deadline, the minimum body rate).
+//
+// What is then outside the budget: the codec buffers the operation
+// already holds stay allocated while it waits — at most what it reserved
+// (EncodeMemory or DecodeMemory, 6 MiB at the defaults; a PUT whose client
+// is slow from the start holds one or two stripe buffers of it) — so a
+// gateway's memory beyond its budget is bounded by the requests that may
+// wait on their clients at once (httpapi's MaxInFlight, the listener's
+// connection limit) times that, for no longer than the deadlines allow.
+type clientGuard struct {
+	ctx   context.Context
+	l     *lease
+	wd    *progress.Watchdog
+	yield time.Duration
+}
+
+// guard returns the guard of l's operation; nil (no yielding) with
+// heldMemory or a negative ClientYield.
+func (c *Coordinator) guard(ctx context.Context, l *lease, mem memory) *clientGuard {
+	if mem != ownMemory || c.cfg.ClientYield < 0 {
+		return nil
+	}
+	return &clientGuard{ctx: ctx, l: l, wd: progress.New(l.suspend), yield: c.cfg.ClientYield}
+}
+
+// do runs call; see clientGuard.
+func (g *clientGuard) do(call func() (int, error)) (int, error) {
+	if g == nil {
+		return call()
+	}
+	g.wd.Arm(g.yield)
+	n, err := call()
+	if g.wd.Disarm() {
+		g.wd.Reset()
+		if rerr := g.l.resume(g.ctx); rerr != nil {
+			return n, rerr
+		}
+	}
+	return n, err
+}
+
+// stop ends the guard: no more suspensions.
+func (g *clientGuard) stop() {
+	if g != nil {
+		g.wd.Stop()
+	}
+}
+
+// guardedReader is a client's body read through a clientGuard.
+type guardedReader struct {
+	r io.Reader
+	g *clientGuard
+}
+
+func (r guardedReader) Read(p []byte) (int, error) {
+	return r.g.do(func() (int, error) { return r.r.Read(p) })
+}
+
+// guardedWriter is a client's response written through a clientGuard.
+type guardedWriter struct {
+	w io.Writer
+	g *clientGuard
+}
+
+func (w guardedWriter) Write(p []byte) (int, error) {
+	return w.g.do(func() (int, error) { return w.w.Write(p) })
 }

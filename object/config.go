@@ -65,12 +65,24 @@ type Config struct {
 	// reserves what its codec call may hold (erasure.Codec.EncodeMemory,
 	// DecodeMemory: up to Depth × (K+M) × (24 + BlockSize) bytes, 6 MiB at
 	// the defaults, for a PUT; a small object much less) before it takes a
-	// buffer, and waits, bounded by its ctx, while the budget is spent. It
+	// buffer, and waits, bounded by its ctx and BudgetWait, while the budget
+	// is spent (and gives it back while it waits on its client). It
 	// is what makes a gateway's memory independent of its concurrency: the
 	// shard streams to the nodes take no buffers of their own. Default
 	// DefaultMemoryBudget; negative: no bound. A budget below one
 	// operation's need lets such operations through one at a time.
 	MemoryBudget int64
+	// BudgetWait bounds how long an operation waits for MemoryBudget
+	// before it fails with ErrBusy (S3: SlowDown, which clients retry with
+	// backoff): a client is told the gateway is busy instead of hanging.
+	// Default 5s.
+	BudgetWait time.Duration
+	// ClientYield is how long one read of a PUT's body or one write of a
+	// GET's response may block on the client before the operation gives its
+	// MemoryBudget reservation back until the call returns (see
+	// clientGuard): a slow or stalled client then holds none of the budget.
+	// Default 100ms; negative: never give it back.
+	ClientYield time.Duration
 	// Now is the clock for manifest and report times, map caching and
 	// garbage deadlines. Default time.Now.
 	Now func() time.Time
@@ -113,7 +125,13 @@ func (c *Config) setDefaults() error {
 	if c.CleanupTimeout == 0 {
 		c.CleanupTimeout = 10 * time.Second
 	}
-	if c.ReadTimeout < 0 || c.WriteStall < 0 || c.MapRefresh < 0 || c.GarbageGrace < 0 || c.CleanupTimeout < 0 {
+	if c.BudgetWait == 0 {
+		c.BudgetWait = 5 * time.Second
+	}
+	if c.ClientYield == 0 {
+		c.ClientYield = 100 * time.Millisecond
+	}
+	if c.ReadTimeout < 0 || c.WriteStall < 0 || c.BudgetWait < 0 || c.MapRefresh < 0 || c.GarbageGrace < 0 || c.CleanupTimeout < 0 {
 		return fmt.Errorf("%w: negative duration", ErrInvalidConfig)
 	}
 	if c.MemoryBudget == 0 {

@@ -38,8 +38,15 @@ var (
 // Config.ReadTimeout is read around through parity. Corrupt and missing
 // shards are then reported to meta for repair. Fewer than k readable shards
 // of a stripe fail the read part-way with ErrUnreadable (some bytes may have
-// been written to w). A range outside the object is ErrInvalidRange.
+// been written to w). A range outside the object is ErrInvalidRange. Each
+// segment's decode memory is reserved from Config.MemoryBudget (ErrBusy
+// after Config.BudgetWait) and given back while a write to w blocks for
+// longer than Config.ClientYield.
 func (c *Coordinator) ReadObject(ctx context.Context, w io.Writer, m meta.Manifest, off, length int64) error {
+	return c.readObject(ctx, w, m, off, length, ownMemory)
+}
+
+func (c *Coordinator) readObject(ctx context.Context, w io.Writer, m meta.Manifest, off, length int64, mem memory) error {
 	if off < 0 || length < 0 || off+length > m.Size || off+length < off {
 		return fmt.Errorf("read %s/%s [%d,+%d) of %d bytes: %w", m.Bucket, m.Key, off, length, m.Size, ErrInvalidRange)
 	}
@@ -56,7 +63,7 @@ func (c *Coordinator) ReadObject(ctx context.Context, w io.Writer, m meta.Manife
 		segEnd := segStart + seg.Size
 		lo, hi := max(off, segStart), min(end, segEnd)
 		if lo < hi {
-			if err := c.readSegment(ctx, w, mp, m, si, lo-segStart, hi-lo); err != nil {
+			if err := c.readSegment(ctx, w, mp, m, si, lo-segStart, hi-lo, mem); err != nil {
 				return err
 			}
 		}
@@ -71,18 +78,22 @@ func (c *Coordinator) ReadObject(ctx context.Context, w io.Writer, m meta.Manife
 	return nil
 }
 
-func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.Map, m meta.Manifest, si int, off, n int64) error {
+func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.Map, m meta.Manifest, si int, off, n int64, mem memory) error {
 	seg := m.Segments[si]
 	cd, err := c.codec(seg.K, seg.M, seg.BlockSize)
 	if err != nil {
 		return fmt.Errorf("read %s/%s segment %d: %w: %w", m.Bucket, m.Key, si, ErrUnreadable, err)
 	}
-	release, err := c.reserve(ctx, cd.DecodeMemory(seg.Size, off, n))
+	l, err := c.lease(ctx, cd.DecodeMemory(seg.Size, off, n), mem)
 	if err != nil {
 		return fmt.Errorf("read %s/%s segment %d: %w", m.Bucket, m.Key, si, err)
 	}
+	if g := c.guard(ctx, l, mem); g != nil {
+		w = guardedWriter{w: w, g: g}
+		defer g.stop()
+	}
 	rep, err := cd.Decode(ctx, w, seg.Size, off, n, c.opener(mp, seg, nil))
-	release()
+	l.end()
 	c.reportBad(ctx, m, si, rep)
 	if err != nil {
 		if errors.Is(err, erasure.ErrTooFewShards) {

@@ -87,7 +87,7 @@ type segmentWrite struct {
 // them is durable. On any error it has already queued every shard it may have
 // written as garbage. On success, the caller commits and then calls
 // settle with the commit's outcome.
-func (c *Coordinator) putSegment(ctx context.Context, version string, number int, body io.Reader, size int64, expectMD5 []byte) (*segmentWrite, error) {
+func (c *Coordinator) putSegment(ctx context.Context, version string, number int, body io.Reader, size int64, expectMD5 []byte, mem memory) (*segmentWrite, error) {
 	if size < -1 {
 		return nil, fmt.Errorf("%w: declared size %d", ErrIncompleteBody, size)
 	}
@@ -98,11 +98,16 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 	}
 	// Reserve the stripe buffers before anything else, so a PUT waiting
 	// for memory holds no connections to nodes either.
-	release, err := c.reserve(ctx, cd.EncodeMemory(size))
+	l, err := c.lease(ctx, cd.EncodeMemory(size), mem)
 	if err != nil {
 		return nil, fmt.Errorf("put segment %d of %s: %w", number, version, err)
 	}
-	defer release()
+	defer l.end()
+	g := c.guard(ctx, l, mem)
+	defer g.stop()
+	if g != nil && body != nil {
+		body = guardedReader{r: body, g: g}
+	}
 	mp, err := c.clusterMap(ctx)
 	if err != nil {
 		return nil, err
@@ -128,7 +133,8 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 	}
 
 	res, err := cd.EncodeSize(ctx, br, size, fan.writers(), c.cfg.WriteQuorum)
-	release() // the stripe buffers are back in the codec's pool
+	g.stop()
+	l.end() // the stripe buffers are back in the codec's pool
 	switch {
 	case br.err != nil:
 		return fail(fmt.Errorf("read body of %s: %w", objID, br.err))
@@ -178,13 +184,18 @@ func (c *Coordinator) settle(ctx context.Context, sw *segmentWrite, committed bo
 // PutObject stores in.Body as a new version of in.Bucket/in.Key and commits
 // its manifest. It streams: memory is bounded by the codec's stripes in
 // flight, which it reserves from Config.MemoryBudget first, waiting
-// (bounded by ctx) while the budget is spent. It needs Config.WriteQuorum durable shards; with fewer placeable
+// (bounded by ctx and Config.BudgetWait, then ErrBusy) while the budget is
+// spent, and gives back while its body is slow to come. It needs Config.WriteQuorum durable shards; with fewer placeable
 // or writable nodes than k+m (but at least the quorum) it commits a degraded
 // version that meta queues for repair. Errors: ErrNoPlacement, ErrQuorum,
-// ErrBadDigest, ErrIncompleteBody, the body's own read error, and
+// ErrBadDigest, ErrIncompleteBody, ErrBusy, the body's own read error, and
 // meta.ErrNoSuchBucket (all wrapped). On error nothing is committed and any
 // shard written is queued as garbage.
 func (c *Coordinator) PutObject(ctx context.Context, in PutInput) (meta.Manifest, error) {
+	return c.putObject(ctx, in, ownMemory)
+}
+
+func (c *Coordinator) putObject(ctx context.Context, in PutInput, mem memory) (meta.Manifest, error) {
 	if err := c.checkBucket(ctx, in.Bucket); err != nil {
 		return meta.Manifest{}, fmt.Errorf("put %s/%s: %w", in.Bucket, in.Key, err)
 	}
@@ -192,7 +203,7 @@ func (c *Coordinator) PutObject(ctx context.Context, in PutInput) (meta.Manifest
 	if err != nil {
 		return meta.Manifest{}, err
 	}
-	sw, err := c.putSegment(ctx, version, 1, in.Body, in.Size, in.ExpectMD5)
+	sw, err := c.putSegment(ctx, version, 1, in.Body, in.Size, in.ExpectMD5, mem)
 	if err != nil {
 		return meta.Manifest{}, fmt.Errorf("put %s/%s: %w", in.Bucket, in.Key, err)
 	}
@@ -268,7 +279,7 @@ func (c *Coordinator) CopyObject(ctx context.Context, src meta.Manifest, in PutI
 	err := c.pipeRead(ctx, src, 0, src.Size, func(ctx context.Context, r io.Reader) error {
 		in.Body = r
 		var err error
-		man, err = c.PutObject(ctx, in)
+		man, err = c.putObject(ctx, in, heldMemory)
 		return err
 	})
 	if err != nil {
@@ -277,23 +288,23 @@ func (c *Coordinator) CopyObject(ctx context.Context, src meta.Manifest, in PutI
 	return man, nil
 }
 
-// pipeRead runs ReadObject of [off, off+length) of src into a pipe whose
-// reading end is consumed by put, which must run its write under the ctx it
-// is given: the memory of both sides is reserved there at once (see
-// budgetHeld). Both sides have returned when it returns; a read failure
-// wins over the put error it causes.
+// pipeRead runs a read of [off, off+length) of src into a pipe whose
+// reading end is consumed by put, which must run its write with heldMemory:
+// the memory of both sides is reserved here at once. Both sides have
+// returned when it returns; a read failure wins over the put error it
+// causes.
 func (c *Coordinator) pipeRead(ctx context.Context, src meta.Manifest, off, length int64, put func(context.Context, io.Reader) error) error {
-	ctx, release, err := c.reserveAll(ctx, c.copyMemory(src, off, length))
+	l, err := c.lease(ctx, c.copyMemory(src, off, length), ownMemory)
 	if err != nil {
 		return fmt.Errorf("copy %s/%s: %w", src.Bucket, src.Key, err)
 	}
-	defer release()
+	defer l.end()
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
 	readErr := make(chan error, 1)
 	go func() {
-		err := c.ReadObject(rctx, pw, src, off, length)
+		err := c.readObject(rctx, pw, src, off, length, heldMemory)
 		pw.CloseWithError(err)
 		readErr <- err
 	}()

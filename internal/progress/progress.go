@@ -103,22 +103,25 @@ func (w *Watchdog) Stop() {
 	}
 }
 
-// MinRate is the rule "after Grace, a stream must have moved at least
-// BytesPerSec bytes for every second since its start": a client that
-// trickles keeps no slot for longer than the bytes it sent pay for. The
-// zero BytesPerSec means no rate rule.
+// MinRate is the rule "once a stream has waited Grace on its peer, it must
+// have moved at least BytesPerSec bytes for every further second it
+// waits": a peer that trickles keeps its slot no longer than the bytes it
+// sent pay for. Only time spent waiting on the peer counts (the caller sums
+// the time its calls were blocked), so a server that is itself slow to ask
+// for bytes never holds that against its client. The zero BytesPerSec
+// means no rate rule.
 type MinRate struct {
 	BytesPerSec int64
 	Grace       time.Duration
 }
 
-// Deadline is when a stream that started at start and has moved n bytes
-// falls below the rate: start + Grace + n/BytesPerSec. ok is false when
-// there is no rule.
-func (r MinRate) Deadline(start time.Time, n int64) (deadline time.Time, ok bool) {
+// Allowance is how much longer a stream that has moved n bytes while
+// waiting waited in all may wait before it falls below the rate (≤ 0: it
+// already has). ok is false when there is no rule.
+func (r MinRate) Allowance(n int64, waited time.Duration) (allowance time.Duration, ok bool) {
 	if r.BytesPerSec <= 0 {
-		return time.Time{}, false
+		return 0, false
 	}
 	paid := time.Duration(float64(n) / float64(r.BytesPerSec) * float64(time.Second))
-	return start.Add(r.Grace + paid), true
+	return r.Grace + paid - waited, true
 }

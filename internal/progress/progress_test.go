@@ -48,16 +48,18 @@ func TestWatchdogDisarmedInTimeNeverFires(t *testing.T) {
 	}
 }
 
-func TestMinRateDeadline(t *testing.T) {
-	start := time.Unix(1000, 0)
+func TestMinRateAllowance(t *testing.T) {
 	r := MinRate{BytesPerSec: 1000, Grace: 2 * time.Second}
-	if d, ok := r.Deadline(start, 0); !ok || !d.Equal(start.Add(2*time.Second)) {
-		t.Fatalf("no bytes: deadline %v", d)
+	if d, ok := r.Allowance(0, 0); !ok || d != 2*time.Second {
+		t.Fatalf("no bytes, no wait: allowance %v", d)
 	}
-	if d, _ := r.Deadline(start, 3000); !d.Equal(start.Add(5 * time.Second)) {
-		t.Fatalf("3000 bytes at 1000 B/s: deadline %v, want start+5s", d)
+	if d, _ := r.Allowance(3000, time.Second); d != 4*time.Second {
+		t.Fatalf("3000 bytes at 1000 B/s after 1s: allowance %v, want 4s", d)
 	}
-	if _, ok := (MinRate{}).Deadline(start, 10); ok {
+	if d, _ := r.Allowance(10, 10*time.Second); d > 0 {
+		t.Fatalf("a trickle of 10 bytes in 10s still has %v", d)
+	}
+	if _, ok := (MinRate{}).Allowance(10, 0); ok {
 		t.Fatal("zero rate is a rule")
 	}
 }
