@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -15,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shale-store/shale/internal/serve"
 	"github.com/shale-store/shale/meta"
 	metaremote "github.com/shale-store/shale/meta/remote"
 )
@@ -33,6 +32,7 @@ type metaFlags struct {
 	blockSize         int
 	// The orphan inventory (startRepair): 0 grace turns it off.
 	orphanGrace, orphanEvery time.Duration
+	serve                    serve.Config // the listener's limits
 }
 
 func newMetaCmd() *cobra.Command {
@@ -66,6 +66,7 @@ every request signed with the cluster secret. It marks nodes down after
 	fl.IntVar(&f.blockSize, "block-size", 0, "bytes per shard block, 0: the codec's default (repair loop)")
 	fl.DurationVar(&f.orphanGrace, "orphan-grace", time.Hour, "shards no manifest or upload references are deleted once this old; must exceed the longest write and node clock skew; 0: never (orphan inventory)")
 	fl.DurationVar(&f.orphanEvery, "orphan-every", 10*time.Minute, "least time between the starts of two sweeps of every node's shards (orphan inventory)")
+	addServeFlags(fl, &f.serve, 1024)
 	return cmd
 }
 
@@ -94,20 +95,19 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", f.listen)
+	srv, err := serve.Listen(f.listen, mux, f.serve)
 	if err != nil {
 		_ = store.Close()
-		return fmt.Errorf("meta: listen: %w", err)
+		return fmt.Errorf("meta: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	g, gctx := errgroup.WithContext(ctx)
 	if err := startRepair(gctx, g, store, mux, f, secret); err != nil {
-		_ = ln.Close()
+		_ = srv.Close()
 		_ = store.Close()
 		return fmt.Errorf("meta: repair loop: %w", err)
 	}
-	fmt.Fprintf(stdout, "meta listening on %s\n", ln.Addr())
+	fmt.Fprintf(stdout, "meta listening on %s\n", srv.Addr())
 	g.Go(func() error {
 		if err := store.Run(gctx); err != nil {
 			return fmt.Errorf("meta: ticker: %w", err)
@@ -115,7 +115,7 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 		return nil
 	})
 	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(); err != nil {
 			return fmt.Errorf("meta: serve: %w", err)
 		}
 		return nil
@@ -126,9 +126,7 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 		// their client left); new requests are refused.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			_ = srv.Close()
-		}
+		_ = srv.Shutdown(sctx) // closes what is left when the grace ends
 		return nil
 	})
 	err = g.Wait()

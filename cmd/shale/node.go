@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/serve"
 	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/storage"
 	storageremote "github.com/shale-store/shale/storage/remote"
@@ -33,6 +32,7 @@ type nodeFlags struct {
 	scrubInterval           time.Duration
 	heartbeat               time.Duration
 	shutdownGrace           time.Duration
+	serve                   serve.Config // the listener's limits
 }
 
 func newNodeCmd() *cobra.Command {
@@ -75,6 +75,9 @@ and stops cleanly on SIGINT or SIGTERM.`,
 	fl.DurationVar(&f.heartbeat, "heartbeat", time.Second, "heartbeat period")
 	fl.StringVar(&f.pprof, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6061; default $"+pprofEnv+", else off)")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish on shutdown")
+	// Gateways keep up to 64 idle connections to each node, and repair
+	// and every gateway's shard streams come on top.
+	addServeFlags(fl, &f.serve, 4096)
 	_ = cmd.MarkFlagRequired("data")
 	_ = cmd.MarkFlagRequired("id")
 	return cmd
@@ -112,7 +115,7 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 	if f.shutdownGrace <= 0 {
 		f.shutdownGrace = 10 * time.Second
 	}
-	stopPprof, err := startPprof(ctx, pprofAddr(f.pprof), stderr)
+	stopPprof, err := startPprof(ctx, pprofAddr(f.pprof), pprofServe(), stderr)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", id, err)
 	}
@@ -126,16 +129,11 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 			err = fmt.Errorf("node %s: close store: %w", id, cerr)
 		}
 	}()
-	ln, err := net.Listen("tcp", f.listen)
+	srv, err := serve.Listen(f.listen, storageremote.NewHandler(disk, storageremote.HandlerConfig{Secret: secret}), f.serve)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", id, err)
 	}
-	srv := &http.Server{
-		Handler:           storageremote.NewHandler(disk, storageremote.HandlerConfig{Secret: secret}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	addr := ln.Addr().String()
+	addr := srv.Addr().String()
 	if f.advertise != "" {
 		addr = f.advertise
 	}
@@ -166,7 +164,7 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(); err != nil {
 			return fmt.Errorf("node %s: serve: %w", id, err)
 		}
 		return nil
@@ -175,9 +173,7 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), f.shutdownGrace)
 		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			_ = srv.Close() // grace is over: cut the remaining streams
-		}
+		_ = srv.Shutdown(sctx) // once the grace is over it cuts the remaining streams
 		return nil
 	})
 	g.Go(func() error {
@@ -210,7 +206,7 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 		return nil
 	})
 
-	fmt.Fprintf(stdout, "node %s listening on %s\n", id, ln.Addr())
+	fmt.Fprintf(stdout, "node %s listening on %s\n", id, srv.Addr())
 	return g.Wait()
 }
 
