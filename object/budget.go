@@ -208,35 +208,47 @@ func (l *lease) end() {
 }
 
 // clientGuard runs an operation's calls on its client — a PUT's body
-// reads, a GET's response writes — and gives the operation's reservation
-// back while one of them blocks for longer than Config.ClientYield; when
-// the call returns, it takes the reservation again before the operation
-// touches its buffers. A client that stops reading or trickles its body
-// thus holds none of the budget while it waits, and cannot starve anyone
-// of it; how long it may wait is httpapi's business (the response write
-// deadline, the minimum body rate).
+// reads, a GET's response writes — and keeps the operation's reservation
+// only while the client keeps up: once the client has kept the operation
+// waiting for longer than Config.ClientYield in all while it moved less
+// than one stripe of object data, the reservation is given back; it is
+// taken again (a bounded wait, ErrBusy past Config.BudgetWait) once the
+// client has moved a whole stripe since. A client that stops reading, or
+// trickles its body at any rate slower than a stripe per ClientYield (10
+// MiB/s at the defaults), thus holds the budget for at most ClientYield per
+// stripe it moves, and cannot starve others of it; how long it may stay
+// connected is httpapi's business (the response write deadline, the
+// minimum body rate).
 //
-// What is then outside the budget: the codec buffers the operation
-// already holds stay allocated while it waits — at most what it reserved
-// (EncodeMemory or DecodeMemory, 6 MiB at the defaults; a PUT whose client
-// is slow from the start holds one or two stripe buffers of it) — so a
-// gateway's memory beyond its budget is bounded by the requests that may
-// wait on their clients at once (httpapi's MaxInFlight, the listener's
-// connection limit) times that, for no longer than the deadlines allow.
+// What is then outside the budget: the codec buffers an operation took
+// while it held its reservation stay allocated while it waits — never more
+// than it reserved (EncodeMemory or DecodeMemory, 6 MiB at the defaults; a
+// PUT whose client is slow from the start has one or two stripe buffers of
+// it) — so a gateway's memory beyond its budget is bounded by the
+// operations that wait on their clients at once (httpapi's MaxInFlight,
+// the listener's connection limit) times that, for no longer than the
+// client deadlines allow.
 type clientGuard struct {
-	ctx   context.Context
-	l     *lease
-	wd    *progress.Watchdog
-	yield time.Duration
+	ctx    context.Context
+	l      *lease
+	wd     *progress.Watchdog
+	yield  time.Duration
+	window int64 // one stripe of object data
+
+	// Used by the operation's goroutine only.
+	suspended bool
+	moved     int64         // bytes moved in this window (since the last reset or suspension)
+	waited    time.Duration // time spent in client calls in this window
 }
 
-// guard returns the guard of l's operation; nil (no yielding) with
-// heldMemory or a negative ClientYield.
-func (c *Coordinator) guard(ctx context.Context, l *lease, mem memory) *clientGuard {
+// guard returns the guard of l's operation, whose stripes hold window
+// bytes of object data; nil (no yielding) with heldMemory or a negative
+// ClientYield.
+func (c *Coordinator) guard(ctx context.Context, l *lease, mem memory, window int64) *clientGuard {
 	if mem != ownMemory || c.cfg.ClientYield < 0 {
 		return nil
 	}
-	return &clientGuard{ctx: ctx, l: l, wd: progress.New(l.suspend), yield: c.cfg.ClientYield}
+	return &clientGuard{ctx: ctx, l: l, wd: progress.New(l.suspend), yield: c.cfg.ClientYield, window: max(window, 1)}
 }
 
 // do runs call; see clientGuard.
@@ -244,13 +256,28 @@ func (g *clientGuard) do(call func() (int, error)) (int, error) {
 	if g == nil {
 		return call()
 	}
-	g.wd.Arm(g.yield)
-	n, err := call()
-	if g.wd.Disarm() {
-		g.wd.Reset()
-		if rerr := g.l.resume(g.ctx); rerr != nil {
-			return n, rerr
+	if g.suspended {
+		n, err := call()
+		if g.moved += int64(n); g.moved >= g.window {
+			if rerr := g.l.resume(g.ctx); rerr != nil {
+				return n, rerr
+			}
+			g.suspended, g.moved, g.waited = false, 0, 0
 		}
+		return n, err
+	}
+	start := time.Now()
+	g.wd.Arm(g.yield - g.waited)
+	n, err := call()
+	expired := g.wd.Disarm()
+	g.waited += time.Since(start)
+	g.moved += int64(n)
+	switch {
+	case expired:
+		g.wd.Reset()
+		g.suspended, g.moved = true, 0
+	case g.moved >= g.window:
+		g.moved, g.waited = 0, 0
 	}
 	return n, err
 }

@@ -77,11 +77,12 @@ type Config struct {
 	// backoff): a client is told the gateway is busy instead of hanging.
 	// Default 5s.
 	BudgetWait time.Duration
-	// ClientYield is how long one read of a PUT's body or one write of a
-	// GET's response may block on the client before the operation gives its
-	// MemoryBudget reservation back until the call returns (see
-	// clientGuard): a slow or stalled client then holds none of the budget.
-	// Default 100ms; negative: never give it back.
+	// ClientYield is how long a PUT's body reads or a GET's response
+	// writes may keep the operation waiting on its client, in all, while the
+	// client moves one stripe of data; past it the operation gives its
+	// MemoryBudget reservation back until the client has moved a whole
+	// stripe (see clientGuard): a stalled or trickling client then holds
+	// none of the budget. Default 100ms; negative: never give it back.
 	ClientYield time.Duration
 	// Now is the clock for manifest and report times, map caching and
 	// garbage deadlines. Default time.Now.

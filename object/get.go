@@ -40,8 +40,8 @@ var (
 // of a stripe fail the read part-way with ErrUnreadable (some bytes may have
 // been written to w). A range outside the object is ErrInvalidRange. Each
 // segment's decode memory is reserved from Config.MemoryBudget (ErrBusy
-// after Config.BudgetWait) and given back while a write to w blocks for
-// longer than Config.ClientYield.
+// after Config.BudgetWait) and given back while w is slow (see
+// clientGuard).
 func (c *Coordinator) ReadObject(ctx context.Context, w io.Writer, m meta.Manifest, off, length int64) error {
 	return c.readObject(ctx, w, m, off, length, ownMemory)
 }
@@ -88,7 +88,7 @@ func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.
 	if err != nil {
 		return fmt.Errorf("read %s/%s segment %d: %w", m.Bucket, m.Key, si, err)
 	}
-	if g := c.guard(ctx, l, mem); g != nil {
+	if g := c.guard(ctx, l, mem, int64(seg.K)*int64(seg.BlockSize)); g != nil {
 		w = guardedWriter{w: w, g: g}
 		defer g.stop()
 	}

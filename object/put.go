@@ -103,7 +103,7 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 		return nil, fmt.Errorf("put segment %d of %s: %w", number, version, err)
 	}
 	defer l.end()
-	g := c.guard(ctx, l, mem)
+	g := c.guard(ctx, l, mem, int64(k)*int64(bs))
 	defer g.stop()
 	if g != nil && body != nil {
 		body = guardedReader{r: body, g: g}
