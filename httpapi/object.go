@@ -304,7 +304,7 @@ func (h *handler) getObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		}
 		// Part of the body is out: the only honest answer left is to
 		// break the connection so the client sees a short response.
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !errors.Is(err, ErrRequestTimeout) { // a client cut for going slow is not our failure
 			h.cfg.Logger.Error("s3 get failed mid-body", "bucket", bucket, "key", key,
 				"request_id", requestID(r), "err", err)
 		}

@@ -37,8 +37,14 @@
 //   - Memory is bounded per request by the codec's stripes in flight, and
 //     across requests by Config.MemoryBudget: every PUT, part, GET and copy
 //     reserves its buffers from that budget first (waiting, in arrival
-//     order, as long as its context allows), so a gateway's buffers never
-//     exceed it however many requests arrive.
+//     order, at most Config.BudgetWait, then ErrBusy), so the buffers of
+//     the requests that are moving data never exceed it however many
+//     requests arrive. A request whose client is slow gives its reservation
+//     back while it waits (clientGuard in budget.go, which also says what
+//     memory that leaves outside the budget): no client can hold the budget
+//     by not reading or by trickling its body.
+//   - Every progress deadline (shard writes, shard reads) is one
+//     internal/progress Watchdog.
 //
 // What it does not do: it speaks no HTTP and knows no S3 error codes (httpapi
 // maps the sentinels in api.go); it does not schedule repair or garbage
