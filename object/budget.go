@@ -143,7 +143,7 @@ type lease struct {
 	c *Coordinator
 	n int64
 
-	mu      sync.Mutex // guards release
+	mu      sync.Mutex // guards release, ended
 	release func()     // nil while suspended or ended
 	ended   bool
 }

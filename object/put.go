@@ -185,9 +185,10 @@ func (c *Coordinator) settle(ctx context.Context, sw *segmentWrite, committed bo
 // its manifest. It streams: memory is bounded by the codec's stripes in
 // flight, which it reserves from Config.MemoryBudget first, waiting
 // (bounded by ctx and Config.BudgetWait, then ErrBusy) while the budget is
-// spent, and gives back while its body is slow to come. It needs Config.WriteQuorum durable shards; with fewer placeable
-// or writable nodes than k+m (but at least the quorum) it commits a degraded
-// version that meta queues for repair. Errors: ErrNoPlacement, ErrQuorum,
+// spent, and gives back while its body is slow to come. It needs
+// Config.WriteQuorum durable shards; with fewer placeable or writable nodes
+// than k+m (but at least the quorum) it commits a degraded version that
+// meta queues for repair. Errors: ErrNoPlacement, ErrQuorum,
 // ErrBadDigest, ErrIncompleteBody, ErrBusy, the body's own read error, and
 // meta.ErrNoSuchBucket (all wrapped). On error nothing is committed and any
 // shard written is queued as garbage.
