@@ -124,7 +124,8 @@ type memory int
 
 const (
 	// ownMemory: the operation reserves its own memory, and gives it back
-	// while it is blocked on its client (see clientGuard).
+	// while it is blocked on its client (clientGuard for a PUT's body,
+	// clientWriter for a GET's response).
 	ownMemory memory = iota
 	// heldMemory: the caller already reserved, in one go, the memory of
 	// everything it runs — a copy reserves its read and its write together,
@@ -207,27 +208,26 @@ func (l *lease) end() {
 	}
 }
 
-// clientGuard runs an operation's calls on its client — a PUT's body
-// reads, a GET's response writes — and keeps the operation's reservation
-// only while the client keeps up: once the client has kept the operation
-// waiting for longer than Config.ClientYield in all while it moved less
-// than one stripe of object data, the reservation is given back; it is
-// taken again (a bounded wait, ErrBusy past Config.BudgetWait) once the
-// client has moved a whole stripe since. A client that stops reading, or
-// trickles its body at any rate slower than a stripe per ClientYield (10
-// MiB/s at the defaults), thus holds the budget for at most ClientYield per
-// stripe it moves, and cannot starve others of it; how long it may stay
-// connected is httpapi's business (the response write deadline, the
-// minimum body rate).
+// clientGuard runs a PUT's (or part upload's) reads of its client's body
+// and keeps the operation's reservation only while the client keeps up:
+// once the client has kept the operation waiting for longer than
+// Config.ClientYield in all while it sent less than one stripe of object
+// data, the reservation is given back; it is taken again (a bounded wait,
+// ErrBusy past Config.BudgetWait) once the client has sent a whole stripe
+// since. A client that stops sending, or trickles its body at any rate
+// slower than a stripe per ClientYield (10 MiB/s at the defaults), thus
+// holds the budget for at most ClientYield per stripe it sends, and cannot
+// starve others of it; how long it may stay connected is httpapi's
+// business (BodyStall, the minimum body rate).
 //
-// What is then outside the budget: the codec buffers an operation took
-// while it held its reservation stay allocated while it waits — never more
-// than it reserved (EncodeMemory or DecodeMemory, 6 MiB at the defaults; a
-// PUT whose client is slow from the start has one or two stripe buffers of
-// it) — so a gateway's memory beyond its budget is bounded by the
-// operations that wait on their clients at once (httpapi's MaxInFlight,
-// the listener's connection limit) times that, for no longer than the
-// client deadlines allow.
+// What is then outside the budget: unlike a GET (clientWriter), an encode
+// cannot stop and resume part-way, so the stripe buffers a PUT took while
+// it held its reservation stay allocated while it waits — never more than
+// it reserved (EncodeMemory, 6 MiB at the defaults; a PUT whose client is
+// slow from the start has one or two stripe buffers of 1.5 MiB). A
+// gateway's memory beyond its budget is thus bounded by the PUTs that may
+// wait on their clients at once (httpapi's MaxInFlight, the listener's
+// connection limit) times that, for no longer than the body deadlines.
 type clientGuard struct {
 	ctx    context.Context
 	l      *lease
@@ -297,14 +297,4 @@ type guardedReader struct {
 
 func (r guardedReader) Read(p []byte) (int, error) {
 	return r.g.do(func() (int, error) { return r.r.Read(p) })
-}
-
-// guardedWriter is a client's response written through a clientGuard.
-type guardedWriter struct {
-	w io.Writer
-	g *clientGuard
-}
-
-func (w guardedWriter) Write(p []byte) (int, error) {
-	return w.g.do(func() (int, error) { return w.w.Write(p) })
 }

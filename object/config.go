@@ -77,12 +77,14 @@ type Config struct {
 	// backoff): a client is told the gateway is busy instead of hanging.
 	// Default 5s.
 	BudgetWait time.Duration
-	// ClientYield is how long a PUT's body reads or a GET's response
-	// writes may keep the operation waiting on its client, in all, while the
-	// client moves one stripe of data; past it the operation gives its
-	// MemoryBudget reservation back until the client has moved a whole
-	// stripe (see clientGuard): a stalled or trickling client then holds
-	// none of the budget. Default 100ms; negative: never give it back.
+	// ClientYield is how long a client may keep an operation waiting
+	// before the operation stops holding MemoryBudget for it: a GET whose
+	// response write takes longer stops its decode and waits holding one
+	// block of data (clientWriter); a PUT whose body reads take longer in
+	// all while less than a stripe arrives gives its reservation back
+	// until a stripe has arrived (clientGuard). A stalled or trickling
+	// client then holds none of the budget. Default 100ms; negative: never
+	// (the budget stays held while the client is slow).
 	ClientYield time.Duration
 	// Now is the clock for manifest and report times, map caching and
 	// garbage deadlines. Default time.Now.

@@ -170,3 +170,56 @@ func TestStalledClientsGiveBudgetBack(t *testing.T) {
 		t.Fatalf("after: used %d, waiting %d, peak %d of %d", used, waiting, peak, cfg.MemoryBudget)
 	}
 }
+
+// slowWriter takes every third write slowly.
+type slowWriter struct {
+	buf   bytes.Buffer
+	calls int
+	pause time.Duration
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	if w.calls++; w.calls%3 == 0 {
+		time.Sleep(w.pause)
+	}
+	return w.buf.Write(p)
+}
+
+// TestSlowReaderRestartsDecodeExactly: a GET whose client is repeatedly
+// slower than ClientYield stops and restarts its decode many times, and
+// every range still arrives byte for byte, with nothing reserved after.
+func TestSlowReaderRestartsDecodeExactly(t *testing.T) {
+	cfg := testConfig()
+	cfg.ClientYield = 2 * time.Millisecond
+	h := newHarness(t, 6, cfg)
+	sd := cfg.K * cfg.BlockSize
+	data := pattern(9, 7*sd+123)
+	m, err := h.c.PutObject(h.ctx, PutInput{Bucket: testBucket, Key: "slow", Body: bytes.NewReader(data), Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gets := func() (n int) {
+		for _, s := range h.stores {
+			s.mu.Lock()
+			n += s.gets
+			s.mu.Unlock()
+		}
+		return n
+	}
+	for i, r := range [][2]int{{0, len(data)}, {1, len(data) - 2}, {sd - 5, 2*sd + 10}, {3*sd + 100, 1}} {
+		before := gets()
+		w := &slowWriter{pause: 10 * time.Millisecond}
+		if err := h.c.ReadObject(h.ctx, w, m, int64(r[0]), int64(r[1])); err != nil {
+			t.Fatalf("range %v: %v", r, err)
+		}
+		if !bytes.Equal(w.buf.Bytes(), data[r[0]:r[0]+r[1]]) {
+			t.Fatalf("range %v: %d bytes differ from the object's", r, w.buf.Len())
+		}
+		if opened := gets() - before; i == 0 && opened <= 2*cfg.K {
+			t.Fatalf("a whole-object read with a slow client opened %d shard streams: it never yielded", opened)
+		}
+	}
+	if used, _, waiting := h.c.mem.state(); used != 0 || waiting != 0 {
+		t.Fatalf("after: %d bytes reserved, %d waiting", used, waiting)
+	}
+}
