@@ -220,14 +220,15 @@ func (l *lease) end() {
 // starve others of it; how long it may stay connected is httpapi's
 // business (BodyStall, the minimum body rate).
 //
-// What is then outside the budget: unlike a GET (clientWriter), an encode
-// cannot stop and resume part-way, so the stripe buffers a PUT took while
-// it held its reservation stay allocated while it waits — never more than
-// it reserved (EncodeMemory, 6 MiB at the defaults; a PUT whose client is
-// slow from the start has one or two stripe buffers of 1.5 MiB). A
-// gateway's memory beyond its budget is thus bounded by the PUTs that may
-// wait on their clients at once (httpapi's MaxInFlight, the listener's
-// connection limit) times that, for no longer than the body deadlines.
+// What is then outside the budget: the PUT's body is handed to the encoder
+// a stripe at a time (stagedBody) and the encoder takes a stripe buffer
+// only once a stripe's first byte is there, so a PUT waiting on its client
+// holds the bytes it has received of the next stripe (at most one stripe
+// of object data, 1 MiB at the defaults) and the stripes still on their
+// way to the nodes (bounded by Config.WriteStall). A gateway's memory
+// beyond its budget is thus bounded by the requests that may wait on their
+// clients at once (httpapi's MaxInFlight, the listener's connection limit)
+// times one stripe, for no longer than the client deadlines.
 type clientGuard struct {
 	ctx    context.Context
 	l      *lease

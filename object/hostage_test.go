@@ -3,7 +3,9 @@ package object
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -221,5 +223,81 @@ func TestSlowReaderRestartsDecodeExactly(t *testing.T) {
 	}
 	if used, _, waiting := h.c.mem.state(); used != 0 || waiting != 0 {
 		t.Fatalf("after: %d bytes reserved, %d waiting", used, waiting)
+	}
+}
+
+// blockingBody sends the first head bytes of data, then blocks until the
+// gate opens; sent counts what it handed out.
+type blockingBody struct {
+	g    *gate
+	data []byte
+	head int
+	sent atomic.Int64
+}
+
+func (b *blockingBody) Read(p []byte) (int, error) {
+	off := int(b.sent.Load())
+	if off >= b.head {
+		b.g.wait()
+		return 0, errInjected
+	}
+	n := copy(p, b.data[off:b.head])
+	b.sent.Add(int64(n))
+	return n, nil
+}
+
+// TestStalledPutHoldsLittleMemory: PUTs whose clients stop in the middle
+// of their first stripe hold what those clients sent and no stripe
+// buffers of the encoder: the heap grows by less than one stripe of data
+// per stalled PUT (the encoder's stripe buffer alone, with parity, is one
+// and a half).
+func TestStalledPutHoldsLittleMemory(t *testing.T) {
+	const n = 16
+	cfg := testConfig()
+	cfg.BlockSize = erasure.DefaultBlockSize
+	cfg.ClientYield = 10 * time.Millisecond
+	h := newHarness(t, 6, cfg)
+	sd := cfg.K * cfg.BlockSize
+	data := pattern(11, 4*sd)
+	head := sd * 4 / 10
+	g := newGate()
+	var bodies []*blockingBody
+	for range n {
+		bodies = append(bodies, &blockingBody{g: g, data: data, head: head})
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	var wg sync.WaitGroup
+	for i, b := range bodies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := h.c.PutObject(h.ctx, PutInput{Bucket: testBucket, Key: fmt.Sprintf("stalled-%d", i), Body: b, Size: int64(len(data))})
+			if !errors.Is(err, errInjected) {
+				t.Errorf("stalled PUT %d: %v", i, err)
+			}
+		}()
+	}
+	waitFor(t, "every stalled PUT has read its head and given its reservation back", func() bool {
+		for _, b := range bodies {
+			if b.sent.Load() < int64(head) {
+				return false
+			}
+		}
+		used, _, _ := h.c.mem.state()
+		return used == 0
+	})
+	time.Sleep(50 * time.Millisecond)
+	grown := int64(heap()) - int64(before)
+	g.open()
+	wg.Wait()
+	t.Logf("%d PUTs stalled after %d KiB each: heap grew %d KiB (%.2f stripes of data per PUT)", n, head>>10, grown>>10, float64(grown)/float64(n*sd))
+	if grown > int64(n*sd) {
+		t.Fatalf("%d stalled PUTs hold %d KiB: more than one stripe (%d KiB) each", n, grown>>10, sd>>10)
 	}
 }

@@ -75,6 +75,64 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// stagedBody hands a client's PUT body to the encoder a stripe at a time:
+// the first byte of a stripe is not returned before the whole stripe (or
+// the rest of the body) has arrived, in a buffer that grows with what the
+// client sent. Since the encoder takes a stripe buffer only once the
+// stripe's first byte is there (erasure.Codec.EncodeSize), a PUT waiting
+// on its client holds the bytes it has of the next stripe — at most one
+// stripe of object data, 1 MiB at the defaults — and the stripes still on
+// their way to the nodes (bounded by Config.WriteStall), not its encoder's
+// buffers. The price is one more copy of every byte.
+type stagedBody struct {
+	r         io.Reader
+	stripe    int64 // object bytes per stripe
+	remaining int64 // declared bytes not yet staged; < 0: size unknown
+	buf       []byte
+	off       int   // next byte of buf to return
+	err       error // the body's error, returned once buf is drained
+}
+
+func (s *stagedBody) Read(p []byte) (int, error) {
+	if s.off == len(s.buf) {
+		if s.err != nil {
+			return 0, s.err
+		}
+		if s.remaining == 0 {
+			return s.r.Read(p) // past the declared size: the caller checks for the end
+		}
+		s.stage()
+		if len(s.buf) == 0 {
+			return 0, s.err
+		}
+	}
+	n := copy(p, s.buf[s.off:])
+	s.off += n
+	return n, nil
+}
+
+// stage reads the next stripe into buf, stopping early only at an error.
+func (s *stagedBody) stage() {
+	want := s.stripe
+	if s.remaining > 0 {
+		want = min(want, s.remaining)
+	}
+	s.buf, s.off = s.buf[:0], 0
+	for int64(len(s.buf)) < want && s.err == nil {
+		if len(s.buf) == cap(s.buf) {
+			nb := make([]byte, len(s.buf), min(want, max(2*int64(cap(s.buf)), 64<<10)))
+			copy(nb, s.buf)
+			s.buf = nb
+		}
+		n, err := s.r.Read(s.buf[len(s.buf):min(int64(cap(s.buf)), want)])
+		s.buf = s.buf[:len(s.buf)+n]
+		s.err = err
+	}
+	if s.remaining > 0 {
+		s.remaining -= int64(len(s.buf))
+	}
+}
+
 // segmentWrite is the outcome of coding one segment onto nodes.
 type segmentWrite struct {
 	seg meta.Segment
@@ -106,7 +164,7 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 	g := c.guard(ctx, l, mem, int64(k)*int64(bs))
 	defer g.stop()
 	if g != nil && body != nil {
-		body = guardedReader{r: body, g: g}
+		body = &stagedBody{r: guardedReader{r: body, g: g}, stripe: int64(k) * int64(bs), remaining: size}
 	}
 	mp, err := c.clusterMap(ctx)
 	if err != nil {
