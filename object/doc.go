@@ -39,10 +39,13 @@
 //     reserves its buffers from that budget first (waiting, in arrival
 //     order, at most Config.BudgetWait, then ErrBusy), so the buffers of
 //     the requests that are moving data never exceed it however many
-//     requests arrive. A request whose client is slow gives its reservation
-//     back while it waits (clientGuard in budget.go, which also says what
-//     memory that leaves outside the budget): no client can hold the budget
-//     by not reading or by trickling its body.
+//     requests arrive. A request whose client is slow holds no reservation
+//     while it waits, and at most one stripe (GET: one block) of data: a GET
+//     stops its decode (clientWriter in get.go), a PUT gives its
+//     reservation back and its encoder holds no buffer until the next
+//     stripe has arrived (clientGuard in budget.go, stagedBody in put.go).
+//     No client can hold the budget by not reading or by trickling its
+//     body.
 //   - Every progress deadline (shard writes, shard reads) is one
 //     internal/progress Watchdog.
 //
