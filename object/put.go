@@ -102,7 +102,10 @@ func (s *stagedBody) Read(p []byte) (int, error) {
 			return s.r.Read(p) // past the declared size: the caller checks for the end
 		}
 		s.stage()
-		if len(s.buf) == 0 {
+		if len(s.buf) == 0 || (s.err != nil && s.err != io.EOF) {
+			// A failed body fails the PUT: report it at once, not after
+			// the bytes staged before it (the encoder might first see the
+			// request's context, which the failure cancels).
 			return 0, s.err
 		}
 	}
