@@ -102,8 +102,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the listener and every connection at once.
-func (s *Server) Close() error { return s.srv.Close() }
+// Close closes the listener and every connection at once; also a server
+// that never served.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	if lerr := s.ln.Close(); lerr != nil && !errors.Is(lerr, net.ErrClosed) && err == nil {
+		err = lerr
+	}
+	return err
+}
 
 func closedIsNil(err error) error {
 	if errors.Is(err, http.ErrServerClosed) {

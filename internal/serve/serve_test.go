@@ -35,3 +35,20 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("negative MaxConns (no bound) became %d", c.MaxConns)
 	}
 }
+
+// TestCloseWithoutServe: a server closed before it served frees its port.
+func TestCloseWithoutServe(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", http.NotFoundHandler(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addr().String()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Listen(addr, http.NotFoundHandler(), Config{})
+	if err != nil {
+		t.Fatalf("port still held after Close: %v", err)
+	}
+	s2.Close()
+}
