@@ -13,17 +13,20 @@ const module = "github.com/shale-store/shale/"
 // nothing of ours, placement only cluster, and nothing imports httpapi, bench
 // or cmd.
 var allowed = map[string][]string{
-	"cluster":             {},
-	"erasure":             {},
-	"placement":           {"cluster"},
-	"storage":             {"erasure", "internal/pace", "internal/privfs"},
-	"internal/peerauth":   {"internal/privfs"},
-	"internal/devcluster": {"internal/privfs"},
-	"internal/clustertls": {},
-	"internal/pace":       {},
-	"internal/privfs":     {},
-	"internal/s3auth":     {},
-	"meta":                {"cluster", "internal/privfs"},
+	"cluster":                  {},
+	"erasure":                  {},
+	"placement":                {"cluster"},
+	"storage":                  {"erasure", "internal/pace", "internal/privfs"},
+	"internal/peerauth":        {"internal/privfs"},
+	"internal/devcluster":      {"internal/privfs"},
+	"internal/clustertls":      {},
+	"internal/pace":            {},
+	"internal/privfs":          {},
+	"internal/progress":        {},
+	"internal/serve":           {},
+	"internal/serve/servetest": {},
+	"internal/s3auth":          {},
+	"meta":                     {"cluster", "internal/privfs"},
 }
 
 func TestDependencyDirection(t *testing.T) {

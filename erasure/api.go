@@ -127,7 +127,9 @@ func (c *Codec) Encode(ctx context.Context, r io.Reader, shards []io.Writer, min
 // it takes no more stripe buffers than the object has stripes, and a small
 // object gets one buffer sized to it instead of a full pooled stripe. The
 // streams written are byte for byte those Encode writes for the same bytes.
-// It uses at most EncodeMemory(size) bytes of buffers.
+// It uses at most EncodeMemory(size) bytes of buffers, and takes a stripe's
+// buffer only once the stripe's first byte has been read, so a caller that
+// hands it whole stripes at a time holds no buffer while its input is slow.
 func (c *Codec) EncodeSize(ctx context.Context, r io.Reader, size int64, shards []io.Writer, minShards int) (EncodeResult, error) {
 	return c.encode(ctx, r, size, shards, minShards)
 }

@@ -164,6 +164,46 @@ func (c *Codec) fillSized(r io.Reader, st *stripe, num, size int64) (int64, erro
 	return got, nil
 }
 
+// peekReader lets encode wait for a stripe's first byte before it takes a
+// buffer for the stripe.
+type peekReader struct {
+	r   io.Reader
+	b   [1]byte
+	has bool  // b holds a byte not yet returned
+	err error // the error that came with or instead of it
+}
+
+// peek reads one byte ahead, unless one is held or an error was seen.
+func (p *peekReader) peek() {
+	if p.has || p.err != nil {
+		return
+	}
+	for {
+		n, err := p.r.Read(p.b[:])
+		p.has, p.err = n == 1, err
+		if n == 1 || err != nil {
+			return
+		}
+	}
+}
+
+func (p *peekReader) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if p.has {
+		b[0] = p.b[0]
+		p.has = false
+		return 1, nil
+	}
+	if p.err != nil {
+		err := p.err
+		p.err = nil
+		return 0, err
+	}
+	return p.r.Read(b)
+}
+
 // expectEOF confirms that r has nothing after the declared size: a reader
 // that verifies the stream at its end (a checksum, a signature) sees that
 // end before Encode returns.
@@ -190,11 +230,13 @@ func expectEOF(r io.Reader) error {
 //   - one goroutine per writer fills in each record's header (hashing the
 //     block, so checksums run in parallel with encoding) and writes it.
 //
-// A stripe buffer returns to the free list when every writer is done with
-// it; at most Depth buffers exist per call (fewer for an object of known
-// size with fewer stripes), taken from and returned to the codec's pool, or,
-// for a small object of known size, one buffer sized to it. size < 0 means
-// unknown: r is read to EOF. Otherwise r must hold exactly size bytes.
+// A stripe buffer is taken from the codec's pool (or, for a small object of
+// known size, made to its size) only once the stripe's first input byte
+// has arrived, and goes back as soon as every writer is done with it; at
+// most Depth are in use per call (fewer for an object of known size with
+// fewer stripes). An encode waiting for slow input thus holds only the
+// stripes still being written. size < 0 means unknown: r is read to EOF.
+// Otherwise r must hold exactly size bytes.
 func (c *Codec) encode(ctx context.Context, r io.Reader, size int64, shards []io.Writer, minShards int) (EncodeResult, error) {
 	n := c.k + c.m
 	res := EncodeResult{ShardErrs: make([]error, n), Summaries: make([]uint64, n)}
@@ -216,16 +258,23 @@ func (c *Codec) encode(ctx context.Context, r io.Reader, size int64, shards []io
 	defer cancel()
 
 	var (
-		alive    atomic.Int32 // writers not dropped
-		wg       sync.WaitGroup
-		free     = make(chan *stripe, c.cfg.Depth)
-		toEnc    = make(chan *stripe, c.cfg.Depth)
-		jobs     = make([]chan *stripe, n)
-		sums     = make([]summer, n)
-		encErr   error // set by the encoder goroutine before it exits
+		alive   atomic.Int32 // writers not dropped
+		wg      sync.WaitGroup
+		slots   chan struct{} // one per stripe buffer in use: at most Depth
+		toEnc   = make(chan *stripe, c.cfg.Depth)
+		jobs    = make([]chan *stripe, n)
+		sums    = make([]summer, n)
+		encErr  error // set by the encoder goroutine before it exits
+		small   = c.smallBlock(size)
+		putBack = func(st *stripe) {
+			if small == 0 {
+				c.stripes.Put(st)
+			}
+			<-slots
+		}
 		released = func(st *stripe) {
 			if st.pending.Add(-1) == 0 {
-				free <- st
+				putBack(st)
 			}
 		}
 	)
@@ -283,38 +332,34 @@ func (c *Codec) encode(ctx context.Context, r io.Reader, size int64, shards []io
 		}
 	}()
 
-	allocated := 0
 	limit := c.cfg.Depth
 	if size >= 0 {
 		limit = int(min(int64(limit), max(c.Stripes(size), 1)))
 	}
-	small := c.smallBlock(size)
-	var pool []*stripe // every buffer this call took, returned to the pool at the end
+	slots = make(chan struct{}, limit)
+	// get takes a stripe buffer once one of the call's limit is free. A
+	// buffer goes back to the pool as soon as its writers are done with it,
+	// so an encode waiting for input holds only the stripes still being
+	// written — not its whole Depth.
 	get := func() (*stripe, error) {
 		select {
-		case st := <-free:
-			return st, nil
-		default:
-		}
-		if allocated < limit {
-			allocated++
-			if small > 0 {
-				return c.newStripe(small), nil
-			}
-			st, _ := c.stripes.Get().(*stripe)
-			if st == nil {
-				st = c.newStripe(c.blockSize)
-			}
-			pool = append(pool, st)
-			return st, nil
-		}
-		select {
-		case st := <-free:
-			return st, nil
+		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		if small > 0 {
+			return c.newStripe(small), nil
+		}
+		st, _ := c.stripes.Get().(*stripe)
+		if st == nil {
+			st = c.newStripe(c.blockSize)
+		}
+		return st, nil
 	}
+	// Each stripe's first byte is awaited before a buffer is taken for it:
+	// a slow input (a client trickling its upload) then keeps no buffer
+	// while nothing arrives.
+	in := &peekReader{r: r}
 
 	var loopErr error
 	stripes := c.Stripes(size)
@@ -324,11 +369,12 @@ func (c *Codec) encode(ctx context.Context, r io.Reader, size int64, shards []io
 			break
 		}
 		if size >= 0 && num == stripes {
-			if err := expectEOF(r); err != nil {
+			if err := expectEOF(in); err != nil {
 				loopErr = fmt.Errorf("encode: read input after %d bytes: %w", size, err)
 			}
 			break
 		}
+		in.peek()
 		st, err := get()
 		if err != nil {
 			loopErr = fmt.Errorf("encode: stripe %d: %w", num, err)
@@ -336,17 +382,17 @@ func (c *Codec) encode(ctx context.Context, r io.Reader, size int64, shards []io
 		}
 		var got int64
 		if size >= 0 {
-			got, err = c.fillSized(r, st, num, size)
+			got, err = c.fillSized(in, st, num, size)
 		} else {
-			got, err = c.fill(r, st)
+			got, err = c.fill(in, st)
 		}
 		if err != nil {
-			free <- st
+			putBack(st)
 			loopErr = fmt.Errorf("encode: read input at stripe %d: %w", num, err)
 			break
 		}
 		if got == 0 {
-			free <- st
+			putBack(st)
 			break
 		}
 		res.Size += got
@@ -370,9 +416,6 @@ func (c *Codec) encode(ctx context.Context, r io.Reader, size int64, shards []io
 	}
 	encWG.Wait()
 	wg.Wait()
-	for _, st := range pool {
-		c.stripes.Put(st)
-	}
 	for i := range shards {
 		if shards[i] != nil && res.ShardErrs[i] == nil {
 			res.Summaries[i] = sums[i].sum()

@@ -14,6 +14,15 @@ const DefaultRegion = "us-east-1"
 // Config.MaxInFlight is zero.
 const DefaultMaxInFlight = 1024
 
+// Defaults of the client deadlines (Config.BodyStall, MinBodyRate,
+// BodyRateGrace, WriteStall).
+const (
+	DefaultBodyStall     = time.Minute
+	DefaultMinBodyRate   = 8 << 10 // bytes/s: a 64 kbit/s link
+	DefaultBodyRateGrace = 10 * time.Second
+	DefaultWriteStall    = 30 * time.Second
+)
+
 // Config holds the settings of the S3 handler. The zero value of every field
 // but the credentials (Auth or Credentials) is usable.
 type Config struct {
@@ -48,11 +57,34 @@ type Config struct {
 	// no limit.
 	MaxInFlight int
 
-	// BodyStall is how long a request body may send nothing before the
-	// connection is cut, so a client that trickles (or stops) its upload
-	// cannot hold one of the MaxInFlight slots forever. Zero means
-	// DefaultBodyStall; negative means no limit.
+	// BodyStall is how long one read of a request body may wait for the
+	// client before the connection is cut (400 RequestTimeout), so a client
+	// that stops its upload cannot hold one of the MaxInFlight slots
+	// forever. Zero means DefaultBodyStall; negative means no limit.
 	BodyStall time.Duration
+
+	// MinBodyRate is the least average rate, in bytes/s, at which a client
+	// must send a request body once it has kept the server waiting for
+	// BodyRateGrace; below it the connection is cut (400 RequestTimeout).
+	// Only time the server spends waiting for body bytes counts. It stops
+	// the client that trickles a byte now and then to keep an upload (and
+	// its slot) alive, which BodyStall alone does not. Zero means
+	// DefaultMinBodyRate; negative means no rate rule. Trade-off: a client
+	// on a link slower than this cannot upload.
+	MinBodyRate int64
+
+	// BodyRateGrace is the waiting a request body is allowed before
+	// MinBodyRate applies (slow starts, TCP ramp-up). Zero means
+	// DefaultBodyRateGrace.
+	BodyRateGrace time.Duration
+
+	// WriteStall is how long one write of a response may wait for the
+	// client to take bytes before the connection is cut, so a client that
+	// never reads its response (a GET of a large object left open) holds
+	// its slot no longer than this. The server has no overall write
+	// deadline: a long download that keeps moving is never cut. Zero means
+	// DefaultWriteStall; negative means no limit.
+	WriteStall time.Duration
 
 	// Logger receives one record per request that ended in an error the
 	// error table does not know (500 InternalError), with the error: at
@@ -76,6 +108,15 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.BodyStall == 0 {
 		cfg.BodyStall = DefaultBodyStall
+	}
+	if cfg.MinBodyRate == 0 {
+		cfg.MinBodyRate = DefaultMinBodyRate
+	}
+	if cfg.BodyRateGrace == 0 {
+		cfg.BodyRateGrace = DefaultBodyRateGrace
+	}
+	if cfg.WriteStall == 0 {
+		cfg.WriteStall = DefaultWriteStall
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

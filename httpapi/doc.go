@@ -32,6 +32,13 @@
 //     bounded by small XML documents (at most a few MiB), never by object size.
 //   - At most Config.MaxInFlight requests are served at once; the rest are shed
 //     at once with 503 SlowDown, which S3 clients answer with backoff.
+//   - No client keeps a request (its slot, its memory) by going slow: every
+//     read of a request body must get bytes within Config.BodyStall, a body
+//     must average Config.MinBodyRate once it has kept the server waiting
+//     Config.BodyRateGrace, and every write of a response must be taken
+//     within Config.WriteStall; past any of them the connection is cut
+//     (400 RequestTimeout when an answer can still be sent). The object
+//     layer's memory budget answers 503 SlowDown when it stays spent.
 //
 // Protocol choices where S3 leaves room or where shale differs:
 //

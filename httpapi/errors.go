@@ -73,6 +73,10 @@ var (
 	// ErrSlowDown: more than Config.MaxInFlight requests are in flight.
 	// SlowDown (503).
 	ErrSlowDown = errors.New("httpapi: too many requests in flight")
+	// ErrRequestTimeout: the client kept a request body or a response
+	// write waiting past Config.BodyStall, MinBodyRate or WriteStall; its
+	// connection is cut. RequestTimeout (400).
+	ErrRequestTimeout = errors.New("httpapi: client too slow")
 	// ErrNoCredentials: the handler has no Authenticator and no credentials,
 	// so it refuses everything. AccessDenied.
 	ErrNoCredentials = errors.New("httpapi: no credentials configured")
@@ -121,6 +125,7 @@ func errorTable() []errorEntry {
 		e(ErrHeadersTooLarge, "RequestHeaderSectionTooLarge", 400, "Your request header section exceeds the maximum allowed size."),
 		e(ErrInvalidLocationConstraint, "InvalidLocationConstraint", 400, "The specified location constraint is not valid."),
 		e(ErrSlowDown, "SlowDown", 503, "Please reduce your request rate."),
+		e(ErrRequestTimeout, "RequestTimeout", 400, "Your socket connection to the server was not read from or written to within the timeout period."),
 		e(ErrNoCredentials, "AccessDenied", 403, "Access Denied."),
 
 		// Authentication (internal/s3auth). Body errors come first: the
@@ -155,6 +160,7 @@ func errorTable() []errorEntry {
 		e(object.ErrQuorum, "SlowDown", 503, "Please reduce your request rate."),
 		e(meta.ErrUnavailable, "ServiceUnavailable", 503, "The metadata service is unreachable; please retry."),
 		e(object.ErrNoPlacement, "SlowDown", 503, "Please reduce your request rate."),
+		e(object.ErrBusy, "SlowDown", 503, "Please reduce your request rate."),
 		e(object.ErrBadDigest, "BadDigest", 400, "The Content-MD5 you specified did not match what we received."),
 		e(object.ErrIncompleteBody, "IncompleteBody", 400, "You did not provide the number of bytes specified by the Content-Length HTTP header."),
 		e(object.ErrInvalidPart, "InvalidPart", 400, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."),

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/shale-store/shale/internal/progress"
 	"github.com/shale-store/shale/internal/s3auth"
 )
 
@@ -36,7 +38,7 @@ func New(cfg Config, svc ObjectService) http.Handler {
 		h.sem = make(chan struct{}, h.cfg.MaxInFlight)
 	}
 	m := chi.NewRouter()
-	m.Use(h.identify, h.shed, h.bodyDeadline, h.authenticate, h.virtualHost)
+	m.Use(h.identify, h.shed, h.clientDeadlines, h.authenticate, h.virtualHost)
 	m.HandleFunc("/", h.service)
 	m.HandleFunc("/*", h.resource)
 	h.mux = m
@@ -90,55 +92,83 @@ func (h *handler) shed(next http.Handler) http.Handler {
 	})
 }
 
-// DefaultBodyStall is Config.BodyStall's default.
-const DefaultBodyStall = time.Minute
-
-// bodyDeadline renews a read deadline on the connection before every read of
-// the request body (Config.BodyStall), and clears it once the body is done,
-// so a stalled upload ends instead of holding its slot.
-func (h *handler) bodyDeadline(next http.Handler) http.Handler {
+// clientDeadlines makes the client keep the request moving: every read of
+// the request body must get bytes within Config.BodyStall and the body as a
+// whole must keep Config.MinBodyRate after Config.BodyRateGrace; every
+// write of the response must be taken within Config.WriteStall. A client
+// that breaks a rule has its connection's deadline set to the past, which
+// ends the blocked call and the connection: the handler sees
+// ErrRequestTimeout and returns, giving back its slot and whatever it held.
+func (h *handler) clientDeadlines(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.cfg.BodyStall > 0 && r.Body != nil && r.Body != http.NoBody {
-			rc := http.NewResponseController(w)
-			sr := &stallReader{rc: rc, r: r.Body, d: h.cfg.BodyStall}
-			r.Body = sr
-			defer sr.clear()
+		rc := http.NewResponseController(w)
+		if r.Body != nil && r.Body != http.NoBody && (h.cfg.BodyStall > 0 || h.cfg.MinBodyRate > 0) {
+			br := &guardedBody{r: r.Body, stall: h.cfg.BodyStall,
+				rate: progress.MinRate{BytesPerSec: max(h.cfg.MinBodyRate, 0), Grace: h.cfg.BodyRateGrace},
+				wd:   progress.New(func() { _ = rc.SetReadDeadline(aLongTimeAgo) })}
+			defer br.wd.Stop()
+			r.Body = br
+		}
+		if h.cfg.WriteStall > 0 {
+			gw := &guardedResponse{ResponseWriter: w, limit: h.cfg.WriteStall,
+				wd: progress.New(func() { _ = rc.SetWriteDeadline(aLongTimeAgo) })}
+			defer gw.wd.Stop()
+			w = gw
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// stallReader is a request body whose every Read must make progress within d.
-type stallReader struct {
-	rc  *http.ResponseController
-	r   io.ReadCloser
-	d   time.Duration
-	set bool // a deadline was set
-	eof bool // the body was read to its end
+// aLongTimeAgo is a deadline in the past: setting it ends a blocked call.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// guardedBody is a request body under the BodyStall and MinBodyRate rules.
+type guardedBody struct {
+	r      io.ReadCloser
+	wd     *progress.Watchdog
+	stall  time.Duration
+	rate   progress.MinRate
+	n      int64         // bytes read
+	waited time.Duration // time spent inside Read
 }
 
-func (s *stallReader) Read(p []byte) (int, error) {
-	if s.rc.SetReadDeadline(time.Now().Add(s.d)) == nil {
-		s.set = true
+func (b *guardedBody) Read(p []byte) (int, error) {
+	limit, ok := b.rate.Allowance(b.n, b.waited)
+	if !ok || (b.stall > 0 && b.stall < limit) {
+		limit = b.stall
 	}
-	n, err := s.r.Read(p)
-	if err == io.EOF {
-		s.eof = true
+	start := time.Now()
+	b.wd.Arm(limit)
+	n, err := b.r.Read(p)
+	expired := b.wd.Disarm()
+	b.waited += time.Since(start)
+	b.n += int64(n)
+	if expired && err != nil && err != io.EOF {
+		err = fmt.Errorf("%w: request body: %d bytes in %v: %w", ErrRequestTimeout, b.n, b.waited.Round(time.Millisecond), err)
 	}
 	return n, err
 }
 
-func (s *stallReader) Close() error { return s.r.Close() }
+func (b *guardedBody) Close() error { return b.r.Close() }
 
-// clear lifts the deadline once the body was read to its end, so a
-// kept-alive connection's next request is not cut by it. A body that was not
-// finished keeps it: the server drains unread bodies before reusing a
-// connection, and that drain must not wait forever on a stalled client.
-func (s *stallReader) clear() {
-	if s.set && s.eof {
-		_ = s.rc.SetReadDeadline(time.Time{})
-	}
+// guardedResponse is a ResponseWriter under the WriteStall rule.
+type guardedResponse struct {
+	http.ResponseWriter
+	wd    *progress.Watchdog
+	limit time.Duration
 }
+
+func (w *guardedResponse) Write(p []byte) (int, error) {
+	w.wd.Arm(w.limit)
+	n, err := w.ResponseWriter.Write(p)
+	if w.wd.Disarm() && err != nil {
+		err = fmt.Errorf("%w: response write: %w", ErrRequestTimeout, err)
+	}
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *guardedResponse) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // authenticate refuses an oversized header section, then verifies the
 // request's signature before anything else reads it; handlers read the body

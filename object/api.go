@@ -28,6 +28,10 @@ var (
 	// ErrUnreadable: fewer than k shards of a stripe could be read; the read
 	// failed part-way (S3: InternalError / connection reset).
 	ErrUnreadable = errors.New("object: too few shards readable")
+	// ErrBusy: the memory budget stayed spent for Config.BudgetWait, so the
+	// operation gave up before it started (or, after waiting on its client,
+	// before it went on). S3: SlowDown.
+	ErrBusy = errors.New("object: memory budget busy")
 )
 
 // MinPartSize is S3's minimum size of every part but the last: 5 MiB.

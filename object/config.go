@@ -67,12 +67,27 @@ type Config struct {
 	// reserves what its codec call may hold (erasure.Codec.EncodeMemory,
 	// DecodeMemory: up to Depth × (K+M) × (24 + BlockSize) bytes, 6 MiB at
 	// the defaults, for a PUT; a small object much less) before it takes a
-	// buffer, and waits, bounded by its ctx, while the budget is spent. It
+	// buffer, and waits, bounded by its ctx and BudgetWait, while the budget
+	// is spent (and gives it back while it waits on its client). It
 	// is what makes a gateway's memory independent of its concurrency: the
 	// shard streams to the nodes take no buffers of their own. Default
 	// DefaultMemoryBudget; negative: no bound. A budget below one
 	// operation's need lets such operations through one at a time.
 	MemoryBudget int64
+	// BudgetWait bounds how long an operation waits for MemoryBudget
+	// before it fails with ErrBusy (S3: SlowDown, which clients retry with
+	// backoff): a client is told the gateway is busy instead of hanging.
+	// Default 5s.
+	BudgetWait time.Duration
+	// ClientYield is how long a client may keep an operation waiting
+	// before the operation stops holding MemoryBudget for it: a GET whose
+	// response write takes longer stops its decode and waits holding one
+	// block of data (clientWriter); a PUT whose body reads take longer in
+	// all while less than a stripe arrives gives its reservation back
+	// until a stripe has arrived (clientGuard). A stalled or trickling
+	// client then holds none of the budget. Default 100ms; negative: never
+	// (the budget stays held while the client is slow).
+	ClientYield time.Duration
 	// Now is the clock for manifest and report times, map caching and
 	// garbage deadlines. Default time.Now.
 	Now func() time.Time
@@ -119,7 +134,13 @@ func (c *Config) setDefaults() error {
 	if c.CleanupTimeout == 0 {
 		c.CleanupTimeout = 10 * time.Second
 	}
-	if c.ReadTimeout < 0 || c.WriteStall < 0 || c.MapRefresh < 0 || c.GarbageGrace < 0 || c.CleanupTimeout < 0 {
+	if c.BudgetWait == 0 {
+		c.BudgetWait = 5 * time.Second
+	}
+	if c.ClientYield == 0 {
+		c.ClientYield = 100 * time.Millisecond
+	}
+	if c.ReadTimeout < 0 || c.WriteStall < 0 || c.BudgetWait < 0 || c.MapRefresh < 0 || c.GarbageGrace < 0 || c.CleanupTimeout < 0 {
 		return fmt.Errorf("%w: negative duration", ErrInvalidConfig)
 	}
 	if c.MemoryBudget == 0 {

@@ -115,7 +115,8 @@ func New(cfg Config, md Meta, nodes Nodes) (*Coordinator, error) {
 // Config returns the coordinator's settings with defaults applied.
 func (c *Coordinator) Config() Config { return c.cfg }
 
-// Stats counts the failures the coordinator absorbed rather than returned.
+// Stats counts the failures the coordinator absorbed rather than returned,
+// and shows its memory budget.
 type Stats struct {
 	// ReportErrors counts bad-shard reports to meta that failed (the read
 	// itself succeeded; a scrub will find the shard again).
@@ -123,11 +124,18 @@ type Stats struct {
 	// GarbageErrors counts shards that could not be queued as garbage after
 	// a failed or degraded write (they stay orphans until a node scrub).
 	GarbageErrors int64
+	// MemoryReserved is the bytes of Config.MemoryBudget reserved now,
+	// MemoryPeak the most ever reserved at once, and MemoryWaiting the
+	// operations queued for it.
+	MemoryReserved, MemoryPeak int64
+	MemoryWaiting              int
 }
 
-// Stats returns the counters since New.
+// Stats returns the counters since New and the memory budget's state.
 func (c *Coordinator) Stats() Stats {
-	return Stats{ReportErrors: c.reportErrs.Load(), GarbageErrors: c.garbageErrs.Load()}
+	used, peak, waiting := c.mem.state()
+	return Stats{ReportErrors: c.reportErrs.Load(), GarbageErrors: c.garbageErrs.Load(),
+		MemoryReserved: used, MemoryPeak: peak, MemoryWaiting: waiting}
 }
 
 func (c *Coordinator) codec(k, m, bs int) (*erasure.Codec, error) {

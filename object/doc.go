@@ -37,8 +37,17 @@
 //   - Memory is bounded per request by the codec's stripes in flight, and
 //     across requests by Config.MemoryBudget: every PUT, part, GET and copy
 //     reserves its buffers from that budget first (waiting, in arrival
-//     order, as long as its context allows), so a gateway's buffers never
-//     exceed it however many requests arrive.
+//     order, at most Config.BudgetWait, then ErrBusy), so the buffers of
+//     the requests that are moving data never exceed it however many
+//     requests arrive. A request whose client is slow holds no reservation
+//     while it waits, and at most one stripe (GET: one block) of data: a GET
+//     stops its decode (clientWriter in get.go), a PUT gives its
+//     reservation back and its encoder holds no buffer until the next
+//     stripe has arrived (clientGuard in budget.go, stagedBody in put.go).
+//     No client can hold the budget by not reading or by trickling its
+//     body.
+//   - Every progress deadline (shard writes, shard reads) is one
+//     internal/progress Watchdog.
 //
 // What it does not do: it speaks no HTTP and knows no S3 error codes (httpapi
 // maps the sentinels in api.go); it does not schedule repair or garbage

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/erasure"
+	"github.com/shale-store/shale/internal/progress"
 	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/storage"
 )
@@ -42,8 +42,15 @@ var (
 // of its records were used, and otherwise fails the read (ErrUnreadable)
 // after the bytes already written. Fewer than k readable shards
 // of a stripe fail the read part-way with ErrUnreadable (some bytes may have
-// been written to w). A range outside the object is ErrInvalidRange.
+// been written to w). A range outside the object is ErrInvalidRange. Each
+// segment's decode memory is reserved from Config.MemoryBudget (ErrBusy
+// after Config.BudgetWait); while w is slow to take bytes, the decode
+// stops and holds neither (see clientWriter).
 func (c *Coordinator) ReadObject(ctx context.Context, w io.Writer, m meta.Manifest, off, length int64) error {
+	return c.readObject(ctx, w, m, off, length, ownMemory)
+}
+
+func (c *Coordinator) readObject(ctx context.Context, w io.Writer, m meta.Manifest, off, length int64, mem memory) (err error) {
 	if off < 0 || length < 0 || off+length > m.Size || off+length < off {
 		return fmt.Errorf("read %s/%s [%d,+%d) of %d bytes: %w", m.Bucket, m.Key, off, length, m.Size, ErrInvalidRange)
 	}
@@ -54,13 +61,22 @@ func (c *Coordinator) ReadObject(ctx context.Context, w io.Writer, m meta.Manife
 	if err != nil {
 		return fmt.Errorf("read %s/%s: %w", m.Bucket, m.Key, err)
 	}
+	if mem == ownMemory && c.cfg.ClientYield >= 0 {
+		cw := newClientWriter(w, c.cfg.ClientYield)
+		defer func() {
+			if cerr := cw.close(); err == nil && cerr != nil {
+				err = fmt.Errorf("read %s/%s: write output: %w", m.Bucket, m.Key, cerr)
+			}
+		}()
+		w = cw
+	}
 	end := off + length
 	var segStart int64
 	for si, seg := range m.Segments {
 		segEnd := segStart + seg.Size
 		lo, hi := max(off, segStart), min(end, segEnd)
 		if lo < hi {
-			if err := c.readSegment(ctx, w, mp, m, si, lo-segStart, hi-lo); err != nil {
+			if err := c.readSegment(ctx, w, mp, m, si, lo-segStart, hi-lo, mem); err != nil {
 				return err
 			}
 		}
@@ -75,33 +91,149 @@ func (c *Coordinator) ReadObject(ctx context.Context, w io.Writer, m meta.Manife
 	return nil
 }
 
-func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.Map, m meta.Manifest, si int, off, n int64) error {
+func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.Map, m meta.Manifest, si int, off, n int64, mem memory) error {
 	seg := m.Segments[si]
 	cd, err := c.codec(seg.K, seg.M, seg.BlockSize)
 	if err != nil {
 		return fmt.Errorf("read %s/%s segment %d: %w: %w", m.Bucket, m.Key, si, ErrUnreadable, err)
 	}
-	release, err := c.reserve(ctx, cd.DecodeMemory(seg.Size, off, n))
-	if err != nil {
-		return fmt.Errorf("read %s/%s segment %d: %w", m.Bucket, m.Key, si, err)
-	}
-	rep, err := cd.Decode(ctx, w, seg.Size, off, n, c.opener(mp, seg, nil))
-	release()
-	c.reportBad(ctx, m, si, rep)
-	if err == nil {
-		// Records of a shard whose summary failed were already written:
-		// the client must not take this read for a good one.
-		if lerr := lateSummaryMismatch(rep); lerr != nil {
-			err = fmt.Errorf("%w: %w", ErrUnreadable, lerr)
+	cw, _ := w.(*clientWriter)
+	for n > 0 {
+		l, err := c.lease(ctx, cd.DecodeMemory(seg.Size, off, n), mem)
+		if err != nil {
+			return fmt.Errorf("read %s/%s segment %d: %w", m.Bucket, m.Key, si, err)
 		}
-	}
-	if err != nil {
-		if errors.Is(err, erasure.ErrTooFewShards) {
-			return fmt.Errorf("read %s/%s segment %d: %w: %w", m.Bucket, m.Key, si, ErrUnreadable, err)
+		var before int64
+		if cw != nil {
+			before = cw.accepted
 		}
-		return fmt.Errorf("read %s/%s segment %d: %w", m.Bucket, m.Key, si, err)
+		rep, err := cd.Decode(ctx, w, seg.Size, off, n, c.opener(mp, seg, nil))
+		l.end()
+		c.reportBad(ctx, m, si, rep)
+		if err == nil {
+			// Records of a shard whose summary failed were already written:
+			// the client must not take this read for a good one.
+			if lerr := lateSummaryMismatch(rep); lerr != nil {
+				err = fmt.Errorf("%w: %w", ErrUnreadable, lerr)
+			}
+		}
+		if cw != nil && errors.Is(err, errYield) {
+			// The client is slow: wait for it holding no buffers, no
+			// shard streams and no reservation, then decode on.
+			moved := cw.accepted - before
+			off, n = off+moved, n-moved
+			if err := cw.wait(); err != nil {
+				return fmt.Errorf("read %s/%s segment %d: write output: %w", m.Bucket, m.Key, si, err)
+			}
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, erasure.ErrTooFewShards) {
+				return fmt.Errorf("read %s/%s segment %d: %w: %w", m.Bucket, m.Key, si, ErrUnreadable, err)
+			}
+			return fmt.Errorf("read %s/%s segment %d: %w", m.Bucket, m.Key, si, err)
+		}
+		return nil
 	}
 	return nil
+}
+
+// errYield stops a decode whose client is slow to take its bytes (see
+// clientWriter).
+var errYield = errors.New("client slow to read: decode yields")
+
+// clientWriter is a GET's client as its decodes see it. Each Write copies
+// the bytes into the writer's one buffer and hands them to a goroutine that
+// writes them to the client, then waits for that write for at most
+// Config.ClientYield. When the client takes longer, Write fails with
+// errYield while the bytes are still on their way: the decode stops and
+// gives back its record buffers, its shard streams and its memory
+// reservation, and readSegment waits for the client (wait) without them
+// before it decodes on from the next byte with a fresh reservation. A GET
+// blocked on its client thus holds one block of object data (the buffer,
+// outside the budget) and nothing else; how long it may stay blocked is
+// httpapi's business (the response write deadline). The price is a decode
+// restarted — shard streams reopened, one stripe decoded again — each time
+// a client falls behind by more than ClientYield.
+type clientWriter struct {
+	w     io.Writer
+	yield *time.Timer
+	limit time.Duration
+	buf   []byte
+	work  chan []byte
+	done  chan error
+	exit  chan struct{} // closed when the goroutine has returned
+
+	// Used by the decoding goroutine only.
+	busy     bool  // a write is on its way to the client
+	err      error // the client's write error; every later call returns it
+	accepted int64 // bytes handed to the client, in all
+}
+
+func newClientWriter(w io.Writer, limit time.Duration) *clientWriter {
+	cw := &clientWriter{w: w, limit: limit, work: make(chan []byte), done: make(chan error, 1), exit: make(chan struct{})}
+	go func() {
+		defer close(cw.exit)
+		for b := range cw.work {
+			n, err := cw.w.Write(b)
+			if err == nil && n < len(b) {
+				err = io.ErrShortWrite
+			}
+			cw.done <- err
+		}
+	}()
+	return cw
+}
+
+// Write hands p to the client; see clientWriter.
+func (cw *clientWriter) Write(p []byte) (int, error) {
+	if err := cw.wait(); err != nil {
+		return 0, err
+	}
+	cw.buf = append(cw.buf[:0], p...)
+	cw.work <- cw.buf
+	cw.busy = true
+	cw.accepted += int64(len(p))
+	if cw.yield == nil {
+		cw.yield = time.NewTimer(cw.limit)
+	} else {
+		cw.yield.Reset(cw.limit)
+	}
+	select {
+	case err := <-cw.done:
+		cw.yield.Stop()
+		cw.busy = false
+		if err != nil {
+			cw.err = err
+			return 0, err
+		}
+		return len(p), nil
+	case <-cw.yield.C:
+		return 0, errYield
+	}
+}
+
+// wait waits for the write on its way, if any, and returns the client's
+// error.
+func (cw *clientWriter) wait() error {
+	if cw.busy {
+		if err := <-cw.done; err != nil && cw.err == nil {
+			cw.err = err
+		}
+		cw.busy = false
+	}
+	return cw.err
+}
+
+// close waits for the last write and stops the goroutine.
+func (cw *clientWriter) close() error {
+	err := cw.wait()
+	close(cw.work)
+	<-cw.exit
+	if cw.yield != nil {
+		cw.yield.Stop()
+	}
+	return err
 }
 
 // badReason classifies a decode failure for repair: "corrupt" for bitrot,
@@ -185,19 +317,19 @@ func (c *Coordinator) opener(mp *cluster.Map, seg meta.Segment, exclude map[int]
 	}
 }
 
-// timedReader is a shard stream whose Get and every Read must make progress
-// within a limit; past it the stream's context is cancelled and the read
-// fails with errReadStalled. Time spent between Reads (the client being
-// slow) does not count. Close may be called while a Read is in progress (the
-// codec stops read-ahead that way): it cancels the stream's context and the
-// underlying reader is closed once that Read has returned, so the store's
-// reader never sees Close and Read at once.
-type timedReader struct {
-	rc      io.ReadCloser
-	timer   *time.Timer
-	limit   time.Duration
-	cancel  context.CancelFunc
-	expired atomic.Bool
+// shardReader is a shard stream whose Get and every Read must make
+// progress within Config.ReadTimeout: past it, its watchdog cancels the
+// stream's context and the read fails with errReadStalled. Time spent
+// between Reads (the client being slow) does not count. Close may be called
+// while a Read is in progress (the codec stops read-ahead that way): it
+// cancels the stream's context and the underlying reader is closed once
+// that Read has returned, so the store's reader never sees Close and Read
+// at once.
+type shardReader struct {
+	rc     io.ReadCloser
+	wd     *progress.Watchdog
+	limit  time.Duration
+	cancel context.CancelFunc
 
 	mu       sync.Mutex // guards reading, closed, rcClosed
 	reading  bool
@@ -207,29 +339,24 @@ type timedReader struct {
 
 func (c *Coordinator) timedGet(ctx context.Context, st ShardStore, id string, off, n int64) (io.ReadCloser, error) {
 	sctx, cancel := context.WithCancel(ctx)
-	tr := &timedReader{limit: c.cfg.ReadTimeout, cancel: cancel}
-	tr.timer = time.AfterFunc(tr.limit, func() {
-		tr.expired.Store(true)
-		cancel()
-	})
+	wd := progress.New(cancel)
+	wd.Arm(c.cfg.ReadTimeout)
 	rc, err := st.Get(sctx, id, off, n)
-	tr.timer.Stop()
-	if err == nil && tr.expired.Load() {
-		rc.Close()
-		err = errReadStalled
+	if wd.Disarm() {
+		if err == nil {
+			rc.Close()
+		}
+		cancel()
+		return nil, errReadStalled
 	}
 	if err != nil {
 		cancel()
-		if tr.expired.Load() {
-			return nil, errReadStalled
-		}
 		return nil, err
 	}
-	tr.rc = rc
-	return tr, nil
+	return &shardReader{rc: rc, wd: wd, limit: c.cfg.ReadTimeout, cancel: cancel}, nil
 }
 
-func (t *timedReader) Read(p []byte) (int, error) {
+func (t *shardReader) Read(p []byte) (int, error) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -246,20 +373,19 @@ func (t *timedReader) Read(p []byte) (int, error) {
 		}
 		t.mu.Unlock()
 	}()
-	if t.expired.Load() {
+	if t.wd.Expired() {
 		return 0, errReadStalled
 	}
-	t.timer.Reset(t.limit)
+	t.wd.Arm(t.limit)
 	n, err := t.rc.Read(p)
-	t.timer.Stop()
-	if err != nil && err != io.EOF && t.expired.Load() {
+	if t.wd.Disarm() && err != nil && err != io.EOF {
 		return n, errReadStalled
 	}
 	return n, err
 }
 
-func (t *timedReader) Close() error {
-	t.timer.Stop()
+func (t *shardReader) Close() error {
+	t.wd.Stop()
 	t.cancel()
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -44,6 +44,10 @@ func (c *Coordinator) GetUpload(ctx context.Context, bucket, key, uploadID strin
 // in.Checksums are used. Errors as PutObject, plus meta.ErrNoSuchUpload and
 // meta.ErrInvalidArgument for a bad part number.
 func (c *Coordinator) UploadPart(ctx context.Context, uploadID string, number int, in PutInput) (meta.Part, error) {
+	return c.uploadPart(ctx, uploadID, number, in, ownMemory)
+}
+
+func (c *Coordinator) uploadPart(ctx context.Context, uploadID string, number int, in PutInput, mem memory) (meta.Part, error) {
 	if number < 1 || number > MaxPartNumber {
 		return meta.Part{}, fmt.Errorf("upload part %d of %s: %w: part number", number, uploadID, meta.ErrInvalidArgument)
 	}
@@ -54,7 +58,7 @@ func (c *Coordinator) UploadPart(ctx context.Context, uploadID string, number in
 	if err != nil {
 		return meta.Part{}, err
 	}
-	sw, err := c.putSegment(ctx, version, number, in.Body, in.Size, in.ExpectMD5)
+	sw, err := c.putSegment(ctx, version, number, in.Body, in.Size, in.ExpectMD5, mem)
 	if err != nil {
 		return meta.Part{}, fmt.Errorf("upload part %d of %s (%s/%s): %w", number, uploadID, in.Bucket, in.Key, err)
 	}
@@ -101,7 +105,7 @@ func (c *Coordinator) UploadPartCopy(ctx context.Context, uploadID string, numbe
 	var part meta.Part
 	err := c.pipeRead(ctx, src, off, length, func(ctx context.Context, r io.Reader) error {
 		var err error
-		part, err = c.UploadPart(ctx, uploadID, number, PutInput{Bucket: bucket, Key: key, Body: r, Size: length})
+		part, err = c.uploadPart(ctx, uploadID, number, PutInput{Bucket: bucket, Key: key, Body: r, Size: length}, heldMemory)
 		return err
 	})
 	if err != nil {

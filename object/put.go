@@ -75,6 +75,67 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// stagedBody hands a client's PUT body to the encoder a stripe at a time:
+// the first byte of a stripe is not returned before the whole stripe (or
+// the rest of the body) has arrived, in a buffer that grows with what the
+// client sent. Since the encoder takes a stripe buffer only once the
+// stripe's first byte is there (erasure.Codec.EncodeSize), a PUT waiting
+// on its client holds the bytes it has of the next stripe — at most one
+// stripe of object data, 1 MiB at the defaults — and the stripes still on
+// their way to the nodes (bounded by Config.WriteStall), not its encoder's
+// buffers. The price is one more copy of every byte.
+type stagedBody struct {
+	r         io.Reader
+	stripe    int64 // object bytes per stripe
+	remaining int64 // declared bytes not yet staged; < 0: size unknown
+	buf       []byte
+	off       int   // next byte of buf to return
+	err       error // the body's error, returned once buf is drained
+}
+
+func (s *stagedBody) Read(p []byte) (int, error) {
+	if s.off == len(s.buf) {
+		if s.err != nil {
+			return 0, s.err
+		}
+		if s.remaining == 0 {
+			return s.r.Read(p) // past the declared size: the caller checks for the end
+		}
+		s.stage()
+		if len(s.buf) == 0 || (s.err != nil && s.err != io.EOF) {
+			// A failed body fails the PUT: report it at once, not after
+			// the bytes staged before it (the encoder might first see the
+			// request's context, which the failure cancels).
+			return 0, s.err
+		}
+	}
+	n := copy(p, s.buf[s.off:])
+	s.off += n
+	return n, nil
+}
+
+// stage reads the next stripe into buf, stopping early only at an error.
+func (s *stagedBody) stage() {
+	want := s.stripe
+	if s.remaining > 0 {
+		want = min(want, s.remaining)
+	}
+	s.buf, s.off = s.buf[:0], 0
+	for int64(len(s.buf)) < want && s.err == nil {
+		if len(s.buf) == cap(s.buf) {
+			nb := make([]byte, len(s.buf), min(want, max(2*int64(cap(s.buf)), 64<<10)))
+			copy(nb, s.buf)
+			s.buf = nb
+		}
+		n, err := s.r.Read(s.buf[len(s.buf):min(int64(cap(s.buf)), want)])
+		s.buf = s.buf[:len(s.buf)+n]
+		s.err = err
+	}
+	if s.remaining > 0 {
+		s.remaining -= int64(len(s.buf))
+	}
+}
+
 // segmentWrite is the outcome of coding one segment onto nodes.
 type segmentWrite struct {
 	seg meta.Segment
@@ -87,7 +148,7 @@ type segmentWrite struct {
 // them is durable. On any error it has already queued every shard it may have
 // written as garbage. On success, the caller commits and then calls
 // settle with the commit's outcome.
-func (c *Coordinator) putSegment(ctx context.Context, version string, number int, body io.Reader, size int64, expectMD5 []byte) (*segmentWrite, error) {
+func (c *Coordinator) putSegment(ctx context.Context, version string, number int, body io.Reader, size int64, expectMD5 []byte, mem memory) (*segmentWrite, error) {
 	if size < -1 {
 		return nil, fmt.Errorf("%w: declared size %d", ErrIncompleteBody, size)
 	}
@@ -98,11 +159,16 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 	}
 	// Reserve the stripe buffers before anything else, so a PUT waiting
 	// for memory holds no connections to nodes either.
-	release, err := c.reserve(ctx, cd.EncodeMemory(size))
+	l, err := c.lease(ctx, cd.EncodeMemory(size), mem)
 	if err != nil {
 		return nil, fmt.Errorf("put segment %d of %s: %w", number, version, err)
 	}
-	defer release()
+	defer l.end()
+	g := c.guard(ctx, l, mem, int64(k)*int64(bs))
+	defer g.stop()
+	if g != nil && body != nil {
+		body = &stagedBody{r: guardedReader{r: body, g: g}, stripe: int64(k) * int64(bs), remaining: size}
+	}
 	mp, err := c.clusterMap(ctx)
 	if err != nil {
 		return nil, err
@@ -123,13 +189,13 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 	br := newBodyReader(body, size)
 
 	fail := func(cause error) (*segmentWrite, error) {
-		fan.abort(cause)
-		fan.wait(len(fan.sinks)+1, 0, nil)
+		fan.cancel(cause)
 		return nil, errJoin([]error{cause, c.queueGarbage(ctx, fan.attempted())})
 	}
 
 	res, err := cd.EncodeSize(ctx, br, size, fan.writers(), c.cfg.WriteQuorum)
-	release() // the stripe buffers are back in the codec's pool
+	g.stop()
+	l.end() // the stripe buffers are back in the codec's pool
 	switch {
 	case br.err != nil:
 		return fail(fmt.Errorf("read body of %s: %w", objID, br.err))
@@ -179,13 +245,19 @@ func (c *Coordinator) settle(ctx context.Context, sw *segmentWrite, committed bo
 // PutObject stores in.Body as a new version of in.Bucket/in.Key and commits
 // its manifest. It streams: memory is bounded by the codec's stripes in
 // flight, which it reserves from Config.MemoryBudget first, waiting
-// (bounded by ctx) while the budget is spent. It needs Config.WriteQuorum durable shards; with fewer placeable
-// or writable nodes than k+m (but at least the quorum) it commits a degraded
-// version that meta queues for repair. Errors: ErrNoPlacement, ErrQuorum,
-// ErrBadDigest, ErrIncompleteBody, the body's own read error, and
+// (bounded by ctx and Config.BudgetWait, then ErrBusy) while the budget is
+// spent, and gives back while its body is slow to come. It needs
+// Config.WriteQuorum durable shards; with fewer placeable or writable nodes
+// than k+m (but at least the quorum) it commits a degraded version that
+// meta queues for repair. Errors: ErrNoPlacement, ErrQuorum,
+// ErrBadDigest, ErrIncompleteBody, ErrBusy, the body's own read error, and
 // meta.ErrNoSuchBucket (all wrapped). On error nothing is committed and any
 // shard written is queued as garbage.
 func (c *Coordinator) PutObject(ctx context.Context, in PutInput) (meta.Manifest, error) {
+	return c.putObject(ctx, in, ownMemory)
+}
+
+func (c *Coordinator) putObject(ctx context.Context, in PutInput, mem memory) (meta.Manifest, error) {
 	if err := c.checkBucket(ctx, in.Bucket); err != nil {
 		return meta.Manifest{}, fmt.Errorf("put %s/%s: %w", in.Bucket, in.Key, err)
 	}
@@ -193,7 +265,7 @@ func (c *Coordinator) PutObject(ctx context.Context, in PutInput) (meta.Manifest
 	if err != nil {
 		return meta.Manifest{}, err
 	}
-	sw, err := c.putSegment(ctx, version, 1, in.Body, in.Size, in.ExpectMD5)
+	sw, err := c.putSegment(ctx, version, 1, in.Body, in.Size, in.ExpectMD5, mem)
 	if err != nil {
 		return meta.Manifest{}, fmt.Errorf("put %s/%s: %w", in.Bucket, in.Key, err)
 	}
@@ -269,7 +341,7 @@ func (c *Coordinator) CopyObject(ctx context.Context, src meta.Manifest, in PutI
 	err := c.pipeRead(ctx, src, 0, src.Size, func(ctx context.Context, r io.Reader) error {
 		in.Body = r
 		var err error
-		man, err = c.PutObject(ctx, in)
+		man, err = c.putObject(ctx, in, heldMemory)
 		return err
 	})
 	if err != nil {
@@ -278,23 +350,23 @@ func (c *Coordinator) CopyObject(ctx context.Context, src meta.Manifest, in PutI
 	return man, nil
 }
 
-// pipeRead runs ReadObject of [off, off+length) of src into a pipe whose
-// reading end is consumed by put, which must run its write under the ctx it
-// is given: the memory of both sides is reserved there at once (see
-// budgetHeld). Both sides have returned when it returns; a read failure
-// wins over the put error it causes.
+// pipeRead runs a read of [off, off+length) of src into a pipe whose
+// reading end is consumed by put, which must run its write with heldMemory:
+// the memory of both sides is reserved here at once. Both sides have
+// returned when it returns; a read failure wins over the put error it
+// causes.
 func (c *Coordinator) pipeRead(ctx context.Context, src meta.Manifest, off, length int64, put func(context.Context, io.Reader) error) error {
-	ctx, release, err := c.reserveAll(ctx, c.copyMemory(src, off, length))
+	l, err := c.lease(ctx, c.copyMemory(src, off, length), ownMemory)
 	if err != nil {
 		return fmt.Errorf("copy %s/%s: %w", src.Bucket, src.Key, err)
 	}
-	defer release()
+	defer l.end()
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
 	readErr := make(chan error, 1)
 	go func() {
-		err := c.ReadObject(rctx, pw, src, off, length)
+		err := c.readObject(rctx, pw, src, off, length, heldMemory)
 		pw.CloseWithError(err)
 		readErr <- err
 	}()

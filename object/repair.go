@@ -345,7 +345,7 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 		}
 	}
 	if len(missing) == 0 {
-		fan.wait(len(fan.sinks)+1, 0, nil)
+		fan.cancel(errNothingToRebuild)
 		return at, fan.errs()
 	}
 	exclude := map[int]bool{}
@@ -385,8 +385,7 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 		err = lateSummaryMismatch(rep)
 	}
 	if err != nil {
-		fan.abort(err)
-		fan.wait(len(fan.sinks)+1, 0, nil)
+		fan.cancel(err)
 		at.remaining += len(missing) + len(at.failed)
 		clear(at.failed) // the rebuild failed: no node would have done better
 		if errors.Is(err, erasure.ErrTooFewShards) {

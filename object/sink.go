@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/progress"
 	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/storage"
 )
@@ -24,6 +24,8 @@ var (
 	errStraggler = errors.New("shard write cancelled as a straggler")
 	// errSizeMismatch: a node acknowledged a shard of the wrong length.
 	errSizeMismatch = errors.New("shard size mismatch")
+	// errNothingToRebuild: a repair found no target it could write to.
+	errNothingToRebuild = errors.New("no rebuilt shard can be written")
 	// A node that acknowledges a shard whose summary is not that of the
 	// records sent fails with errSummaryMismatch (summary.go).
 )
@@ -37,7 +39,7 @@ type sink struct {
 	started bool // Put was called: the shard may exist on the node
 
 	pw     *pipeWriter
-	w      *stallWriter
+	w      *shardWriter
 	cancel context.CancelFunc
 
 	// set by the goroutine before it reports on results
@@ -52,21 +54,21 @@ func (s *sink) ok() bool { return s.started && s.err == nil }
 // garbage is the shard as a garbage entry.
 func (s *sink) garbage() meta.Garbage { return meta.Garbage{Node: s.node, ShardID: s.id} }
 
-// stallWriter cuts its shard off when one Write blocks for longer than the
-// stall limit (a node that stopped reading would otherwise hold the whole
-// encode hostage). Writes are serialised by the caller, as io.Writer requires.
-type stallWriter struct {
-	pw      *pipeWriter
-	timer   *time.Timer
-	limit   time.Duration
-	stalled atomic.Bool
+// shardWriter is a sink's stream as the encoder (or rebuilder) sees it:
+// every Write must be taken by the node within Config.WriteStall, else its
+// watchdog cancels the Put and closes the pipe, and the shard is cut off (a
+// node that stopped reading would otherwise hold the whole encode hostage).
+// Writes are serialised by the caller, as io.Writer requires.
+type shardWriter struct {
+	pw    *pipeWriter
+	wd    *progress.Watchdog
+	limit time.Duration
 }
 
-func (w *stallWriter) Write(p []byte) (int, error) {
-	w.timer.Reset(w.limit)
+func (w *shardWriter) Write(p []byte) (int, error) {
+	w.wd.Arm(w.limit)
 	n, err := w.pw.Write(p)
-	w.timer.Stop()
-	if err != nil && w.stalled.Load() {
+	if w.wd.Disarm() && err != nil {
 		err = errWriteStalled
 	}
 	return n, err
@@ -79,7 +81,6 @@ type fanout struct {
 	results chan *sink
 	wg      sync.WaitGroup
 	stall   time.Duration
-	waited  bool
 }
 
 // startFanout starts a Put for every index with a target node. ids[i] is the
@@ -110,14 +111,10 @@ func (c *Coordinator) startFanout(ctx context.Context, mp *cluster.Map, targets 
 		sctx, cancel := context.WithCancel(ctx)
 		pr, pw := newShardPipe()
 		s.pw, s.cancel, s.started = pw, cancel, true
-		s.w = &stallWriter{pw: pw, limit: c.cfg.WriteStall}
-		sw := s.w
-		sw.timer = time.AfterFunc(time.Hour, func() {
-			sw.stalled.Store(true)
+		s.w = &shardWriter{pw: pw, limit: c.cfg.WriteStall, wd: progress.New(func() {
 			cancel()
 			pw.CloseWithError(errWriteStalled)
-		})
-		sw.timer.Stop()
+		})}
 		f.started++
 		f.wg.Add(1)
 		go func() {
@@ -170,14 +167,26 @@ func (f *fanout) finish(writeErrs []error) {
 	}
 }
 
-// abort ends every stream with err and cancels every Put.
-func (f *fanout) abort(err error) {
+// cancel gives up the whole write: it ends every stream with err, cancels
+// every Put and waits for them. No shard counts as written afterwards, even
+// one whose Put raced to success (the caller queues every attempted shard
+// as garbage). Every goroutine has returned when cancel returns. It is the
+// alternative to wait, not a step before it.
+func (f *fanout) cancel(err error) {
 	for _, s := range f.sinks {
 		if s != nil && s.started {
 			s.pw.CloseWithError(err)
 			s.cancel()
 		}
 	}
+	for range f.started {
+		s := <-f.results
+		s.w.wd.Stop()
+		if s.err == nil {
+			s.err = fmt.Errorf("put shard %d of %s on %s: %w", s.index, s.id, s.node, err)
+		}
+	}
+	f.wg.Wait()
 }
 
 func (f *fanout) cancelPending(done map[*sink]bool) {
@@ -197,7 +206,6 @@ func (f *fanout) cancelPending(done map[*sink]bool) {
 // wait returns.
 func (f *fanout) wait(quorum int, wantSize int64, wantSums []uint64) int {
 	defer f.wg.Wait()
-	f.waited = true
 	done := make(map[*sink]bool, f.started)
 	good := 0
 	timer := time.NewTimer(f.stall)
@@ -211,7 +219,7 @@ func (f *fanout) wait(quorum int, wantSize int64, wantSums []uint64) int {
 			pending--
 			done[s] = true
 			s.cancel()
-			s.w.timer.Stop()
+			s.w.wd.Stop()
 			if s.err == nil && s.info.Size != wantSize {
 				s.err = fmt.Errorf("put shard %d of %s on %s: %w: %d bytes, want %d", s.index, s.id, s.node, errSizeMismatch, s.info.Size, wantSize)
 			}
@@ -283,7 +291,7 @@ func (f *fanout) errs() error {
 // the reader holds does not return before the reader is done with them,
 // even when the pipe is closed meanwhile; the reader's destination must
 // therefore give up when its context is cancelled (an HTTP transport closes
-// its connection), as the sink's stall timer and wait rely on.
+// its connection), as the sink's watchdog and wait rely on.
 func newShardPipe() (*pipeReader, *pipeWriter) {
 	p := &shardPipe{wr: make(chan []byte), rd: make(chan int), done: make(chan struct{})}
 	return &pipeReader{p}, &pipeWriter{p}

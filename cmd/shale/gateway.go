@@ -7,9 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -25,6 +25,7 @@ import (
 	"github.com/shale-store/shale/httpapi"
 	"github.com/shale-store/shale/internal/privfs"
 	"github.com/shale-store/shale/internal/s3auth"
+	"github.com/shale-store/shale/internal/serve"
 	metaremote "github.com/shale-store/shale/meta/remote"
 	"github.com/shale-store/shale/object"
 	storageremote "github.com/shale-store/shale/storage/remote"
@@ -39,7 +40,13 @@ type gatewayFlags struct {
 	k, m, blockSize, quorum, maxInFlight    int
 	memLimit, memBudget                     int64
 	readTimeout                             time.Duration
-	itls                                    internalTLSFlags
+	// Client deadlines (httpapi.Config) and the memory budget's waits
+	// (object.Config); see those fields.
+	bodyStall, bodyRateGrace, writeStall time.Duration
+	minBodyRate                          int64
+	budgetWait, clientYield              time.Duration
+	serve                                serve.Config // the S3 listener's limits
+	itls                                 internalTLSFlags
 }
 
 func newGatewayCmd() *cobra.Command {
@@ -50,7 +57,7 @@ func newGatewayCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runGateway(ctx, f)
+			return runGateway(ctx, cmd.OutOrStdout(), f)
 		},
 	}
 	fl := cmd.Flags()
@@ -72,6 +79,13 @@ func newGatewayCmd() *cobra.Command {
 	fl.StringVar(&f.pprof, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060; default $"+pprofEnv+", else off)")
 	fl.DurationVar(&f.readTimeout, "shard-read-timeout", 2*time.Second, "a shard read making no progress this long is read around with parity")
 	f.itls.register(fl)
+	fl.DurationVar(&f.bodyStall, "body-stall", httpapi.DefaultBodyStall, "a request body read waiting this long on the client cuts the connection")
+	fl.Int64Var(&f.minBodyRate, "min-body-rate", httpapi.DefaultMinBodyRate, "bytes/s a request body must average once it has kept the gateway waiting --body-rate-grace; slower clients are cut (negative: no rule)")
+	fl.DurationVar(&f.bodyRateGrace, "body-rate-grace", httpapi.DefaultBodyRateGrace, "waiting on a request body allowed before --min-body-rate applies")
+	fl.DurationVar(&f.writeStall, "write-stall", httpapi.DefaultWriteStall, "a response write the client does not take within this cuts the connection")
+	fl.DurationVar(&f.budgetWait, "budget-wait", 5*time.Second, "a request waiting this long for --memory-budget gets 503 SlowDown")
+	fl.DurationVar(&f.clientYield, "client-yield", 100*time.Millisecond, "a request blocked this long on its client gives its memory budget back until the client moves (negative: never)")
+	addServeFlags(fl, &f.serve, 1024)
 	return cmd
 }
 
@@ -169,14 +183,14 @@ func (f gatewayFlags) validate() error {
 	return nil
 }
 
-func runGateway(ctx context.Context, f gatewayFlags) error {
+func runGateway(ctx context.Context, stdout io.Writer, f gatewayFlags) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
 	if f.memLimit > 0 {
 		debug.SetMemoryLimit(f.memLimit)
 	}
-	stopPprof, err := startPprof(ctx, pprofAddr(f.pprof), os.Stderr)
+	stopPprof, err := startPprof(ctx, pprofAddr(f.pprof), pprofServe(), os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -195,7 +209,7 @@ func runGateway(ctx context.Context, f gatewayFlags) error {
 	}
 	coord, err := object.New(object.Config{
 		K: f.k, M: f.m, BlockSize: f.blockSize, WriteQuorum: f.quorum, ReadTimeout: f.readTimeout,
-		MemoryBudget: f.memBudget,
+		MemoryBudget: f.memBudget, BudgetWait: f.budgetWait, ClientYield: f.clientYield,
 	}, newMetaClient(f.metaAddr, secret, inet), newNodeDialer(secret, inet))
 	if err != nil {
 		return err
@@ -212,8 +226,9 @@ func runGateway(ctx context.Context, f gatewayFlags) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	h := httpapi.New(httpapi.Config{
 		Region: f.region, Auth: auth, BaseDomain: f.baseDomain, MaxInFlight: f.maxInFlight, Logger: logger,
+		BodyStall: f.bodyStall, MinBodyRate: f.minBodyRate, BodyRateGrace: f.bodyRateGrace, WriteStall: f.writeStall,
 	}, coord)
-	ln, err := net.Listen("tcp", f.listen)
+	srv, err := serve.Listen(f.listen, h, f.serve)
 	if err != nil {
 		return err
 	}
@@ -221,14 +236,13 @@ func runGateway(ctx context.Context, f gatewayFlags) error {
 	if f.tlsCert != "" {
 		scheme = "https"
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	fmt.Printf("gateway listening on %s://%s\n", scheme, ln.Addr())
+	fmt.Fprintf(stdout, "gateway listening on %s://%s\n", scheme, srv.Addr())
 	errc := make(chan error, 1)
 	go func() {
 		if f.tlsCert != "" {
-			errc <- srv.ServeTLS(ln, f.tlsCert, f.tlsKey)
+			errc <- srv.ServeTLS(f.tlsCert, f.tlsKey)
 		} else {
-			errc <- srv.Serve(ln)
+			errc <- srv.Serve()
 		}
 	}()
 	select {

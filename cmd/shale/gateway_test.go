@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 )
@@ -13,7 +14,7 @@ func TestGatewayTLSFlagsGoTogether(t *testing.T) {
 		{tlsKey: "key.pem"},
 		{tlsCert: "cert.pem"},
 	} {
-		err := runGateway(context.Background(), f)
+		err := runGateway(context.Background(), io.Discard, f)
 		if err == nil || !strings.Contains(err.Error(), "--tls-cert and --tls-key") {
 			t.Errorf("cert %q key %q: err = %v, want the pairing error", f.tlsCert, f.tlsKey, err)
 		}

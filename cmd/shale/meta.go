@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -15,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shale-store/shale/internal/serve"
 	"github.com/shale-store/shale/meta"
 	metaremote "github.com/shale-store/shale/meta/remote"
 )
@@ -40,6 +39,7 @@ type metaFlags struct {
 	// (serveMetrics); "" serves no metrics.
 	metricsListen string
 	itls          internalTLSFlags
+	serve         serve.Config // the listener's limits
 }
 
 func newMetaCmd() *cobra.Command {
@@ -77,6 +77,7 @@ every request signed with the cluster secret, and Prometheus metrics at
 	fl.DurationVar(&f.abortUploadsAfter, "abort-uploads-after", 7*24*time.Hour, "multipart uploads still incomplete this long after they began are aborted and their parts deleted; 0: never (repair loop)")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:0", `Prometheus /metrics listen address, unauthenticated and apart from --listen (which never serves it); keep it on loopback or a monitoring network. Port 0: any free port, printed as "meta metrics on ADDR". "": no metrics`)
 	f.itls.register(fl)
+	addServeFlags(fl, &f.serve, 1024)
 	return cmd
 }
 
@@ -110,16 +111,16 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", f.listen)
+	f.serve.TLS = inet.server
+	srv, err := serve.Listen(f.listen, mux, f.serve)
 	if err != nil {
 		_ = store.Close()
-		return fmt.Errorf("meta: listen: %w", err)
+		return fmt.Errorf("meta: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	mln, err := listenMetrics(f.metricsListen)
 	if err != nil {
-		_ = ln.Close()
+		_ = srv.Close()
 		_ = store.Close()
 		return err
 	}
@@ -127,14 +128,14 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	g, gctx := errgroup.WithContext(ctx)
 	metrics, err := startRepair(gctx, g, store, f, secret, inet)
 	if err != nil {
-		_ = ln.Close()
+		_ = srv.Close()
 		if mln != nil {
 			_ = mln.Close()
 		}
 		_ = store.Close()
 		return fmt.Errorf("meta: repair loop: %w", err)
 	}
-	fmt.Fprintf(stdout, "meta listening on %s\n", ln.Addr())
+	fmt.Fprintf(stdout, "meta listening on %s\n", srv.Addr())
 	serveMetrics(gctx, g, stdout, mln, metrics)
 	g.Go(func() error {
 		if err := store.Run(gctx); err != nil {
@@ -143,7 +144,7 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 		return nil
 	})
 	g.Go(func() error {
-		if err := srv.Serve(inet.listen(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(); err != nil {
 			return fmt.Errorf("meta: serve: %w", err)
 		}
 		return nil
@@ -154,9 +155,7 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 		// their client left); new requests are refused.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			_ = srv.Close()
-		}
+		_ = srv.Shutdown(sctx) // closes what is left when the grace ends
 		return nil
 	})
 	err = g.Wait()

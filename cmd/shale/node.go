@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/serve"
 	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/storage"
 	storageremote "github.com/shale-store/shale/storage/remote"
@@ -34,6 +33,7 @@ type nodeFlags struct {
 	heartbeat               time.Duration
 	shutdownGrace           time.Duration
 	itls                    internalTLSFlags
+	serve                   serve.Config // the listener's limits
 }
 
 func newNodeCmd() *cobra.Command {
@@ -81,6 +81,9 @@ and stops cleanly on SIGINT or SIGTERM.`,
 	fl.StringVar(&f.pprof, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6061; default $"+pprofEnv+", else off)")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish on shutdown")
 	f.itls.register(fl)
+	// Gateways keep up to 64 idle connections to each node, and repair
+	// and every gateway's shard streams come on top.
+	addServeFlags(fl, &f.serve, 4096)
 	_ = cmd.MarkFlagRequired("data")
 	_ = cmd.MarkFlagRequired("id")
 	return cmd
@@ -122,7 +125,7 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 	if err != nil {
 		return fmt.Errorf("node %s: %w", id, err)
 	}
-	stopPprof, err := startPprof(ctx, pprofAddr(f.pprof), stderr)
+	stopPprof, err := startPprof(ctx, pprofAddr(f.pprof), pprofServe(), stderr)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", id, err)
 	}
@@ -136,16 +139,12 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 			err = fmt.Errorf("node %s: close store: %w", id, cerr)
 		}
 	}()
-	ln, err := net.Listen("tcp", f.listen)
+	f.serve.TLS = inet.server
+	srv, err := serve.Listen(f.listen, storageremote.NewHandler(disk, storageremote.HandlerConfig{Secret: secret, Node: string(id)}), f.serve)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", id, err)
 	}
-	srv := &http.Server{
-		Handler:           storageremote.NewHandler(disk, storageremote.HandlerConfig{Secret: secret, Node: string(id)}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	addr := ln.Addr().String()
+	addr := srv.Addr().String()
 	if f.advertise != "" {
 		addr = f.advertise
 	}
@@ -176,7 +175,7 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := srv.Serve(inet.listen(ln)); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(); err != nil {
 			return fmt.Errorf("node %s: serve: %w", id, err)
 		}
 		return nil
@@ -185,9 +184,7 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), f.shutdownGrace)
 		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			_ = srv.Close() // grace is over: cut the remaining streams
-		}
+		_ = srv.Shutdown(sctx) // once the grace is over it cuts the remaining streams
 		return nil
 	})
 	g.Go(func() error {
@@ -220,7 +217,7 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 		return nil
 	})
 
-	fmt.Fprintf(stdout, "node %s listening on %s\n", id, ln.Addr())
+	fmt.Fprintf(stdout, "node %s listening on %s\n", id, srv.Addr())
 	return g.Wait()
 }
 

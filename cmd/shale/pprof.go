@@ -10,6 +10,8 @@ import (
 	"os"
 	"runtime"
 	"time"
+
+	"github.com/shale-store/shale/internal/serve"
 )
 
 // pprofEnv names the environment variable that sets --pprof when the flag is
@@ -45,37 +47,36 @@ func checkLoopback(addr string) error {
 	return nil
 }
 
-// startPprof serves net/http/pprof on addr (loopback only) until ctx is
-// done, and turns on block and mutex profiling at a sampling rate cheap
+// startPprof serves net/http/pprof on addr (loopback only), with the
+// listener limits of cfg, until ctx is done, and turns on block and mutex profiling at a sampling rate cheap
 // enough to leave on while benchmarking. It writes "pprof listening on
 // ADDR" to log. The returned function stops the server and waits for it.
 // addr "" does nothing.
-func startPprof(ctx context.Context, addr string, log io.Writer) (stop func(), err error) {
+func startPprof(ctx context.Context, addr string, cfg serve.Config, log io.Writer) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
 	}
 	if err := checkLoopback(addr); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
+	mux := http.NewServeMux()
+	srv, err := serve.Listen(addr, mux, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("--pprof: %w", err)
 	}
 	runtime.SetBlockProfileRate(int((100 * time.Microsecond).Nanoseconds()))
 	runtime.SetMutexProfileFraction(100)
-	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = srv.Serve(ln)
+		_ = srv.Serve()
 	}()
-	fmt.Fprintf(log, "pprof listening on %s\n", ln.Addr())
+	fmt.Fprintf(log, "pprof listening on %s\n", srv.Addr())
 	stopped := make(chan struct{})
 	go func() {
 		select {

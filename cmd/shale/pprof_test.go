@@ -19,7 +19,7 @@ func TestPprofLoopbackOnly(t *testing.T) {
 		if err := checkLoopback(bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
-		if _, err := startPprof(t.Context(), bad, io.Discard); err == nil {
+		if _, err := startPprof(t.Context(), bad, pprofServe(), io.Discard); err == nil {
 			t.Errorf("startPprof(%s) started", bad)
 		}
 	}
@@ -29,13 +29,13 @@ func TestPprofLoopbackOnly(t *testing.T) {
 // without one nothing is started.
 func TestPprofServes(t *testing.T) {
 	var log bytes.Buffer
-	stop, err := startPprof(t.Context(), "", &log)
+	stop, err := startPprof(t.Context(), "", pprofServe(), &log)
 	if err != nil || log.Len() != 0 {
 		t.Fatalf("off: err %v, log %q", err, log.String())
 	}
 	stop()
 
-	stop, err = startPprof(t.Context(), "127.0.0.1:0", &log)
+	stop, err = startPprof(t.Context(), "127.0.0.1:0", pprofServe(), &log)
 	if err != nil {
 		t.Fatal(err)
 	}

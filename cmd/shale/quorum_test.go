@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 )
@@ -11,7 +12,7 @@ import (
 // it, saying why.
 func TestGatewayRefusesWriteQuorumBelowKPlus1(t *testing.T) {
 	for _, q := range []int{1, 4} {
-		err := runGateway(context.Background(), gatewayFlags{k: 4, m: 2, quorum: q})
+		err := runGateway(context.Background(), io.Discard, gatewayFlags{k: 4, m: 2, quorum: q})
 		if err == nil || !strings.Contains(err.Error(), "--write-quorum") || !strings.Contains(err.Error(), "k+1 = 5") {
 			t.Errorf("--write-quorum %d with 4+2: err = %v, want the k+1 refusal", q, err)
 		}
