@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"internal/privfs":     {},
 	"internal/s3auth":     {},
 	"meta":                {"cluster", "internal/privfs"},
+	"meta/replicated":     {"meta", "cluster", "internal/privfs"},
 }
 
 func TestDependencyDirection(t *testing.T) {
