@@ -20,7 +20,7 @@ var ctx = context.Background()
 // testCluster is n replicas in one process over raft's in-memory
 // transport, with short timeouts.
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	cfgs    []replicated.Config
 	trans   []*raft.InmemTransport
 	nodes   []*replicated.Node // nil while stopped
@@ -35,7 +35,7 @@ func quickConfig(c *replicated.Config) {
 	c.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Error, Output: io.Discard})
 }
 
-func newCluster(t *testing.T, n int, tweak func(*replicated.Config)) *testCluster {
+func newCluster(t testing.TB, n int, tweak func(*replicated.Config)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, trans: make([]*raft.InmemTransport, n), nodes: make([]*replicated.Node, n)}
 	root := t.TempDir()

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/meta/metatest"
@@ -284,4 +283,3 @@ func TestMinorityLeaderCannotServe(t *testing.T) {
 		t.Fatalf("bucket proposed in the minority: %v", err)
 	}
 }
-
