@@ -10,6 +10,8 @@ import (
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
 	"github.com/hashicorp/raft"
+
+	"github.com/shale-store/shale/internal/privfs"
 )
 
 // errKeyNotFound is what hashicorp/raft expects from a StableStore for a
@@ -38,10 +40,10 @@ var (
 )
 
 // OpenLogStore opens (or creates) the log store in dir of fs (nil: the
-// real filesystem).
+// real filesystem, private files and directories).
 func OpenLogStore(fs vfs.FS, dir string) (*LogStore, error) {
 	if fs == nil {
-		fs = vfs.Default
+		fs = privfs.New()
 	}
 	db, err := pebble.Open(dir, &pebble.Options{FS: fs, Logger: quietLogger{}})
 	if err != nil {

@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cockroachdb/pebble/vfs"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
 	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/privfs"
 	"github.com/shale-store/shale/meta"
 )
 
@@ -24,8 +26,13 @@ type Config struct {
 	// raft/ (the log and stable store, a pebble of its own) and snapshots/.
 	// Required.
 	Dir string
-	// Meta configures the state machine; its Dir defaults to Dir/meta and
-	// Replica is forced on. DownAfter, OutAfter, GarbageGrace and
+	// FS is the filesystem of the state machine and the raft log; nil
+	// means the real one with private files and directories (privfs).
+	// Tests pass vfs.NewStrictMem() to lose unsynced writes in a simulated
+	// crash. Raft's snapshots always go to the real Dir/snapshots.
+	FS vfs.FS
+	// Meta configures the state machine; its Dir defaults to Dir/meta, its
+	// FS to FS, and Replica is forced on. DownAfter, OutAfter, GarbageGrace and
 	// RequestRetention must agree across the group.
 	Meta meta.Config
 	// Transport carries raft's messages. Required. (Tests use
@@ -65,7 +72,13 @@ func (c *Config) setDefaults() error {
 	if c.ID == "" || c.Dir == "" || c.Transport == nil {
 		return fmt.Errorf("%w: replicated meta config: ID, Dir and Transport are required", meta.ErrInvalidArgument)
 	}
-	if c.Meta.Dir == "" && c.Meta.FS == nil {
+	if c.FS == nil {
+		c.FS = privfs.New()
+	}
+	if c.Meta.FS == nil {
+		c.Meta.FS = c.FS
+	}
+	if c.Meta.Dir == "" {
 		c.Meta.Dir = filepath.Join(c.Dir, "meta")
 	}
 	c.Meta.Replica = true
@@ -123,6 +136,9 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, err)
 	}
+	if err := cfg.FS.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, err)
+	}
 	store, err := meta.Open(cfg.Meta)
 	if err != nil {
 		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, err)
@@ -133,10 +149,17 @@ func Open(cfg Config) (*Node, error) {
 		n.closeStores()
 		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, err)
 	}
-	if n.logs, err = OpenLogStore(nil, filepath.Join(cfg.Dir, "raft")); err != nil {
+	if n.logs, err = OpenLogStore(cfg.FS, filepath.Join(cfg.Dir, "raft")); err != nil {
 		return fail(err)
 	}
 	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, cfg.Logger); err != nil {
+		return fail(err)
+	}
+	// pebble syncs its own directory, not the entry that names it: sync
+	// Dir and its ancestors, or a crash soon after the first start could
+	// lose a whole directory — and a replica that comes back with an
+	// empty log would bootstrap again.
+	if err := syncAncestors(cfg.FS, cfg.Meta.Dir); err != nil {
 		return fail(err)
 	}
 	// The store is durable on its own and carries its applied index, so
@@ -190,6 +213,29 @@ func (n *Node) catchUpFromSnapshot() error {
 	}
 	defer rc.Close()
 	return n.store.Restore(rc)
+}
+
+// syncAncestors syncs every directory above path (which must exist), up to
+// the root.
+func syncAncestors(fs vfs.FS, path string) error {
+	for {
+		parent := fs.PathDir(path)
+		if parent == path || parent == "" || parent == "." {
+			return nil
+		}
+		d, err := fs.OpenDir(parent)
+		if err != nil {
+			return err
+		}
+		err = d.Sync()
+		if cerr := d.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("sync directory %s: %w", parent, err)
+		}
+		path = parent
+	}
 }
 
 func (n *Node) closeStores() {
