@@ -3,6 +3,8 @@ package replicated_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -282,4 +284,34 @@ func TestMinorityLeaderCannotServe(t *testing.T) {
 		// had it; with the link cut it cannot have.
 		t.Fatalf("bucket proposed in the minority: %v", err)
 	}
+}
+
+// A replica whose state machine directory is lost (its raft log and
+// snapshots kept) rebuilds it on start from its newest snapshot and the log
+// after it, and ends with the keyspace of the others.
+func TestReplicaRebuildsLostStateMachine(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *replicated.Config) {
+		cfg.SnapshotThreshold = 1 << 30
+		cfg.TrailingLogs = 10
+	})
+	l := c.leader()
+	if err := l.CreateBucket(ctx, "b", ""); err != nil {
+		t.Fatal(err)
+	}
+	commitMany(t, l, "a", 60, 4)
+	f := (c.index(l) + 1) % 3
+	c.waitApplied(l.AppliedIndex())
+	if err := c.nodes[f].Raft().Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	acked := commitMany(t, l, "b", 40, 4)
+	c.waitApplied(l.AppliedIndex())
+	c.stop(f)
+	if err := os.RemoveAll(filepath.Join(c.cfgs[f].Dir, "meta")); err != nil {
+		t.Fatal(err)
+	}
+	c.start(f)
+	c.waitApplied(l.AppliedIndex())
+	c.sameKeyspace()
+	checkAcked(t, l, acked)
 }
