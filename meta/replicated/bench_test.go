@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/meta/replicated"
 )
@@ -77,4 +79,32 @@ func benchCommits(b *testing.B, s meta.Service, workers int) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(b.N)/el.Seconds(), "commits/s")
+}
+
+// BenchmarkLogStoreAppend measures one synced StoreLogs of 1 or 32
+// entries of 512 bytes, as raft's leader and followers call it (one
+// writer; raft gathers the entries proposed meanwhile into one call).
+func BenchmarkLogStoreAppend(b *testing.B) {
+	for _, batch := range []int{1, 32} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			s, err := replicated.OpenLogStore(nil, b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			data := make([]byte, 512)
+			next := uint64(1)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				logs := make([]*raft.Log, batch)
+				for j := range logs {
+					logs[j] = &raft.Log{Index: next, Term: 1, Type: raft.LogCommand, Data: data}
+					next++
+				}
+				if err := s.StoreLogs(logs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
