@@ -226,3 +226,17 @@ func (s *Store) KeyspaceHash(ctx context.Context) ([]byte, error) {
 	}
 	return h.Sum(nil), nil
 }
+
+// syncAncestors syncs every directory above path, up to the root.
+func syncAncestors(fs vfs.FS, path string) error {
+	for {
+		parent := fs.PathDir(path)
+		if parent == path || parent == "" {
+			return nil
+		}
+		if err := syncDir(fs, parent); err != nil {
+			return fmt.Errorf("sync directory %s: %w", parent, err)
+		}
+		path = parent
+	}
+}

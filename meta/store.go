@@ -121,6 +121,13 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open meta store %s: %w", cfg.Dir, err)
 	}
+	// pebble syncs its directory, not the entries naming it: without this
+	// a crash soon after the first start loses the whole new directory,
+	// with every commit acknowledged in it.
+	if err := syncAncestors(cfg.FS, cfg.Dir); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open meta store %s: %w", cfg.Dir, err)
+	}
 	s := &Store{cfg: cfg, db: db, nodes: map[cluster.NodeID]*nodeState{}}
 	s.Mutations = Mutations{Propose: s.proposeLocal}
 	if err := s.load(); err != nil {
