@@ -195,3 +195,31 @@ func TestCheckpointRestore(t *testing.T) {
 		t.Fatal("a failed restore changed the store")
 	}
 }
+
+// Request records are kept for RequestRetention, then forgotten: a retry
+// after that long is a new request.
+func TestRequestRecordsAreBounded(t *testing.T) {
+	clk := testclock.New(t0)
+	s := openT(t, meta.Config{FS: vfs.NewMem(), Now: clk.Now, RequestRetention: time.Minute})
+	if err := s.CreateBucket(ctx, "b", ""); err != nil {
+		t.Fatal(err)
+	}
+	r1 := meta.WithRequestID(ctx, "r1")
+	first, err := s.Commit(r1, manifestFor("b", "k", "one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(30 * time.Second)
+	if m, _ := s.Commit(r1, manifestFor("b", "k", "one")); m.Generation != first.Generation {
+		t.Fatalf("retry within the retention applied again: generation %d, first %d", m.Generation, first.Generation)
+	}
+	clk.Advance(time.Minute)
+	// Any later request prunes what is older than the retention.
+	if _, err := s.Commit(meta.WithRequestID(ctx, "r2"), manifestFor("b", "other", "x")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Commit(r1, manifestFor("b", "k", "one"))
+	if err != nil || m.Generation <= first.Generation {
+		t.Fatalf("retry after the retention: %v, generation %d (first %d): still remembered", err, m.Generation, first.Generation)
+	}
+}
