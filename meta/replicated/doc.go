@@ -27,9 +27,10 @@
 //
 //   - Only the leader proposes; a follower answers every call with a
 //     *meta.NotLeaderError naming the leader it knows.
-//   - Reads on the leader are linearizable: it confirms leadership with a
-//     quorum after the read begins, then waits until its store holds every
-//     command in its log as the read began.
+//   - Reads on the leader are linearizable (raft's read index): it takes
+//     its commit index (its last index until an entry of its own term has
+//     committed), confirms leadership with a quorum in the same term, then
+//     waits until its store holds every command up to that index.
 //   - A mutation carrying a request id (meta.WithRequestID) is applied at
 //     most once within meta.Config.RequestRetention: a retry returns the
 //     first result, from any leader.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/vfs"
@@ -124,6 +125,11 @@ type Node struct {
 	logs  *LogStore
 	snaps raft.SnapshotStore
 	raft  *raft.Raft
+
+	// readyTerm is a term in which this replica, as leader, has seen an
+	// entry of its own commit (0: none yet). From then on its commit index
+	// covers every entry committed before, so it may serve reads at it.
+	readyTerm atomic.Uint64
 }
 
 var _ meta.Service = (*Node)(nil)
@@ -301,6 +307,7 @@ func (n *Node) propose(ctx context.Context, c meta.Command) (meta.Result, error)
 	ctx, cancel := n.timeout(ctx)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
+	term := n.raft.CurrentTerm()
 	f := n.raft.Apply(data, time.Until(deadline))
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
@@ -318,6 +325,7 @@ func (n *Node) propose(ctx context.Context, c meta.Command) (meta.Result, error)
 	default:
 		return meta.Result{}, fmt.Errorf("%s: %w: %v", c.Op, meta.ErrUnavailable, err)
 	}
+	n.noteCommitted(term)
 	r, ok := f.Response().(response)
 	if !ok {
 		return meta.Result{}, fmt.Errorf("%s: unexpected raft response %T", c.Op, f.Response())
@@ -335,17 +343,33 @@ func (n *Node) now() time.Time {
 	return time.Now()
 }
 
-// linearize makes a read on this replica linearizable: it confirms that
-// the replica still leads (a quorum answered after the read began) and
-// waits until its store holds every command in the leader's log as the
-// read began, which includes every write acknowledged before it.
+// noteCommitted records that an entry this replica appended as leader in
+// term has committed, if it still is term.
+func (n *Node) noteCommitted(term uint64) {
+	if n.raft.CurrentTerm() == term {
+		n.readyTerm.Store(term)
+	}
+}
+
+// linearize makes a read on this replica linearizable (raft's read index):
+// it takes a read index, confirms that the replica still leads (a quorum
+// answered after the read began) in the same term, and waits until its
+// store holds every command up to the read index, which covers every write
+// acknowledged before the read began. The read index is the commit index
+// once an entry of the leader's own term has committed (before that the
+// commit index may lag what earlier leaders committed), else the last
+// index of its log, which holds every committed entry.
 // *meta.NotLeaderError on a follower or a deposed leader.
 func (n *Node) linearize(ctx context.Context) error {
 	if n.raft.State() != raft.Leader {
 		return n.notLeader()
 	}
+	term := n.raft.CurrentTerm()
 	last := n.raft.LastIndex()
-	if err := n.raft.VerifyLeader().Error(); err != nil {
+	if n.readyTerm.Load() == term {
+		last = n.raft.CommitIndex()
+	}
+	if err := n.raft.VerifyLeader().Error(); err != nil || n.raft.CurrentTerm() != term {
 		return n.notLeader()
 	}
 	// The store counts only commands; entries raft keeps to itself (no-op,
@@ -382,12 +406,14 @@ func (n *Node) Barrier(ctx context.Context) error {
 	ctx, cancel := n.timeout(ctx)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
+	term := n.raft.CurrentTerm()
 	if err := n.raft.Barrier(time.Until(deadline)).Error(); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return n.notLeader()
 		}
 		return fmt.Errorf("%w: barrier: %v", meta.ErrUnavailable, err)
 	}
+	n.noteCommitted(term)
 	return nil
 }
 
