@@ -108,3 +108,52 @@ func BenchmarkLogStoreAppend(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLinearizableRead measures Get on the leader of 3 replicas from
+// 32 readers, alone and while 8 writers commit.
+func BenchmarkLinearizableRead(b *testing.B) {
+	for _, writers := range []int{0, 8} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			cl := newCluster(b, 3, func(cfg *replicated.Config) {
+				cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
+			})
+			l := cl.leader()
+			if err := l.CreateBucket(ctx, "b", ""); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := l.Commit(ctx, manifest("b", "k", "k")); err != nil {
+				b.Fatal(err)
+			}
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for w := 0; w < writers; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						key := fmt.Sprintf("w%d-%d", w, i)
+						_, _ = l.Commit(ctx, manifest("b", key, key))
+					}
+				}(w)
+			}
+			b.SetParallelism(16)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := l.Get(ctx, "b", "k"); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			close(stop)
+			wg.Wait()
+		})
+	}
+}
