@@ -27,6 +27,7 @@ var allowed = map[string][]string{
 	"internal/serve/servetest": {},
 	"internal/s3auth":          {},
 	"meta":                     {"cluster", "internal/privfs"},
+	"meta/replicated":          {"meta", "cluster", "internal/privfs"},
 }
 
 func TestDependencyDirection(t *testing.T) {

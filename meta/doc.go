@@ -32,9 +32,31 @@
 //   - The repair queue (Degraded) holds objects committed short of shards
 //     or with a reported bad shard, oldest first; UpdateShards recomputes an
 //     entry, ResolveDegraded removes one, Commit/Delete replace it.
+//   - A command (Command) is one mutation as a value: its arguments plus
+//     what the proposer decided once (Stamp): the time apply uses as now,
+//     a new upload's ID, the client's request id. Every mutation method
+//     builds one (Mutations) and hands it to a proposer: *Store applies it
+//     at once (index 0); meta/replicated appends it to a raft log and every
+//     replica applies it at its log index (Apply). Apply reads only the
+//     store, the command and the durations of Config, so replicas that
+//     apply the same log hold the same keyspace and the same in-memory
+//     state (generation, epoch, membership, repair figures).
+//   - The applied index (c/applied) is the log index of the last command
+//     the store holds, written in the command's own batch; Apply skips an
+//     index at or below it, so a replayed log applies nothing twice.
+//   - A request record (r/) keeps the first result of a command that
+//     carried a request id (WithRequestID) for RequestRetention, in the
+//     command's own batch: a retry returns it and changes nothing.
+//   - A checkpoint (Checkpoint) is a consistent copy of the store at one
+//     applied index, streamed as a tar; Restore swaps one in whole.
 //   - Membership: nodes register by heartbeat; their state (cluster.State)
 //     changes by heartbeats, by Tick (up→down after DownAfter silent,
-//     down→out after OutAfter down) and by Admin. Every change of state or
+//     down→out after OutAfter down) and by Admin. A node's liveness (last
+//     heartbeat, down since, usage) is persisted (l/), so every replica
+//     times it out alike; the restart grace (OpGrace: a fresh DownAfter
+//     and OutAfter from now for every node) is a command too, applied by
+//     Open in the single process and, in a raft group, proposed by a new
+//     leader. Every change of state or
 //     of a node's address, domain, capacity or PID bumps the persisted map
 //     epoch. A node's Since records (and persists) when it became out or
 //     draining; repair times its episodes from it.
@@ -45,10 +67,14 @@
 //
 // Invariants:
 //
-//   - Every mutation is one pebble batch committed with pebble.Sync before
-//     the method returns, and mutations are serialised by one mutex from
-//     their first read to their commit: commit order is the order of
-//     "last writer wins", and a read-modify-write never interleaves.
+//   - Every command is one pebble batch (with its applied index and request
+//     record), and commands are serialised by one mutex from their first
+//     read to their commit: commit order is the order of "last writer
+//     wins", and a read-modify-write never interleaves. In the single
+//     process the batch is committed with pebble.Sync before the method
+//     returns (liveness-only heartbeats and repair figures without); a
+//     replica's applies are not synced, since its raft log is the durable
+//     record, and Checkpoint syncs the WAL before raft may drop entries.
 //   - A shard is never garbage while a manifest or part references it: the
 //     garbage of a replacement is old shards minus new shards.
 //   - Keys may contain any UTF-8 (0x00 included); the keyspace (keys.go)
@@ -57,7 +83,6 @@
 // What it does not do: it does not talk to nodes (repair and the object
 // layer do), it does not check S3 naming rules beyond what its keyspace needs
 // (no 0x00 or '/' in bucket names, keys 1–1024 bytes of UTF-8), it does not
-// keep object versions (one current manifest per key), and it is a single
-// process: replication with raft comes later. Heartbeat times are not
-// persisted: after a restart every node gets a fresh DownAfter/OutAfter.
+// keep object versions (one current manifest per key), and it does not
+// replicate itself: meta/replicated runs Stores as a raft group.
 package meta

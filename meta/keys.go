@@ -36,6 +36,10 @@ import (
 //	d/<bucket>\x00<key>                   DegradedEntry JSON: the repair queue
 //	dt/<since ns BE64><bucket>\x00<key>   DegradedEntry JSON: the queue by age
 //	x/<node>\x00<shard id>                BadShard JSON: reports not yet repaired
+//	l/<node>                              liveness JSON: last heartbeat, down since, full, usage
+//	c/applied                             uint64 BE: raft index of the last command applied (absent: never replicated)
+//	r/<request id>                        requestRecord JSON: a client request's first result (exactly-once)
+//	ra/<time ns BE64><request id>         empty: request records by time, for their bounded retention
 var (
 	keyGen   = []byte("c/gen")
 	keyEpoch = []byte("c/epoch")
@@ -44,6 +48,7 @@ var (
 	keyRepairStats   = []byte("c/repair")
 	// keyUploadByAge marks ua/ as complete.
 	keyUploadByAge = []byte("c/uploadage")
+	keyApplied     = []byte("c/applied")
 
 	pfxBucket      = []byte("b/")
 	pfxObject      = []byte("o/")
@@ -58,6 +63,9 @@ var (
 	pfxDegraded    = []byte("d/")
 	pfxDegradedAge = []byte("dt/")
 	pfxBad         = []byte("x/")
+	pfxLiveness    = []byte("l/")
+	pfxRequest     = []byte("r/")
+	pfxRequestAge  = []byte("ra/")
 )
 
 func cat(parts ...[]byte) []byte {
@@ -141,6 +149,14 @@ func partKey(upload string, number int) []byte {
 }
 
 func nodeKey(id cluster.NodeID) []byte { return cat(pfxNode, []byte(id)) }
+
+func livenessKey(id cluster.NodeID) []byte { return cat(pfxLiveness, []byte(id)) }
+
+func requestKey(id string) []byte { return cat(pfxRequest, []byte(id)) }
+
+func requestAgeKey(t time.Time, id string) []byte {
+	return cat(pfxRequestAge, timeKey(t), []byte(id))
+}
 
 func shardIndexPrefix(node cluster.NodeID) []byte { return cat(pfxShard, []byte(node), sep) }
 

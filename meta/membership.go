@@ -55,66 +55,32 @@ func noteSince(n *cluster.Node, prev cluster.State, now time.Time) {
 	}
 }
 
-// saveNodes persists the records of the given nodes and a new epoch in one
-// synced batch, then advances the epoch. Must hold s.mu.
-func (s *Store) saveNodes(sts ...*nodeState) error {
-	b := s.db.NewBatch()
-	for _, st := range sts {
-		_ = b.Set(nodeKey(st.rec.Node.ID), mustJSON(st.rec), nil)
+// applyHeartbeat registers the node on its first call (state up, or full)
+// and afterwards records its address, domain, capacity, usage and the time
+// it was seen (the command's time). A down node that heartbeats is up
+// again; a full one is full until it reports otherwise; an out node (timed
+// out or marked by an operator) and a draining one stay so until Admin
+// "in". Changes of state, address, domain, capacity or PID bump the map
+// epoch and are synced; the liveness alone (seen, usage) is written
+// without a sync in local mode and does not bump the epoch.
+func (s *Store) applyHeartbeat(t *txn, c *Command) (Result, error) {
+	r, now := *c.Report, t.now
+	cur, known := s.nodes[r.ID]
+	st := &nodeState{rec: nodeRecord{Node: cluster.Node{ID: r.ID}}}
+	if known {
+		cp := *cur
+		st = &cp
 	}
-	_ = b.Set(keyEpoch, be64(s.epoch+1), nil)
-	if err := s.commit(b); err != nil {
-		return err
-	}
-	s.epoch++
-	return nil
-}
-
-// Heartbeat registers the node on its first call (state up, or full) and
-// afterwards records its address, domain, capacity, usage and the time it
-// was seen. A down node that heartbeats is up again; a full one is full
-// until it reports otherwise; an out node (timed out or marked by an
-// operator) and a draining one stay so until Admin "in". Changes of state,
-// address, domain, capacity or PID bump the map epoch and are synced;
-// usage alone (Used, Free) is kept in memory and does not bump the epoch.
-// ErrInvalidArgument for a malformed id.
-func (s *Store) Heartbeat(ctx context.Context, r NodeReport) error {
-	if err := cluster.ValidateNodeID(r.ID); err != nil {
-		return fmt.Errorf("heartbeat: %w: %v", ErrInvalidArgument, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	st, known := s.nodes[r.ID]
-	if !known {
-		st = &nodeState{rec: nodeRecord{Node: cluster.Node{ID: r.ID}}}
-	}
-	prev := *st
+	p := st.rec.Node
 	st.seen, st.full = now, r.Full
 	n := &st.rec.Node
 	n.Addr, n.Domain, n.Capacity, n.PID = r.Addr, r.Domain, r.Capacity, r.PID
 	n.Used, n.Free = r.Used, r.Free
 	n.State = heartbeatState(st)
-	noteSince(n, prev.rec.Node.State, now)
-	p := prev.rec.Node
-	if known && p.Addr == n.Addr && p.Domain == n.Domain && p.Capacity == n.Capacity && p.PID == n.PID && p.State == n.State {
-		return nil
-	}
-	if !known {
-		s.nodes[r.ID] = st
-	}
-	if err := s.saveNodes(st); err != nil {
-		if known {
-			*st = prev
-		} else {
-			delete(s.nodes, r.ID)
-		}
-		return fmt.Errorf("heartbeat of %s: %w", r.ID, err)
-	}
-	return nil
+	noteSince(n, p.State, now)
+	same := known && p.Addr == n.Addr && p.Domain == n.Domain && p.Capacity == n.Capacity && p.PID == n.PID && p.State == n.State
+	t.putNode(st, !same)
+	return Result{}, nil
 }
 
 // Map returns the current cluster map (every registered node, whatever its
@@ -140,24 +106,19 @@ func (s *Store) mapLocked() (*cluster.Map, error) {
 	return m, nil
 }
 
-// Admin applies an operator's action: out (the node is out until "in"; its
-// shards are re-created elsewhere), drain (readable, not placed on, until
-// repair has copied its shards away and marks it out), in (clears either,
-// and a timed-out node's out: the node is up, or full, if it heartbeated
-// within DownAfter, else down). The epoch bumps when anything changed.
-// ErrNoSuchNode; ErrInvalidArgument for an unknown action.
-func (s *Store) Admin(ctx context.Context, id cluster.NodeID, a AdminAction) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, ok := s.nodes[id]
+// applyAdmin applies an operator's action: out (the node is out until
+// "in"; its shards are re-created elsewhere), drain (readable, not placed
+// on, until repair has copied its shards away and marks it out), in (clears
+// either, and a timed-out node's out: the node is up, or full, if it
+// heartbeated within DownAfter, else down). The epoch bumps when anything
+// changed. ErrNoSuchNode; ErrInvalidArgument for an unknown action.
+func (s *Store) applyAdmin(t *txn, c *Command) (Result, error) {
+	id, a, now := c.Node, c.Action, t.now
+	cur, ok := s.nodes[id]
 	if !ok {
-		return fmt.Errorf("admin %s %s: %w", a, id, ErrNoSuchNode)
+		return Result{}, fmt.Errorf("admin %s %s: %w", a, id, ErrNoSuchNode)
 	}
-	prev := *st
-	now := s.now()
+	st := *cur
 	switch a {
 	case ActionOut:
 		st.rec.Admin, st.rec.Node.State = ActionOut, cluster.Out
@@ -177,34 +138,25 @@ func (s *Store) Admin(ctx context.Context, id cluster.NodeID, a AdminAction) err
 			st.rec.Node.State = cluster.Up
 		}
 	default:
-		return fmt.Errorf("admin %q %s: %w: unknown action", a, id, ErrInvalidArgument)
+		return Result{}, fmt.Errorf("admin %q %s: %w: unknown action", a, id, ErrInvalidArgument)
 	}
-	noteSince(&st.rec.Node, prev.rec.Node.State, now)
-	if prev.rec == st.rec {
-		return nil
+	noteSince(&st.rec.Node, cur.rec.Node.State, now)
+	if cur.rec == st.rec {
+		return Result{}, nil
 	}
-	if err := s.saveNodes(st); err != nil {
-		*st = prev
-		return fmt.Errorf("admin %s %s: %w", a, id, err)
-	}
-	return nil
+	t.putNode(&st, true)
+	return Result{}, nil
 }
 
-// Tick applies the time-based transitions: up or full → down after
-// DownAfter without a heartbeat, down → out after OutAfter down. Draining
-// and out nodes are left alone. Any change is persisted with one epoch bump.
-// Run calls it every TickEvery; tests call it with a fake clock.
-func (s *Store) Tick(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	var changed []*nodeState
-	var prev []nodeState
-	for _, st := range s.nodes {
-		before := *st
+// applyTick applies the time-based transitions at the command's time: up
+// or full → down after DownAfter without a heartbeat, down → out after
+// OutAfter down. Draining and out nodes are left alone. Any change is
+// persisted with one epoch bump. Run calls Tick every TickEvery; tests call
+// it with a fake clock.
+func (s *Store) applyTick(t *txn, _ *Command) (Result, error) {
+	now := t.now
+	for _, cur := range s.nodes {
+		st := *cur
 		n := &st.rec.Node
 		if (n.State == cluster.Up || n.State == cluster.Full) && now.Sub(st.seen) >= s.cfg.DownAfter {
 			n.State = cluster.Down
@@ -213,22 +165,12 @@ func (s *Store) Tick(ctx context.Context) error {
 		if n.State == cluster.Down && now.Sub(st.downSince) >= s.cfg.OutAfter {
 			n.State = cluster.Out
 		}
-		noteSince(n, before.rec.Node.State, now)
-		if n.State != before.rec.Node.State {
-			changed = append(changed, st)
-			prev = append(prev, before)
+		noteSince(n, cur.rec.Node.State, now)
+		if n.State != cur.rec.Node.State {
+			t.putNode(&st, true)
 		}
 	}
-	if len(changed) == 0 {
-		return nil
-	}
-	if err := s.saveNodes(changed...); err != nil {
-		for i, st := range changed {
-			*st = prev[i]
-		}
-		return fmt.Errorf("tick: %w", err)
-	}
-	return nil
+	return Result{}, nil
 }
 
 // Run calls Tick every TickEvery until ctx is cancelled (then it returns

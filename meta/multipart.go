@@ -59,45 +59,30 @@ func newUploadID(created time.Time) string {
 	return fmt.Sprintf("%016x%s", uint64(ns), hex.EncodeToString(b[:]))
 }
 
-// CreateUpload starts a multipart upload; it assigns an ID when u.ID is
-// empty (see newUploadID) and sets Created. ErrNoSuchBucket;
-// ErrInvalidArgument for a bad or already used ID.
-func (s *Store) CreateUpload(ctx context.Context, u Upload) (Upload, error) {
-	if err := validKey(u.Key); err != nil {
-		return Upload{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, err)
-	}
-	if u.ID != "" {
-		if err := validUploadID(u.ID); err != nil {
-			return Upload{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, err)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return Upload{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// applyCreateUpload starts a multipart upload with the ID the proposer
+// stamped (see Stamp, newUploadID) and Created = the command's time.
+// ErrNoSuchBucket; ErrInvalidArgument for an ID already used.
+func (s *Store) applyCreateUpload(t *txn, c *Command) (Result, error) {
+	u := *c.Upload
 	if err := s.bucketExists(u.Bucket); err != nil {
-		return Upload{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, err)
+		return Result{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, err)
 	}
-	u.Created = s.now()
+	u.Created = t.now
 	if u.ID == "" {
-		u.ID = newUploadID(u.Created)
+		return Result{}, fmt.Errorf("create upload %s/%s: %w: no upload id stamped", u.Bucket, u.Key, ErrInvalidArgument)
 	}
 	dup, err := s.has(uploadKey(u.ID))
 	if err != nil {
-		return Upload{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, err)
+		return Result{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, err)
 	}
 	if dup {
-		return Upload{}, fmt.Errorf("create upload %s/%s: %w: upload id %s in use", u.Bucket, u.Key, ErrInvalidArgument, u.ID)
+		return Result{}, fmt.Errorf("create upload %s/%s: %w: upload id %s in use", u.Bucket, u.Key, ErrInvalidArgument, u.ID)
 	}
-	b := s.db.NewBatch()
-	_ = b.Set(uploadKey(u.ID), mustJSON(u), nil)
-	_ = b.Set(uploadIndexKey(u.Bucket, u.Key, u.ID), nil, nil)
-	_ = b.Set(uploadAgeKey(u), nil, nil)
-	if err := s.commit(b); err != nil {
-		return Upload{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, err)
-	}
-	return u, nil
+	_ = t.b.Set(uploadKey(u.ID), mustJSON(u), nil)
+	_ = t.b.Set(uploadIndexKey(u.Bucket, u.Key, u.ID), nil, nil)
+	_ = t.b.Set(uploadAgeKey(u), nil, nil)
+	t.sync = true
+	return Result{Upload: &u}, nil
 }
 
 // getUpload reads upload id and checks it belongs to (bucket, key).
@@ -131,6 +116,7 @@ func (s *Store) GetUpload(ctx context.Context, bucket, key, uploadID string) (Up
 	if err := ctx.Err(); err != nil {
 		return Upload{}, err
 	}
+	defer s.read()()
 	u, err := s.getUpload(bucket, key, uploadID)
 	if err != nil {
 		return Upload{}, fmt.Errorf("get upload %s of %s/%s: %w", uploadID, bucket, key, err)
@@ -150,53 +136,40 @@ func (s *Store) getPart(id string, number int) (*Part, error) {
 	return &p, nil
 }
 
-// PutPart records part p (p.UploadID names the upload, p.Segment.Number
+// applyPutPart records part p (p.UploadID names the upload, p.Segment.Number
 // the part, 1..MaxPartNumber). A part with the same number is replaced and
 // its shards that p does not reuse become garbage. Created defaults to now.
 // ErrNoSuchUpload, ErrNoSuchBucket, ErrInvalidArgument.
-func (s *Store) PutPart(ctx context.Context, bucket, key string, p Part) error {
+func (s *Store) applyPutPart(t *txn, c *Command) (Result, error) {
+	bucket, key, p := c.Bucket, c.Key, *c.Part
 	num := p.Segment.Number
-	if num < 1 || num > MaxPartNumber {
-		return fmt.Errorf("put part %d of %s/%s: %w: part number", num, bucket, key, ErrInvalidArgument)
-	}
-	if err := validateSegment(p.Segment); err != nil {
-		return fmt.Errorf("put part %d of %s/%s: %w", num, bucket, key, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	u, err := s.getUpload(bucket, key, p.UploadID)
 	if err != nil {
-		return fmt.Errorf("put part %d of %s/%s: %w", num, bucket, key, err)
+		return Result{}, fmt.Errorf("put part %d of %s/%s: %w", num, bucket, key, err)
 	}
 	old, err := s.getPart(u.ID, num)
 	if err != nil {
-		return fmt.Errorf("put part %d of %s/%s: %w", num, bucket, key, err)
+		return Result{}, fmt.Errorf("put part %d of %s/%s: %w", num, bucket, key, err)
 	}
-	now := s.now()
 	if p.Created.IsZero() {
-		p.Created = now
+		p.Created = t.now
 	}
 	p.Created = p.Created.UTC().Round(0)
-	b := s.db.NewBatch()
-	_ = b.Set(partKey(u.ID, num), mustJSON(p), nil)
+	_ = t.b.Set(partKey(u.ID, num), mustJSON(p), nil)
 	olds, news := partShards(u, old), partShards(u, &p)
-	s.garbageInBatch(b, olds, news, now)
+	s.garbageInBatch(t, olds, news)
 	for a, sk := range news {
-		_ = b.Set(shardIndexKey(a.node, a.id), mustJSON(sk), nil)
+		_ = t.b.Set(shardIndexKey(a.node, a.id), mustJSON(sk), nil)
 	}
-	if err := s.commit(b); err != nil {
-		return fmt.Errorf("put part %d of %s/%s: %w", num, bucket, key, err)
-	}
-	return nil
+	t.sync = true
+	return Result{}, nil
 }
 
 // garbageInBatch turns the shards of olds that news does not hold into
 // garbage and drops their index entries and bad reports.
-func (s *Store) garbageInBatch(b *pebble.Batch, olds, news map[shardAddr]ShardKey, now time.Time) {
-	notBefore := now.Add(s.cfg.GarbageGrace)
+func (s *Store) garbageInBatch(t *txn, olds, news map[shardAddr]ShardKey) {
+	b := t.b
+	notBefore := t.now.Add(s.cfg.GarbageGrace)
 	for a := range olds {
 		if _, kept := news[a]; kept {
 			continue
@@ -228,6 +201,7 @@ func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string) ([]
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	defer s.read()()
 	if _, err := s.getUpload(bucket, key, uploadID); err != nil {
 		return nil, fmt.Errorf("list parts of %s on %s/%s: %w", uploadID, bucket, key, err)
 	}
@@ -294,6 +268,7 @@ func (s *Store) ListUploads(ctx context.Context, bucket string, opts UploadListO
 	if err := ctx.Err(); err != nil {
 		return UploadListResult{}, err
 	}
+	defer s.read()()
 	if err := s.bucketExists(bucket); err != nil {
 		return UploadListResult{}, fmt.Errorf("list uploads of %s: %w", bucket, err)
 	}
@@ -405,6 +380,7 @@ func (s *Store) StaleUploads(ctx context.Context, before time.Time, limit int) (
 	if limit <= 0 {
 		limit = MaxListLimit
 	}
+	defer s.read()()
 	snap := s.db.NewSnapshot()
 	defer snap.Close()
 	it, err := snap.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: pfxUploadAge, UpperBound: cat(pfxUploadAge, timeKey(before))})
@@ -462,21 +438,22 @@ func (s *Store) indexUploadsByAge() error {
 	return nil
 }
 
-// CompleteUpload commits m (built by the caller from the chosen parts) as
+// applyCompleteUpload commits m (built by the caller from the chosen parts) as
 // Commit does and removes the upload in the same batch; shards of parts
 // that m does not reference become garbage. ErrNoSuchUpload (also for an
 // upload of another key), ErrNoSuchBucket, ErrInvalidArgument; ErrConflict
 // (nothing changes) when m references a shard that no part of the upload
 // holds now — a part was re-uploaded after the caller listed the parts.
-func (s *Store) CompleteUpload(ctx context.Context, uploadID string, m Manifest) (Manifest, error) {
-	if err := validateManifest(&m); err != nil {
-		return Manifest{}, fmt.Errorf("complete upload %s of %s/%s: %w", uploadID, m.Bucket, m.Key, err)
+func (s *Store) applyCompleteUpload(t *txn, c *Command) (Result, error) {
+	m, err := s.completeUpload(t, c.UploadID, *c.Manifest)
+	if err != nil {
+		return Result{}, err
 	}
-	if err := ctx.Err(); err != nil {
-		return Manifest{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	return Result{Manifest: &m}, nil
+}
+
+func (s *Store) completeUpload(t *txn, uploadID string, m Manifest) (Manifest, error) {
+	ctx := context.Background()
 	u, err := s.getUpload(m.Bucket, m.Key, uploadID)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("complete upload %s of %s/%s: %w", uploadID, m.Bucket, m.Key, err)
@@ -501,10 +478,10 @@ func (s *Store) CompleteUpload(ctx context.Context, uploadID string, m Manifest)
 			return Manifest{}, fmt.Errorf("complete upload %s of %s/%s: %w: shard %s on %s is in no part of the upload (replaced meanwhile?)", uploadID, m.Bucket, m.Key, ErrConflict, a.id, a.node)
 		}
 	}
-	b := s.db.NewBatch()
+	b := t.b
 	for i := range ps {
 		olds := partShards(u, &ps[i])
-		s.garbageInBatch(b, olds, used, s.now())
+		s.garbageInBatch(t, olds, used)
 		for a := range olds {
 			// Shards m uses are re-indexed under the manifest below.
 			_ = b.Delete(shardIndexKey(a.node, a.id), nil)
@@ -514,28 +491,24 @@ func (s *Store) CompleteUpload(ctx context.Context, uploadID string, m Manifest)
 	_ = b.Delete(uploadKey(u.ID), nil)
 	_ = b.Delete(uploadIndexKey(u.Bucket, u.Key, u.ID), nil)
 	_ = b.Delete(uploadAgeKey(u), nil)
-	out, err := s.commitInBatch(b, m)
+	out, err := s.commitInBatch(t, m)
 	if err != nil {
-		b.Close()
 		return Manifest{}, fmt.Errorf("complete upload %s of %s/%s: %w", uploadID, m.Bucket, m.Key, err)
 	}
-	if err := s.commit(b); err != nil {
-		return Manifest{}, fmt.Errorf("complete upload %s of %s/%s: %w", uploadID, m.Bucket, m.Key, err)
-	}
-	s.gen = out.Generation
 	return out, nil
 }
 
 // abortInBatch stages the removal of upload u and its parts; every part
 // shard becomes garbage. Must hold s.mu.
-func (s *Store) abortInBatch(ctx context.Context, b *pebble.Batch, u Upload) error {
+func (s *Store) abortInBatch(ctx context.Context, t *txn, u Upload) error {
+	b := t.b
 	ps, err := s.parts(ctx, u.ID)
 	if err != nil {
 		return err
 	}
-	now := s.now()
+	t.sync = true
 	for i := range ps {
-		s.garbageInBatch(b, partShards(u, &ps[i]), nil, now)
+		s.garbageInBatch(t, partShards(u, &ps[i]), nil)
 		_ = b.Delete(partKey(u.ID, ps[i].Segment.Number), nil)
 	}
 	_ = b.Delete(uploadKey(u.ID), nil)
@@ -544,25 +517,16 @@ func (s *Store) abortInBatch(ctx context.Context, b *pebble.Batch, u Upload) err
 	return nil
 }
 
-// AbortUpload removes the upload; its parts' shards become garbage.
+// applyAbortUpload removes the upload; its parts' shards become garbage.
 // ErrNoSuchUpload, ErrNoSuchBucket.
-func (s *Store) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Store) applyAbortUpload(t *txn, c *Command) (Result, error) {
+	bucket, key, uploadID := c.Bucket, c.Key, c.UploadID
 	u, err := s.getUpload(bucket, key, uploadID)
 	if err != nil {
-		return fmt.Errorf("abort upload %s of %s/%s: %w", uploadID, bucket, key, err)
+		return Result{}, fmt.Errorf("abort upload %s of %s/%s: %w", uploadID, bucket, key, err)
 	}
-	b := s.db.NewBatch()
-	if err := s.abortInBatch(ctx, b, u); err != nil {
-		b.Close()
-		return fmt.Errorf("abort upload %s of %s/%s: %w", uploadID, bucket, key, err)
+	if err := s.abortInBatch(context.Background(), t, u); err != nil {
+		return Result{}, fmt.Errorf("abort upload %s of %s/%s: %w", uploadID, bucket, key, err)
 	}
-	if err := s.commit(b); err != nil {
-		return fmt.Errorf("abort upload %s of %s/%s: %w", uploadID, bucket, key, err)
-	}
-	return nil
+	return Result{}, nil
 }

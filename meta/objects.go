@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/cockroachdb/pebble"
 
@@ -108,9 +107,10 @@ func validateShard(sh ShardRef, want int) error {
 // when nu is short of shards or has a reported bad shard, and removed
 // otherwise. The manifest key itself is the caller's.
 // Must hold s.mu.
-func (s *Store) replaceInBatch(b *pebble.Batch, bucket, key string, old, nu *Manifest, now time.Time) error {
+func (s *Store) replaceInBatch(t *txn, bucket, key string, old, nu *Manifest) error {
+	b := t.b
 	olds, news := placedShards(old), placedShards(nu)
-	s.garbageInBatch(b, olds, news, now)
+	s.garbageInBatch(t, olds, news)
 	bad := false
 	for a, sk := range news {
 		_ = b.Set(shardIndexKey(a.node, a.id), mustJSON(sk), nil)
@@ -139,13 +139,14 @@ func (s *Store) replaceInBatch(b *pebble.Batch, bucket, key string, old, nu *Man
 	if nu != nil {
 		gen = nu.Generation
 	}
-	return s.setDegradedInBatch(b, bucket, key, need, gen, now)
+	return s.setDegradedInBatch(t, bucket, key, need, gen)
 }
 
 // setDegradedInBatch puts (need) or removes (!need) the repair-queue entry
 // of (bucket, key). An entry already queued keeps its Since, so an object
 // does not lose its place in the queue by being reported again.
-func (s *Store) setDegradedInBatch(b *pebble.Batch, bucket, key string, need bool, gen uint64, now time.Time) error {
+func (s *Store) setDegradedInBatch(t *txn, bucket, key string, need bool, gen uint64) error {
+	b, now := t.b, t.now
 	v, ok, err := s.get(degradedKey(bucket, key))
 	if err != nil {
 		return err
@@ -186,38 +187,24 @@ func (s *Store) getManifest(bucket, key string) (*Manifest, error) {
 	return &m, nil
 }
 
-// Commit makes m the current version of its key (last writer wins by commit
-// order), assigns its Generation (greater than any generation this store
-// has handed out before, so it grows per key even across delete and
-// recreate) and returns it. Created defaults to now. The replaced version's
-// shards that m does not reuse become garbage in the same batch; a manifest
-// short of shards is queued for repair in the same batch. ErrNoSuchBucket,
-// ErrInvalidArgument.
-func (s *Store) Commit(ctx context.Context, m Manifest) (Manifest, error) {
-	if err := validateManifest(&m); err != nil {
-		return Manifest{}, fmt.Errorf("commit %s/%s: %w", m.Bucket, m.Key, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return Manifest{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b := s.db.NewBatch()
-	out, err := s.commitInBatch(b, m)
+// applyCommit makes m the current version of its key (last writer wins by
+// commit order), assigns its Generation (greater than any generation this
+// store has handed out before, so it grows per key even across delete and
+// recreate) and returns it. Created defaults to the command's time. The
+// replaced version's shards that m does not reuse become garbage in the
+// same batch; a manifest short of shards is queued for repair in the same
+// batch. ErrNoSuchBucket, ErrInvalidArgument.
+func (s *Store) applyCommit(t *txn, c *Command) (Result, error) {
+	m := *c.Manifest
+	out, err := s.commitInBatch(t, m)
 	if err != nil {
-		b.Close()
-		return Manifest{}, fmt.Errorf("commit %s/%s: %w", m.Bucket, m.Key, err)
+		return Result{}, fmt.Errorf("commit %s/%s: %w", m.Bucket, m.Key, err)
 	}
-	if err := s.commit(b); err != nil {
-		return Manifest{}, fmt.Errorf("commit %s/%s: %w", m.Bucket, m.Key, err)
-	}
-	s.gen = out.Generation
-	return out, nil
+	return Result{Manifest: &out}, nil
 }
 
-// commitInBatch stages the commit of m in b; the caller sets s.gen after the
-// batch is durable. Must hold s.mu.
-func (s *Store) commitInBatch(b *pebble.Batch, m Manifest) (Manifest, error) {
+// commitInBatch stages the commit of m in t. Must hold s.mu.
+func (s *Store) commitInBatch(t *txn, m Manifest) (Manifest, error) {
 	if err := s.bucketExists(m.Bucket); err != nil {
 		return Manifest{}, err
 	}
@@ -225,22 +212,31 @@ func (s *Store) commitInBatch(b *pebble.Batch, m Manifest) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, err
 	}
-	now := s.now()
 	if m.Created.IsZero() {
-		m.Created = now
+		m.Created = t.now
 	}
 	m.Created = m.Created.UTC().Round(0)
-	m.Generation = s.gen + 1
+	m.Generation = s.nextGen(t)
 	v, err := encodeManifest(m)
 	if err != nil {
 		return Manifest{}, err
 	}
-	_ = b.Set(objectKey(m.Bucket, m.Key), v, nil)
-	_ = b.Set(keyGen, be64(m.Generation), nil)
-	if err := s.replaceInBatch(b, m.Bucket, m.Key, old, &m, now); err != nil {
+	_ = t.b.Set(objectKey(m.Bucket, m.Key), v, nil)
+	_ = t.b.Set(keyGen, be64(m.Generation), nil)
+	if err := s.replaceInBatch(t, m.Bucket, m.Key, old, &m); err != nil {
 		return Manifest{}, err
 	}
+	t.sync = true
 	return m, nil
+}
+
+// nextGen hands out the next generation within t.
+func (s *Store) nextGen(t *txn) uint64 {
+	if t.gen == 0 {
+		t.gen = s.gen
+	}
+	t.gen++
+	return t.gen
 }
 
 // Get returns the current manifest. ErrNoSuchKey, ErrNoSuchBucket.
@@ -248,6 +244,7 @@ func (s *Store) Get(ctx context.Context, bucket, key string) (Manifest, error) {
 	if err := ctx.Err(); err != nil {
 		return Manifest{}, err
 	}
+	defer s.read()()
 	m, err := s.getManifest(bucket, key)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("get %s/%s: %w", bucket, key, err)
@@ -261,34 +258,26 @@ func (s *Store) Get(ctx context.Context, bucket, key string) (Manifest, error) {
 	return *m, nil
 }
 
-// Delete removes the key; its shards become garbage and it leaves the repair
+// applyDelete removes the key; its shards become garbage and it leaves the repair
 // queue. An absent key gives ok=false and no error. ErrNoSuchBucket.
-func (s *Store) Delete(ctx context.Context, bucket, key string) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Store) applyDelete(t *txn, c *Command) (Result, error) {
+	bucket, key := c.Bucket, c.Key
 	old, err := s.getManifest(bucket, key)
 	if err != nil {
-		return false, fmt.Errorf("delete %s/%s: %w", bucket, key, err)
+		return Result{}, fmt.Errorf("delete %s/%s: %w", bucket, key, err)
 	}
 	if old == nil {
 		if err := s.bucketExists(bucket); err != nil {
-			return false, fmt.Errorf("delete %s/%s: %w", bucket, key, err)
+			return Result{}, fmt.Errorf("delete %s/%s: %w", bucket, key, err)
 		}
-		return false, nil
+		return Result{}, nil
 	}
-	b := s.db.NewBatch()
-	_ = b.Delete(objectKey(bucket, key), nil)
-	if err := s.replaceInBatch(b, bucket, key, old, nil, s.now()); err != nil {
-		b.Close()
-		return false, fmt.Errorf("delete %s/%s: %w", bucket, key, err)
+	_ = t.b.Delete(objectKey(bucket, key), nil)
+	if err := s.replaceInBatch(t, bucket, key, old, nil); err != nil {
+		return Result{}, fmt.Errorf("delete %s/%s: %w", bucket, key, err)
 	}
-	if err := s.commit(b); err != nil {
-		return false, fmt.Errorf("delete %s/%s: %w", bucket, key, err)
-	}
-	return true, nil
+	t.sync = true
+	return Result{OK: true}, nil
 }
 
 // List returns one page of the bucket's objects in binary key order, read
@@ -302,6 +291,7 @@ func (s *Store) List(ctx context.Context, bucket string, opts ListOptions) (List
 	if err := ctx.Err(); err != nil {
 		return ListResult{}, err
 	}
+	defer s.read()()
 	if err := s.bucketExists(bucket); err != nil {
 		return ListResult{}, fmt.Errorf("list %s: %w", bucket, err)
 	}
@@ -380,18 +370,22 @@ func (s *Store) List(ctx context.Context, bucket string, opts ListOptions) (List
 	return res, nil
 }
 
-// UpdateShards is repair's compare-and-swap: when the key's generation is
+// applyUpdateShards is repair's compare-and-swap: when the key's generation is
 // still gen it replaces the given shards (each by Index within its
 // segment), assigns a new generation and returns the new manifest; replaced
 // shards become garbage and the repair-queue entry is recomputed. Otherwise
 // (overwritten or deleted meanwhile) it returns ErrConflict and changes
 // nothing. ErrInvalidArgument for an update that does not fit the manifest.
-func (s *Store) UpdateShards(ctx context.Context, bucket, key string, gen uint64, upd []ShardUpdate) (Manifest, error) {
-	if err := ctx.Err(); err != nil {
-		return Manifest{}, err
+func (s *Store) applyUpdateShards(t *txn, c *Command) (Result, error) {
+	bucket, key, gen, upd := c.Bucket, c.Key, c.Generation, c.Updates
+	nu, err := s.updateShards(t, bucket, key, gen, upd)
+	if err != nil {
+		return Result{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	return Result{Manifest: &nu}, nil
+}
+
+func (s *Store) updateShards(t *txn, bucket, key string, gen uint64, upd []ShardUpdate) (Manifest, error) {
 	old, err := s.getManifest(bucket, key)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("update shards of %s/%s: %w", bucket, key, err)
@@ -421,22 +415,17 @@ func (s *Store) UpdateShards(ctx context.Context, bucket, key string, gen uint64
 			seg.Shards[sh.Index] = sh
 		}
 	}
-	nu.Generation = s.gen + 1
+	nu.Generation = s.nextGen(t)
 	v, err := encodeManifest(nu)
 	if err != nil {
 		return Manifest{}, err
 	}
-	b := s.db.NewBatch()
-	_ = b.Set(objectKey(bucket, key), v, nil)
-	_ = b.Set(keyGen, be64(nu.Generation), nil)
-	if err := s.replaceInBatch(b, bucket, key, old, &nu, s.now()); err != nil {
-		b.Close()
+	_ = t.b.Set(objectKey(bucket, key), v, nil)
+	_ = t.b.Set(keyGen, be64(nu.Generation), nil)
+	if err := s.replaceInBatch(t, bucket, key, old, &nu); err != nil {
 		return Manifest{}, fmt.Errorf("update shards of %s/%s: %w", bucket, key, err)
 	}
-	if err := s.commit(b); err != nil {
-		return Manifest{}, fmt.Errorf("update shards of %s/%s: %w", bucket, key, err)
-	}
-	s.gen = nu.Generation
+	t.sync = true
 	return nu, nil
 }
 
@@ -446,6 +435,7 @@ func (s *Store) UpdateShards(ctx context.Context, bucket, key string, gen uint64
 // means the scan is complete. Repair and Status walk all objects with it.
 // limit ≤ 0 means 1000.
 func (s *Store) ScanManifests(ctx context.Context, afterBucket, afterKey string, limit int) ([]Manifest, error) {
+	defer s.read()()
 	if limit <= 0 {
 		limit = 1000
 	}

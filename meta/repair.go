@@ -10,48 +10,36 @@ import (
 	"github.com/shale-store/shale/cluster"
 )
 
-// ReportBad records a report of a missing or corrupt shard and queues its
-// object for repair. Only Node and ShardID need be set (a scrubber knows no
-// more): the rest is resolved through the node→shard index. A report for a
-// shard the index does not hold (already replaced, deleted or never
-// committed) is ignored and returns nil. A report against a part of an
+// applyReportBad records a report of a missing or corrupt shard and
+// queues its object for repair. Only Node and ShardID need be set (a
+// scrubber knows no more): the rest is resolved through the node→shard
+// index. A report for a shard the index does not hold (already replaced,
+// deleted or never committed) is ignored. A report against a part of an
 // upload in progress is recorded and queues the object when the upload
-// completes. Reported defaults to now. Idempotent.
-func (s *Store) ReportBad(ctx context.Context, bs BadShard) error {
-	if err := cluster.ValidateNodeID(bs.Node); err != nil || bs.ShardID == "" {
-		return fmt.Errorf("report bad shard %s on %s: %w", bs.ShardID, bs.Node, ErrInvalidArgument)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// completes. Reported defaults to the command's time. Idempotent.
+func (s *Store) applyReportBad(t *txn, c *Command) (Result, error) {
+	bs := *c.Bad
 	v, ok, err := s.get(shardIndexKey(bs.Node, bs.ShardID))
 	if err != nil {
-		return fmt.Errorf("report bad shard %s on %s: %w", bs.ShardID, bs.Node, err)
+		return Result{}, fmt.Errorf("report bad shard %s on %s: %w", bs.ShardID, bs.Node, err)
 	}
 	if !ok {
-		return nil
+		return Result{}, nil
 	}
 	if err := decodeJSON(v, &bs.ShardKey, "shard index"); err != nil {
-		return fmt.Errorf("report bad shard %s on %s: %w", bs.ShardID, bs.Node, err)
+		return Result{}, fmt.Errorf("report bad shard %s on %s: %w", bs.ShardID, bs.Node, err)
 	}
-	now := s.now()
 	if bs.Reported.IsZero() {
-		bs.Reported = now
+		bs.Reported = t.now
 	}
-	b := s.db.NewBatch()
-	_ = b.Set(badKey(bs.Node, bs.ShardID), mustJSON(bs), nil)
+	_ = t.b.Set(badKey(bs.Node, bs.ShardID), mustJSON(bs), nil)
 	if bs.UploadID == "" {
-		if err := s.setDegradedInBatch(b, bs.Bucket, bs.Key, true, bs.Generation, now); err != nil {
-			b.Close()
-			return fmt.Errorf("report bad shard %s on %s: %w", bs.ShardID, bs.Node, err)
+		if err := s.setDegradedInBatch(t, bs.Bucket, bs.Key, true, bs.Generation); err != nil {
+			return Result{}, fmt.Errorf("report bad shard %s on %s: %w", bs.ShardID, bs.Node, err)
 		}
 	}
-	if err := s.commit(b); err != nil {
-		return fmt.Errorf("report bad shard %s on %s: %w", bs.ShardID, bs.Node, err)
-	}
-	return nil
+	t.sync = true
+	return Result{}, nil
 }
 
 // BadReports returns up to limit recorded bad-shard reports, by node then
@@ -61,6 +49,7 @@ func (s *Store) BadReports(ctx context.Context, limit int) ([]BadShard, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
+	defer s.read()()
 	out := []BadShard{}
 	err := s.scan(ctx, pfxBad, prefixEnd(pfxBad), func(_, v []byte) (bool, error) {
 		var bs BadShard
@@ -87,6 +76,7 @@ func (s *Store) NodeShards(ctx context.Context, node cluster.NodeID, after strin
 	if limit <= 0 {
 		limit = 1000
 	}
+	defer s.read()()
 	p := shardIndexPrefix(node)
 	lo := p
 	if after != "" {
@@ -119,6 +109,7 @@ func (s *Store) HasShard(ctx context.Context, node cluster.NodeID, shardID strin
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
+	defer s.read()()
 	ok, err := s.has(shardIndexKey(node, shardID))
 	if err != nil {
 		return false, fmt.Errorf("has shard %s on %s: %w", shardID, node, err)
@@ -126,41 +117,31 @@ func (s *Store) HasShard(ctx context.Context, node cluster.NodeID, shardID strin
 	return ok, nil
 }
 
-// AddGarbage queues shards for deletion (a PUT that failed before its
-// commit leaves them). A zero NotBefore becomes now + GarbageGrace. Entries
-// without a node or shard id, and shards the node→shard index still holds
-// (referenced by a manifest or a part), are skipped, so live data is never
-// queued. Idempotent for equal entries.
-func (s *Store) AddGarbage(ctx context.Context, gs []Garbage) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	b := s.db.NewBatch()
-	for _, g := range gs {
+// applyAddGarbage queues shards for deletion (a PUT that failed before its
+// commit leaves them). A zero NotBefore becomes the command's time +
+// GarbageGrace. Entries without a node or shard id, and shards the
+// node→shard index still holds (referenced by a manifest or a part), are
+// skipped, so live data is never queued. Idempotent for equal entries.
+func (s *Store) applyAddGarbage(t *txn, c *Command) (Result, error) {
+	for _, g := range c.Garbage {
 		if g.Node == "" || g.ShardID == "" || cluster.ValidateNodeID(g.Node) != nil {
 			continue
 		}
 		live, err := s.has(shardIndexKey(g.Node, g.ShardID))
 		if err != nil {
-			b.Close()
-			return fmt.Errorf("add garbage %s on %s: %w", g.ShardID, g.Node, err)
+			return Result{}, fmt.Errorf("add garbage %s on %s: %w", g.ShardID, g.Node, err)
 		}
 		if live {
 			continue
 		}
 		if g.NotBefore.IsZero() {
-			g.NotBefore = now.Add(s.cfg.GarbageGrace)
+			g.NotBefore = t.now.Add(s.cfg.GarbageGrace)
 		}
 		g.NotBefore = g.NotBefore.UTC().Round(0)
-		setGarbage(b, g)
+		setGarbage(t.b, g)
 	}
-	if err := s.commit(b); err != nil {
-		return fmt.Errorf("add %d garbage entries: %w", len(gs), err)
-	}
-	return nil
+	t.sync = true
+	return Result{}, nil
 }
 
 // setGarbage queues g in b under both of its keys (by time, and by node
@@ -211,6 +192,7 @@ func (s *Store) ListGarbagePage(ctx context.Context, q GarbageQuery) ([]Garbage,
 	if bytes.Compare(lo, hi) >= 0 {
 		return out, nil
 	}
+	defer s.read()()
 	err := s.scan(ctx, lo, hi, func(_, v []byte) (bool, error) {
 		var g Garbage
 		if err := decodeJSON(v, &g, "garbage"); err != nil {
@@ -229,6 +211,7 @@ func (s *Store) ListGarbagePage(ctx context.Context, q GarbageQuery) ([]Garbage,
 // entry. It seeks from one node's entries to the next, so it reads one key
 // per node whatever the length of the queue.
 func (s *Store) GarbageNodes(ctx context.Context) ([]cluster.NodeID, error) {
+	defer s.read()()
 	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: pfxNodeGarbage, UpperBound: prefixEnd(pfxNodeGarbage)})
 	if err != nil {
 		return nil, fmt.Errorf("garbage nodes: %w", err)
@@ -259,24 +242,16 @@ func (s *Store) GarbageNodes(ctx context.Context) ([]cluster.NodeID, error) {
 	return out, nil
 }
 
-// RemoveGarbage forgets entries (after the collector deleted the shards).
-// Entries are matched exactly (node, shard id and NotBefore as returned by
-// ListGarbage); unknown entries are ignored.
-func (s *Store) RemoveGarbage(ctx context.Context, gs []Garbage) error {
-	if err := ctx.Err(); err != nil {
-		return err
+// applyRemoveGarbage forgets entries (after the collector deleted the
+// shards). Entries are matched exactly (node, shard id and NotBefore as
+// returned by ListGarbage); unknown entries are ignored.
+func (s *Store) applyRemoveGarbage(t *txn, c *Command) (Result, error) {
+	for _, g := range c.Garbage {
+		_ = t.b.Delete(garbageKey(g), nil)
+		_ = t.b.Delete(nodeGarbageKey(g), nil)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b := s.db.NewBatch()
-	for _, g := range gs {
-		_ = b.Delete(garbageKey(g), nil)
-		_ = b.Delete(nodeGarbageKey(g), nil)
-	}
-	if err := s.commit(b); err != nil {
-		return fmt.Errorf("remove %d garbage entries: %w", len(gs), err)
-	}
-	return nil
+	t.sync = true
+	return Result{}, nil
 }
 
 // Degraded returns up to limit (≤ 0: 1000) entries of the repair queue,
@@ -285,6 +260,7 @@ func (s *Store) Degraded(ctx context.Context, limit int) ([]DegradedEntry, error
 	if limit <= 0 {
 		limit = 1000
 	}
+	defer s.read()()
 	out := []DegradedEntry{}
 	err := s.scan(ctx, pfxDegradedAge, prefixEnd(pfxDegradedAge), func(_, v []byte) (bool, error) {
 		var e DegradedEntry
@@ -300,47 +276,38 @@ func (s *Store) Degraded(ctx context.Context, limit int) ([]DegradedEntry, error
 	return out, nil
 }
 
-// ResolveDegraded tells meta that repair has examined generation gen of the
-// object and made (or found) it whole: the queue entry is removed if it is
-// for generation ≤ gen (a newer entry stays), and when gen is still the
+// applyResolveDegraded: repair has examined generation gen of the object
+// and made (or found) it whole: the queue entry is removed if it is for
+// generation ≤ gen (a newer entry stays), and when gen is still the
 // current generation the bad reports against its shards are forgotten.
 // Resolving an object that is not queued is a no-op.
-func (s *Store) ResolveDegraded(ctx context.Context, bucket, key string, gen uint64) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Store) applyResolveDegraded(t *txn, c *Command) (Result, error) {
+	bucket, key, gen := c.Bucket, c.Key, c.Generation
 	v, ok, err := s.get(degradedKey(bucket, key))
 	if err != nil {
-		return fmt.Errorf("resolve %s/%s: %w", bucket, key, err)
+		return Result{}, fmt.Errorf("resolve %s/%s: %w", bucket, key, err)
 	}
-	b := s.db.NewBatch()
 	if ok {
 		var e DegradedEntry
 		if err := decodeJSON(v, &e, "degraded entry"); err != nil {
-			b.Close()
-			return fmt.Errorf("resolve %s/%s: %w", bucket, key, err)
+			return Result{}, fmt.Errorf("resolve %s/%s: %w", bucket, key, err)
 		}
 		if e.Generation <= gen {
-			_ = b.Delete(degradedKey(bucket, key), nil)
-			_ = b.Delete(degradedAgeKey(e), nil)
+			_ = t.b.Delete(degradedKey(bucket, key), nil)
+			_ = t.b.Delete(degradedAgeKey(e), nil)
 		}
 	}
 	m, err := s.getManifest(bucket, key)
 	if err != nil {
-		b.Close()
-		return fmt.Errorf("resolve %s/%s: %w", bucket, key, err)
+		return Result{}, fmt.Errorf("resolve %s/%s: %w", bucket, key, err)
 	}
 	if m != nil && m.Generation == gen {
 		for a := range placedShards(m) {
-			_ = b.Delete(badKey(a.node, a.id), nil)
+			_ = t.b.Delete(badKey(a.node, a.id), nil)
 		}
 	}
-	if err := s.commit(b); err != nil {
-		return fmt.Errorf("resolve %s/%s: %w", bucket, key, err)
-	}
-	return nil
+	t.sync = true
+	return Result{}, nil
 }
 
 // Status summarises the cluster: nodes and epoch, objects by their fewest
@@ -351,6 +318,7 @@ func (s *Store) ResolveDegraded(ctx context.Context, bucket, key string, gen uin
 // garbage keys — O(objects), so it is for operators and tests, not for a
 // hot path.
 func (s *Store) Status(ctx context.Context) (Status, error) {
+	defer s.read()()
 	s.mu.Lock()
 	mp, err := s.mapLocked()
 	var rs *RepairStats
@@ -400,25 +368,12 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
-// SetRepairStats records the repair loop's latest figures, which Status
-// returns until the next call, and persists them (without a sync: a crash
-// may lose the last few reports, never the record) so a restarted meta
-// reports the counters, the episode in progress and the last time-to-repair
-// from before, and its repair loop carries on from them (RepairStats). A
-// failed write leaves the figures in memory only; the next call retries.
-func (s *Store) SetRepairStats(rs RepairStats) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.repair = &rs
-	b := s.db.NewBatch()
-	_ = b.Set(keyRepairStats, mustJSON(rs), nil)
-	_ = b.Commit(pebble.NoSync)
-	_ = b.Close()
-}
-
 // RepairStats returns the repair loop's last report (ok=false when none was
-// ever made). After a restart it is the persisted report with the transient
-// figures (rate, ETA, queue) zeroed, until the loop reports again.
+// ever made; SetRepairStats records one, without a sync in local mode: a
+// crash may lose the last few reports, never the record). After a restart
+// (the restart grace, OpGrace) it is the persisted report with the
+// transient figures (rate, ETA, queue) zeroed, until the loop reports
+// again.
 func (s *Store) RepairStats() (rs RepairStats, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -428,8 +383,8 @@ func (s *Store) RepairStats() (rs RepairStats, ok bool) {
 	return *s.repair, true
 }
 
-// loadRepairStats reads the persisted report, with its transient figures
-// zeroed: they describe a loop that no longer runs.
+// loadRepairStats reads the persisted report as it is; the restart grace
+// zeroes its transient figures.
 func (s *Store) loadRepairStats() error {
 	v, ok, err := s.get(keyRepairStats)
 	if err != nil || !ok {
@@ -439,7 +394,6 @@ func (s *Store) loadRepairStats() error {
 	if err := decodeJSON(v, &rs, "repair stats"); err != nil {
 		return err
 	}
-	rs.RateBytesPerSec, rs.ETASeconds, rs.QueueBytes, rs.QueueObjects = 0, 0, 0, 0
 	s.repair = &rs
 	return nil
 }

@@ -42,6 +42,16 @@ type Config struct {
 	GarbageGrace time.Duration
 	// TickEvery is how often Run calls Tick. Default 1s.
 	TickEvery time.Duration
+	// RequestRetention is how long a client request id is remembered with
+	// its first result, so that a retry within it is not applied twice.
+	// Default 10m: longer than any client retries. Every replica of a raft
+	// group must use the same value (as for DownAfter, OutAfter and
+	// GarbageGrace), since apply reads them.
+	RequestRetention time.Duration
+	// Replica makes the store a raft replica's state machine: Open does
+	// not apply the restart grace (OpGrace) on its own, since only commands
+	// from the log may change a replica; the leader proposes it.
+	Replica bool
 }
 
 func (c *Config) setDefaults() error {
@@ -69,6 +79,9 @@ func (c *Config) setDefaults() error {
 	if c.TickEvery <= 0 {
 		c.TickEvery = time.Second
 	}
+	if c.RequestRetention <= 0 {
+		c.RequestRetention = 10 * time.Minute
+	}
 	return nil
 }
 
@@ -77,13 +90,21 @@ func (c *Config) setDefaults() error {
 // its first read to its synced commit, so mutations are serialised in
 // commit order (which is what "last writer wins" means here).
 type Store struct {
-	cfg Config
-	db  *pebble.DB
+	// Mutations builds every mutation as a Command and applies it locally
+	// (proposeLocal).
+	Mutations
 
-	mu    sync.Mutex
-	gen   uint64                        // last generation handed out
-	epoch uint64                        // current map epoch
-	nodes map[cluster.NodeID]*nodeState // membership, mirrored from n/
+	cfg Config
+	// dbMu guards db against its swap by Restore: readers hold it shared,
+	// Restore and Close exclusively.
+	dbMu sync.RWMutex
+	db   *pebble.DB
+
+	mu      sync.Mutex
+	applied uint64                        // raft index of the last command applied (c/applied)
+	gen     uint64                        // last generation handed out
+	epoch   uint64                        // current map epoch
+	nodes   map[cluster.NodeID]*nodeState // membership, mirrored from n/
 	// repair is the repair loop's latest report (SetRepairStats), also
 	// persisted at c/repair.
 	repair *RepairStats
@@ -100,24 +121,54 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open meta store %s: %w", cfg.Dir, err)
 	}
+	// pebble syncs its directory, not the entries naming it: without this
+	// a crash soon after the first start loses the whole new directory,
+	// with every commit acknowledged in it.
+	if err := syncAncestors(cfg.FS, cfg.Dir); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open meta store %s: %w", cfg.Dir, err)
+	}
 	s := &Store{cfg: cfg, db: db, nodes: map[cluster.NodeID]*nodeState{}}
+	s.Mutations = Mutations{Propose: s.proposeLocal}
 	if err := s.load(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open meta store %s: %w", cfg.Dir, err)
+	}
+	if !cfg.Replica {
+		// A new process has heard no heartbeats yet: every node gets a
+		// fresh DownAfter (and a down node a fresh OutAfter) from now, so
+		// a meta restart never marks the whole cluster out.
+		if err := s.Grace(context.Background()); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open meta store %s: %w", cfg.Dir, err)
+		}
 	}
 	return s, nil
 }
 
 // Close closes the database. No method may be called afterwards.
 func (s *Store) Close() error {
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.db.Close()
 }
 
+// read holds the database against a swap by Restore until the returned
+// function is called. Every read path outside s.mu takes it. Lock order:
+// dbMu before mu.
+func (s *Store) read() func() {
+	s.dbMu.RLock()
+	return s.dbMu.RUnlock
+}
+
 // load reads the counters and the membership into memory.
 func (s *Store) load() error {
 	var err error
+	if s.applied, err = s.getUint(keyApplied); err != nil {
+		return err
+	}
 	if s.gen, err = s.getUint(keyGen); err != nil {
 		return err
 	}
@@ -133,16 +184,25 @@ func (s *Store) load() error {
 	if err := s.loadRepairStats(); err != nil {
 		return err
 	}
-	now := s.now()
 	return s.scan(context.Background(), pfxNode, prefixEnd(pfxNode), func(k, v []byte) (bool, error) {
 		var rec nodeRecord
 		if err := decodeJSON(v, &rec, "node "+string(k)); err != nil {
 			return false, err
 		}
-		// Heartbeats are not persisted: every node gets a fresh DownAfter
-		// (and a down node a fresh OutAfter) from the moment meta starts,
-		// so a meta restart never marks the whole cluster out.
-		s.nodes[rec.Node.ID] = &nodeState{rec: rec, seen: now, downSince: now}
+		st := &nodeState{rec: rec}
+		lv, ok, err := s.get(livenessKey(rec.Node.ID))
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			var l liveness
+			if err := decodeJSON(lv, &l, "liveness of "+string(rec.Node.ID)); err != nil {
+				return false, err
+			}
+			st.seen, st.downSince, st.full = l.Seen, l.DownSince, l.Full
+			st.rec.Node.Used, st.rec.Node.Free = l.Used, l.Free
+		}
+		s.nodes[rec.Node.ID] = st
 		return true, nil
 	})
 }
@@ -217,7 +277,8 @@ func (s *Store) count(ctx context.Context, p []byte) (int64, error) {
 	return n, err
 }
 
-// commit writes b synchronously.
+// commit writes b synchronously (outside the command path: the one-time
+// index builds on open).
 func (s *Store) commit(b *pebble.Batch) error {
 	defer b.Close()
 	return b.Commit(pebble.Sync)
@@ -242,29 +303,19 @@ func validKey(key string) error {
 
 // ---- buckets ----
 
-// CreateBucket creates a bucket. ErrBucketExists if it exists.
-func (s *Store) CreateBucket(ctx context.Context, name, region string) error {
-	if err := validBucket(name); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// applyCreateBucket creates a bucket. ErrBucketExists if it exists.
+func (s *Store) applyCreateBucket(t *txn, c *Command) (Result, error) {
+	name := c.Bucket
 	ok, err := s.has(bucketKey(name))
 	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", name, err)
+		return Result{}, fmt.Errorf("create bucket %s: %w", name, err)
 	}
 	if ok {
-		return fmt.Errorf("create bucket %s: %w", name, ErrBucketExists)
+		return Result{}, fmt.Errorf("create bucket %s: %w", name, ErrBucketExists)
 	}
-	b := s.db.NewBatch()
-	_ = b.Set(bucketKey(name), mustJSON(Bucket{Name: name, Created: s.now(), Region: region}), nil)
-	if err := s.commit(b); err != nil {
-		return fmt.Errorf("create bucket %s: %w", name, err)
-	}
-	return nil
+	_ = t.b.Set(bucketKey(name), mustJSON(Bucket{Name: name, Created: t.now, Region: c.Region}), nil)
+	t.sync = true
+	return Result{}, nil
 }
 
 // HeadBucket returns the bucket. ErrNoSuchBucket.
@@ -301,42 +352,34 @@ func (s *Store) bucketExists(name string) error {
 	return nil
 }
 
-// DeleteBucket removes an empty bucket. Uploads still in progress in it are
+// applyDeleteBucket removes an empty bucket. Uploads still in progress in it are
 // aborted in the same batch (their parts become garbage). ErrNoSuchBucket,
 // ErrBucketNotEmpty when any object remains.
-func (s *Store) DeleteBucket(ctx context.Context, name string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Store) applyDeleteBucket(t *txn, c *Command) (Result, error) {
+	ctx, name := context.Background(), c.Bucket
 	if err := s.bucketExists(name); err != nil {
-		return fmt.Errorf("delete bucket %s: %w", name, err)
+		return Result{}, fmt.Errorf("delete bucket %s: %w", name, err)
 	}
 	empty := true
 	p := objectPrefix(name)
 	if err := s.scan(ctx, p, prefixEnd(p), func(_, _ []byte) (bool, error) { empty = false; return false, nil }); err != nil {
-		return fmt.Errorf("delete bucket %s: %w", name, err)
+		return Result{}, fmt.Errorf("delete bucket %s: %w", name, err)
 	}
 	if !empty {
-		return fmt.Errorf("delete bucket %s: %w", name, ErrBucketNotEmpty)
+		return Result{}, fmt.Errorf("delete bucket %s: %w", name, ErrBucketNotEmpty)
 	}
 	ups, err := s.bucketUploads(ctx, name)
 	if err != nil {
-		return fmt.Errorf("delete bucket %s: %w", name, err)
+		return Result{}, fmt.Errorf("delete bucket %s: %w", name, err)
 	}
-	b := s.db.NewBatch()
 	for _, u := range ups {
-		if err := s.abortInBatch(ctx, b, u); err != nil {
-			b.Close()
-			return fmt.Errorf("delete bucket %s: %w", name, err)
+		if err := s.abortInBatch(ctx, t, u); err != nil {
+			return Result{}, fmt.Errorf("delete bucket %s: %w", name, err)
 		}
 	}
-	_ = b.Delete(bucketKey(name), nil)
-	if err := s.commit(b); err != nil {
-		return fmt.Errorf("delete bucket %s: %w", name, err)
-	}
-	return nil
+	_ = t.b.Delete(bucketKey(name), nil)
+	t.sync = true
+	return Result{}, nil
 }
 
 // ListBuckets returns every bucket, by name.

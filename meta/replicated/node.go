@@ -1,0 +1,552 @@
+package replicated
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/vfs"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/privfs"
+	"github.com/shale-store/shale/meta"
+)
+
+// Config configures one replica. Zero fields take the documented defaults.
+type Config struct {
+	// ID is this replica's raft server id, unique in the group. Required.
+	ID string
+	// Dir holds the replica's state: meta/ (the state machine's pebble),
+	// raft/ (the log and stable store, a pebble of its own) and snapshots/.
+	// Required.
+	Dir string
+	// FS is the filesystem of the state machine and the raft log; nil
+	// means the real one with private files and directories (privfs).
+	// Tests pass vfs.NewStrictMem() to lose unsynced writes in a simulated
+	// crash. Raft's snapshots always go to the real Dir/snapshots.
+	FS vfs.FS
+	// Meta configures the state machine; its Dir defaults to Dir/meta, its
+	// FS to FS, and Replica is forced on. DownAfter, OutAfter, GarbageGrace and
+	// RequestRetention must agree across the group.
+	Meta meta.Config
+	// Transport carries raft's messages. Required. (Tests use
+	// raft.NewInmemTransport.)
+	Transport raft.Transport
+	// Bootstrap, when the replica has no state yet, starts the group with
+	// these voters (every founding replica passes the same list). Empty:
+	// wait to be added, or carry on from the state on disk.
+	Bootstrap []raft.Server
+
+	// HeartbeatTimeout and ElectionTimeout: a follower that hears nothing
+	// from the leader this long starts an election. Default 1s each.
+	// Shorter fails over sooner but mistakes a slow leader for a dead one
+	// more often.
+	HeartbeatTimeout time.Duration
+	ElectionTimeout  time.Duration
+	// LeaderLeaseTimeout: a leader that has not heard from a quorum this
+	// long steps down. Default 500ms; at most HeartbeatTimeout.
+	LeaderLeaseTimeout time.Duration
+	// SnapshotThreshold: snapshot after this many entries since the last
+	// one. Default 8192.
+	SnapshotThreshold uint64
+	// SnapshotInterval: how often to check the threshold. Default 2m.
+	SnapshotInterval time.Duration
+	// TrailingLogs: entries kept behind a snapshot, so a follower that far
+	// behind catches up from the log rather than by snapshot. Default
+	// 10240.
+	TrailingLogs uint64
+	// ApplyTimeout bounds a proposal (and a linearizable read's wait) when
+	// the caller's ctx has no deadline. Default 10s.
+	ApplyTimeout time.Duration
+	// Logger receives raft's log. Default: warnings and errors to stderr.
+	Logger hclog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.ID == "" || c.Dir == "" || c.Transport == nil {
+		return fmt.Errorf("%w: replicated meta config: ID, Dir and Transport are required", meta.ErrInvalidArgument)
+	}
+	if c.FS == nil {
+		c.FS = privfs.New()
+	}
+	if c.Meta.FS == nil {
+		c.Meta.FS = c.FS
+	}
+	if c.Meta.Dir == "" {
+		c.Meta.Dir = filepath.Join(c.Dir, "meta")
+	}
+	c.Meta.Replica = true
+	if c.HeartbeatTimeout <= 0 {
+		c.HeartbeatTimeout = time.Second
+	}
+	if c.ElectionTimeout <= 0 {
+		c.ElectionTimeout = time.Second
+	}
+	if c.LeaderLeaseTimeout <= 0 {
+		c.LeaderLeaseTimeout = min(500*time.Millisecond, c.HeartbeatTimeout)
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = 2 * time.Minute
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.ApplyTimeout <= 0 {
+		c.ApplyTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.New(&hclog.LoggerOptions{Name: "meta-raft " + c.ID, Level: hclog.Warn, Output: os.Stderr})
+	}
+	return nil
+}
+
+// Node is one replica of the metadata service: a meta.Store driven by a
+// raft group. It implements meta.Service (and the repair-side calls of
+// *meta.Store): mutations are proposed on the leader, reads are
+// linearizable on the leader; a follower answers both with a
+// *meta.NotLeaderError naming the leader. Safe for concurrent use.
+type Node struct {
+	// Mutations builds each mutation as a meta.Command and proposes it.
+	meta.Mutations
+
+	cfg   Config
+	store *meta.Store
+	fsm   *fsm
+	logs  *LogStore
+	snaps raft.SnapshotStore
+	raft  *raft.Raft
+
+	// readyTerm is a term in which this replica, as leader, has seen an
+	// entry of its own commit (0: none yet). From then on its commit index
+	// covers every entry committed before, so it may serve reads at it.
+	readyTerm atomic.Uint64
+}
+
+var _ meta.Service = (*Node)(nil)
+
+// Open opens (or creates) the replica in cfg.Dir and starts its raft.
+func Open(cfg Config) (*Node, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, err)
+	}
+	if err := cfg.FS.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, err)
+	}
+	store, err := meta.Open(cfg.Meta)
+	if err != nil {
+		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, err)
+	}
+	n := &Node{cfg: cfg, store: store}
+	n.Mutations = meta.Mutations{Propose: n.propose}
+	fail := func(err error) (*Node, error) {
+		n.closeStores()
+		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, err)
+	}
+	if n.logs, err = OpenLogStore(cfg.FS, filepath.Join(cfg.Dir, "raft")); err != nil {
+		return fail(err)
+	}
+	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, cfg.Logger); err != nil {
+		return fail(err)
+	}
+	// pebble syncs its own directory, not the entry that names it: sync
+	// Dir and its ancestors, or a crash soon after the first start could
+	// lose a whole directory — and a replica that comes back with an
+	// empty log would bootstrap again.
+	if err := syncAncestors(cfg.FS, cfg.Meta.Dir); err != nil {
+		return fail(err)
+	}
+	// The store is durable on its own and carries its applied index, so
+	// raft does not restore the last snapshot on start (it replays the log
+	// after it, which Apply skips up to the applied index) — unless the
+	// store is behind that snapshot (its directory was lost).
+	if err := n.catchUpFromSnapshot(); err != nil {
+		return fail(err)
+	}
+	n.fsm = newFSM(store)
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.NoSnapshotRestoreOnStart = true
+	rc.Logger = cfg.Logger
+	if len(cfg.Bootstrap) > 0 {
+		has, err := raft.HasExistingState(n.logs, n.logs, n.snaps)
+		if err != nil {
+			return fail(err)
+		}
+		if !has {
+			if err := raft.BootstrapCluster(rc, n.logs, n.logs, n.snaps, cfg.Transport, raft.Configuration{Servers: cfg.Bootstrap}); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snaps, cfg.Transport); err != nil {
+		return fail(err)
+	}
+	return n, nil
+}
+
+// catchUpFromSnapshot restores the newest snapshot into the store when the
+// store is behind it.
+func (n *Node) catchUpFromSnapshot() error {
+	list, err := n.snaps.List()
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	if n.store.AppliedIndex() >= list[0].Index {
+		return nil
+	}
+	_, rc, err := n.snaps.Open(list[0].ID)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return n.store.Restore(rc)
+}
+
+// syncAncestors syncs every directory above path (which must exist), up to
+// the root.
+func syncAncestors(fs vfs.FS, path string) error {
+	for {
+		parent := fs.PathDir(path)
+		if parent == path || parent == "" || parent == "." {
+			return nil
+		}
+		d, err := fs.OpenDir(parent)
+		if err != nil {
+			return err
+		}
+		err = d.Sync()
+		if cerr := d.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("sync directory %s: %w", parent, err)
+		}
+		path = parent
+	}
+}
+
+func (n *Node) closeStores() {
+	if n.logs != nil {
+		_ = n.logs.Close()
+	}
+	_ = n.store.Close()
+}
+
+// Close stops raft and closes the stores. No method may be called after.
+func (n *Node) Close() error {
+	err := n.raft.Shutdown().Error()
+	n.closeStores()
+	return err
+}
+
+// Raft is the replica's raft, for membership changes, leadership transfer
+// and observation.
+func (n *Node) Raft() *raft.Raft { return n.raft }
+
+// Store is the replica's state machine. Reading it directly gives this
+// replica's view, which may be behind the leader's; writing it directly
+// would make the replica diverge.
+func (n *Node) Store() *meta.Store { return n.store }
+
+// AppliedIndex is the raft index of the last entry this replica's store
+// holds.
+func (n *Node) AppliedIndex() uint64 {
+	n.fsm.mu.Lock()
+	defer n.fsm.mu.Unlock()
+	return n.fsm.applied
+}
+
+// IsLeader reports whether this replica believes it leads.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+func (n *Node) notLeader() *meta.NotLeaderError {
+	addr, id := n.raft.LeaderWithID()
+	return &meta.NotLeaderError{LeaderID: string(id), LeaderAddr: string(addr)}
+}
+
+func (n *Node) timeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+}
+
+// propose stamps c with the leader's clock, appends it to the raft log and
+// waits for this replica to apply it. Errors: *meta.NotLeaderError (never
+// appended: follow the leader and retry); meta.ErrUnavailable when the
+// outcome is unknown (leadership lost after the append, or ctx ended
+// first): retry with the same request id, which applies it at most once.
+func (n *Node) propose(ctx context.Context, c meta.Command) (meta.Result, error) {
+	if n.raft.State() != raft.Leader {
+		return meta.Result{}, n.notLeader()
+	}
+	meta.Stamp(ctx, &c, n.now())
+	data, err := meta.EncodeCommand(c)
+	if err != nil {
+		return meta.Result{}, err
+	}
+	ctx, cancel := n.timeout(ctx)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	term := n.raft.CurrentTerm()
+	f := n.raft.Apply(data, time.Until(deadline))
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return meta.Result{}, fmt.Errorf("%s: %w: %v (outcome unknown)", c.Op, meta.ErrUnavailable, ctx.Err())
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return meta.Result{}, n.notLeader()
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return meta.Result{}, fmt.Errorf("%s: %w (outcome unknown): %w", c.Op, meta.ErrUnavailable, n.notLeader())
+	default:
+		return meta.Result{}, fmt.Errorf("%s: %w: %v", c.Op, meta.ErrUnavailable, err)
+	}
+	n.noteCommitted(term)
+	r, ok := f.Response().(response)
+	if !ok {
+		return meta.Result{}, fmt.Errorf("%s: unexpected raft response %T", c.Op, f.Response())
+	}
+	if r.err != nil {
+		return meta.Result{}, fmt.Errorf("%s: %w", c.Op, r.err)
+	}
+	return r.res, nil
+}
+
+func (n *Node) now() time.Time {
+	if n.cfg.Meta.Now != nil {
+		return n.cfg.Meta.Now()
+	}
+	return time.Now()
+}
+
+// noteCommitted records that an entry this replica appended as leader in
+// term has committed, if it still is term.
+func (n *Node) noteCommitted(term uint64) {
+	if n.raft.CurrentTerm() == term {
+		n.readyTerm.Store(term)
+	}
+}
+
+// linearize makes a read on this replica linearizable (raft's read index):
+// it takes a read index, confirms that the replica still leads (a quorum
+// answered after the read began) in the same term, and waits until its
+// store holds every command up to the read index, which covers every write
+// acknowledged before the read began. The read index is the commit index
+// once an entry of the leader's own term has committed (before that the
+// commit index may lag what earlier leaders committed), else the last
+// index of its log, which holds every committed entry.
+// *meta.NotLeaderError on a follower or a deposed leader.
+func (n *Node) linearize(ctx context.Context) error {
+	if n.raft.State() != raft.Leader {
+		return n.notLeader()
+	}
+	term := n.raft.CurrentTerm()
+	last := n.raft.LastIndex()
+	if n.readyTerm.Load() == term {
+		last = n.raft.CommitIndex()
+	}
+	if err := n.raft.VerifyLeader().Error(); err != nil || n.raft.CurrentTerm() != term {
+		return n.notLeader()
+	}
+	// The store counts only commands; entries raft keeps to itself (no-op,
+	// barrier, configuration) never reach it, so wait for the last command
+	// at or below last.
+	target := last
+	for target > 0 {
+		var l raft.Log
+		if err := n.logs.GetLog(target, &l); err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) {
+				break // compacted: below the snapshot, which the store holds
+			}
+			return fmt.Errorf("linearizable read: %w", err)
+		}
+		if l.Type == raft.LogCommand {
+			break
+		}
+		target--
+	}
+	ctx, cancel := n.timeout(ctx)
+	defer cancel()
+	if err := n.fsm.wait(ctx, target); err != nil {
+		if n.raft.State() != raft.Leader {
+			return n.notLeader()
+		}
+		return fmt.Errorf("%w: linearizable read: %v", meta.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Barrier waits until every entry before it is applied on this replica
+// (the leader's readiness after an election). ErrNotLeader on a follower.
+func (n *Node) Barrier(ctx context.Context) error {
+	ctx, cancel := n.timeout(ctx)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	term := n.raft.CurrentTerm()
+	if err := n.raft.Barrier(time.Until(deadline)).Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return n.notLeader()
+		}
+		return fmt.Errorf("%w: barrier: %v", meta.ErrUnavailable, err)
+	}
+	n.noteCommitted(term)
+	return nil
+}
+
+// ---- reads: linearizable on the leader ----
+
+func (n *Node) HeadBucket(ctx context.Context, name string) (meta.Bucket, error) {
+	if err := n.linearize(ctx); err != nil {
+		return meta.Bucket{}, err
+	}
+	return n.store.HeadBucket(ctx, name)
+}
+
+func (n *Node) ListBuckets(ctx context.Context) ([]meta.Bucket, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	return n.store.ListBuckets(ctx)
+}
+
+func (n *Node) Get(ctx context.Context, bucket, key string) (meta.Manifest, error) {
+	if err := n.linearize(ctx); err != nil {
+		return meta.Manifest{}, err
+	}
+	return n.store.Get(ctx, bucket, key)
+}
+
+func (n *Node) List(ctx context.Context, bucket string, opts meta.ListOptions) (meta.ListResult, error) {
+	if err := n.linearize(ctx); err != nil {
+		return meta.ListResult{}, err
+	}
+	return n.store.List(ctx, bucket, opts)
+}
+
+func (n *Node) GetUpload(ctx context.Context, bucket, key, uploadID string) (meta.Upload, error) {
+	if err := n.linearize(ctx); err != nil {
+		return meta.Upload{}, err
+	}
+	return n.store.GetUpload(ctx, bucket, key, uploadID)
+}
+
+func (n *Node) ListParts(ctx context.Context, bucket, key, uploadID string) ([]meta.Part, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	return n.store.ListParts(ctx, bucket, key, uploadID)
+}
+
+func (n *Node) ListUploads(ctx context.Context, bucket string, opts meta.UploadListOptions) (meta.UploadListResult, error) {
+	if err := n.linearize(ctx); err != nil {
+		return meta.UploadListResult{}, err
+	}
+	return n.store.ListUploads(ctx, bucket, opts)
+}
+
+func (n *Node) StaleUploads(ctx context.Context, before time.Time, limit int) ([]meta.Upload, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	return n.store.StaleUploads(ctx, before, limit)
+}
+
+func (n *Node) Map(ctx context.Context) (*cluster.Map, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	return n.store.Map(ctx)
+}
+
+func (n *Node) NodeShards(ctx context.Context, node cluster.NodeID, after string, limit int) ([]meta.ShardKey, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	return n.store.NodeShards(ctx, node, after, limit)
+}
+
+func (n *Node) HasShard(ctx context.Context, node cluster.NodeID, shardID string) (bool, error) {
+	if err := n.linearize(ctx); err != nil {
+		return false, err
+	}
+	return n.store.HasShard(ctx, node, shardID)
+}
+
+func (n *Node) ListGarbage(ctx context.Context, limit int) ([]meta.Garbage, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	return n.store.ListGarbage(ctx, limit)
+}
+
+func (n *Node) ListGarbagePage(ctx context.Context, q meta.GarbageQuery) ([]meta.Garbage, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	return n.store.ListGarbagePage(ctx, q)
+}
+
+func (n *Node) GarbageNodes(ctx context.Context) ([]cluster.NodeID, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	return n.store.GarbageNodes(ctx)
+}
+
+func (n *Node) Degraded(ctx context.Context, limit int) ([]meta.DegradedEntry, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	return n.store.Degraded(ctx, limit)
+}
+
+func (n *Node) Status(ctx context.Context) (meta.Status, error) {
+	if err := n.linearize(ctx); err != nil {
+		return meta.Status{}, err
+	}
+	return n.store.Status(ctx)
+}
+
+func (n *Node) ScanManifests(ctx context.Context, afterBucket, afterKey string, limit int) ([]meta.Manifest, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	return n.store.ScanManifests(ctx, afterBucket, afterKey, limit)
+}
+
+func (n *Node) BadReports(ctx context.Context, limit int) ([]meta.BadShard, error) {
+	if err := n.linearize(ctx); err != nil {
+		return nil, err
+	}
+	return n.store.BadReports(ctx, limit)
+}
+
+// RepairStats is this replica's copy of the repair loop's last report
+// (not linearized: it is for status display).
+func (n *Node) RepairStats() (meta.RepairStats, bool) { return n.store.RepairStats() }
+
+var _ io.Closer = (*Node)(nil)
