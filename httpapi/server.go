@@ -175,16 +175,19 @@ func (w *guardedResponse) Unwrap() http.ResponseWriter { return w.ResponseWriter
 // through authReq(r).Body.
 func (h *handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := checkHeaderSection(r); err != nil {
-			h.writeError(w, r, err)
-			return
+		err := checkHeaderSection(r)
+		if err == nil && h.cfg.Auth == nil {
+			err = ErrNoCredentials
 		}
-		if h.cfg.Auth == nil {
-			h.writeError(w, r, ErrNoCredentials)
-			return
+		var q *s3auth.Request
+		if err == nil {
+			q, err = h.cfg.Auth.Authenticate(r)
 		}
-		q, err := h.cfg.Auth.Authenticate(r)
 		if err != nil {
+			// An unauthenticated client does not keep its connection: it
+			// could otherwise hold one of the listener's few by sending a
+			// refused request now and then.
+			w.Header().Set("Connection", "close")
 			h.writeError(w, r, err)
 			return
 		}

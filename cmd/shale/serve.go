@@ -12,6 +12,7 @@ func addServeFlags(fl *pflag.FlagSet, cfg *serve.Config, maxConns int) {
 	fl.IntVar(&cfg.MaxConns, "max-conns", maxConns, "connections served at once, idle ones included; more wait to be accepted (negative: no bound)")
 	fl.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", serve.DefaultReadHeaderTimeout, "a connection that has not sent a request's headers within this is closed (slowloris)")
 	fl.DurationVar(&cfg.IdleTimeout, "idle-timeout", serve.DefaultIdleTimeout, "a kept-alive connection without a request this long is closed")
+	fl.DurationVar(&cfg.FinishTimeout, "finish-timeout", serve.DefaultFinishTimeout, "after a request's handler is done, the unread part of its body must be discarded and its response flushed within this, or the connection is closed")
 	fl.IntVar(&cfg.MaxHeaderBytes, "max-header-bytes", serve.DefaultMaxHeaderBytes, "the largest request header block, in bytes")
 }
 

@@ -218,6 +218,9 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 			}
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("X-Content-Type-Options", "nosniff")
+			// A refused peer does not keep its connection: it could
+			// otherwise hold one of the listener's few.
+			w.Header().Set("Connection", "close")
 			if status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", "Shale-HMAC-SHA256")
 			}

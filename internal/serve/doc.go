@@ -10,7 +10,11 @@
 //     (slowloris) is cut, so it cannot hold one of those connections;
 //   - IdleTimeout: a kept-alive connection with no request in flight is
 //     closed, so idle clients give their connection back;
-//   - MaxHeaderBytes: request headers are bounded.
+//   - MaxHeaderBytes: request headers are bounded;
+//   - FinishTimeout: once a handler returns, net/http's discard of an
+//     unread body and its flush of the response must end within it, so a
+//     client that declares a body it never sends, or pipelines requests
+//     and never reads the answers, cannot keep its connection.
 //
 // What a request does with its body and response — deadlines per read and
 // write, minimum rates — is the handler's business (httpapi does it for

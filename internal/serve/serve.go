@@ -18,6 +18,7 @@ const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout       = 2 * time.Minute
 	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultFinishTimeout     = 10 * time.Second
 )
 
 // Config holds a server's connection limits. Zero fields take the defaults.
@@ -36,6 +37,14 @@ type Config struct {
 	// MaxHeaderBytes bounds a request's headers (request line included).
 	// Default DefaultMaxHeaderBytes (net/http's own default is 1 MiB).
 	MaxHeaderBytes int
+	// FinishTimeout bounds what the server still does for a request once
+	// its handler has returned: discarding the part of the request body
+	// the handler did not read (net/http reads up to 256 KiB of it before
+	// it answers) and writing out the buffered response. Without it a
+	// client that declares a body and never sends it, or pipelines
+	// requests and never reads the answers, holds its connection — one of
+	// MaxConns — forever. Default DefaultFinishTimeout.
+	FinishTimeout time.Duration
 	// TLS, when set, serves every accepted connection over TLS with this
 	// configuration (the cluster's internal TLS); nil serves plain HTTP.
 	// The connection limit counts connections before their handshake.
@@ -55,6 +64,9 @@ func (cfg Config) WithDefaults() Config {
 	}
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if cfg.FinishTimeout <= 0 {
+		cfg.FinishTimeout = DefaultFinishTimeout
 	}
 	return cfg
 }
@@ -81,7 +93,7 @@ func Listen(addr string, h http.Handler, cfg Config) (*Server, error) {
 		ln = tls.NewListener(ln, cfg.TLS)
 	}
 	return &Server{ln: ln, srv: &http.Server{
-		Handler:           h,
+		Handler:           finishWithin(cfg.FinishTimeout, h),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
@@ -125,4 +137,22 @@ func closedIsNil(err error) error {
 		return nil
 	}
 	return err
+}
+
+// finishWithin runs h with no write deadline left over from the
+// connection's previous request, and once h returns gives net/http d to
+// finish the request: to discard the unread body and flush the response.
+// net/http resets a connection's read deadline for every request, but not
+// its write deadline, hence the clearing.
+func finishWithin(d time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Time{})
+		defer func() {
+			t := time.Now().Add(d)
+			_ = rc.SetReadDeadline(t)
+			_ = rc.SetWriteDeadline(t)
+		}()
+		h.ServeHTTP(w, r)
+	})
 }
