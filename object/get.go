@@ -110,9 +110,10 @@ func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.
 		rep, err := cd.Decode(ctx, w, seg.Size, off, n, c.opener(mp, seg, nil))
 		l.end()
 		c.reportBad(ctx, m, si, rep)
-		if err == nil {
+		if err == nil || errors.Is(err, errYield) {
 			// Records of a shard whose summary failed were already written:
-			// the client must not take this read for a good one.
+			// the client must not take this read for a good one, whether
+			// the decode ended or only paused for a slow client.
 			if lerr := lateSummaryMismatch(rep); lerr != nil {
 				err = fmt.Errorf("%w: %w", ErrUnreadable, lerr)
 			}
