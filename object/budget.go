@@ -259,7 +259,9 @@ func (g *clientGuard) do(call func() (int, error)) (int, error) {
 	}
 	if g.suspended {
 		n, err := call()
-		if g.moved += int64(n); g.moved >= g.window {
+		// Take the reservation again after a stripe, or when the body
+		// ended: its last, partial stripe is coded under the budget too.
+		if g.moved += int64(n); g.moved >= g.window || err == io.EOF {
 			if rerr := g.l.resume(g.ctx); rerr != nil {
 				return n, rerr
 			}

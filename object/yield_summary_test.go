@@ -3,6 +3,7 @@ package object
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
 	"time"
 )
@@ -42,5 +43,35 @@ func TestLateSummaryMismatchSurvivesAYield(t *testing.T) {
 			t.Errorf("client slow after %d bytes: err = %v (wrote %d bytes, equal to the object: %v), want ErrUnreadable",
 				after, err, w.buf.Len(), bytes.Equal(w.buf.Bytes(), data))
 		}
+	}
+}
+
+// TestGuardTakesBudgetBackAtEndOfBody: a PUT whose client was slow gives its
+// reservation back, and takes it again when the body ends even if less
+// than a stripe came after the pause, so its last, partial stripe is not
+// coded outside the budget.
+func TestGuardTakesBudgetBackAtEndOfBody(t *testing.T) {
+	h := newHarness(t, 6, testConfig())
+	c := h.c
+	c.mem = newBudget(1 << 20)
+	c.cfg.ClientYield = 20 * time.Millisecond
+	l, err := c.lease(h.ctx, 1000, ownMemory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.end()
+	g := c.guard(h.ctx, l, ownMemory, 1<<20)
+	defer g.stop()
+	if _, err := g.do(func() (int, error) { time.Sleep(100 * time.Millisecond); return 10, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if used, _, _ := c.mem.state(); used != 0 {
+		t.Fatalf("after a slow read %d bytes are still reserved, want 0 (suspended)", used)
+	}
+	if _, err := g.do(func() (int, error) { return 5, io.EOF }); err != io.EOF {
+		t.Fatalf("end of body: %v", err)
+	}
+	if used, _, _ := c.mem.state(); used != 1000 {
+		t.Fatalf("at the end of the body %d bytes are reserved, want 1000: the last stripe would be coded outside the budget", used)
 	}
 }
