@@ -36,16 +36,16 @@
 //     every unreferenced shard older than Grace as garbage. The grace is
 //     what keeps a write in flight safe: its shards are stored before its
 //     commit, and no write holds stored shards uncommitted for that long.
-//
-// Garbage on out nodes is collected too (object.Coordinator.CollectGarbage
-// tries an out node at most once a minute, each delete bounded), so a node
-// that comes back alive but stays out until an operator's "in" loses its
-// stale shards.
-//
-// Garbage collection works node by node (object.Coordinator.CollectGarbage
-// shares GarbagePerPass among the nodes it can reach), so a dead node's
-// backlog — repair turns all of its shards into garbage there — never keeps
-// the other nodes' garbage waiting.
+//   - The GarbageCollector deletes the shards of meta's garbage queue once
+//     they are due, re-asking meta just before each delete whether the
+//     shard is referenced after all (a commit whose reply was lost may land
+//     after its shards were queued). It works node by node, sharing
+//     GarbagePerPass among the nodes it can reach, so a dead node's backlog
+//     — repair turns all of its shards into garbage there — never keeps the
+//     other nodes' garbage waiting. Garbage on out nodes is collected too
+//     (an out node is tried at most once a minute, each delete bounded), so
+//     a node that comes back alive but stays out until an operator's "in"
+//     loses its stale shards.
 //
 // Restart safety: the loop keeps no state of its own that matters. Every pass
 // recomputes what needs repair from meta, and every repair commits with

@@ -37,10 +37,9 @@ type Meta interface {
 	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
 }
 
-// Repairer rebuilds one object and collects garbage: *object.Coordinator.
+// Repairer rebuilds one object: *object.Coordinator.
 type Repairer interface {
 	RepairObject(ctx context.Context, bucket, key string, bad []meta.BadShard, lost object.LostFunc) (object.RepairResult, error)
-	CollectGarbage(ctx context.Context, limit int) (int, error)
 }
 
 // Config tunes the loop. Zero fields take the defaults on each.
@@ -55,6 +54,9 @@ type Config struct {
 	Rate int64
 	// MaxPerPass bounds the candidates examined in one pass. Default 10,000.
 	MaxPerPass int
+	// Garbage, when set, collects up to GarbagePerPass due garbage entries
+	// in every pass, after the orphan inventory. Nil: no collection.
+	Garbage *GarbageCollector
 	// GarbagePerPass bounds the garbage entries collected per pass. Default 1,000.
 	GarbagePerPass int
 	// Inventory, when set, does one bounded Step of the orphan inventory
@@ -341,10 +343,12 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	if err != nil && ctx.Err() == nil {
 		l.cfg.Logger.Warn("abort stale uploads", "err", err)
 	}
-	n, err := l.rep.CollectGarbage(ctx, l.cfg.GarbagePerPass)
-	res.Garbage = n
-	if err != nil {
-		l.cfg.Logger.Warn("collect garbage", "err", err)
+	if l.cfg.Garbage != nil {
+		n, err := l.cfg.Garbage.Collect(ctx, l.cfg.GarbagePerPass)
+		res.Garbage = n
+		if err != nil {
+			l.cfg.Logger.Warn("collect garbage", "err", err)
+		}
 	}
 	// A draining node that holds no object's shard any more is out. Parts of
 	// uploads still in progress do not hold it back (repair does not move

@@ -57,6 +57,7 @@ func startRepair(ctx context.Context, g *errgroup.Group, store *meta.Store, f me
 		abortAfter = -1 // the flag's 0 is "never"; the loop's is its default
 	}
 	loop := repair.NewLoop(repair.Config{Rate: f.repairRate, Concurrency: f.repairConcurrency, Inventory: inv,
+		Garbage:           repair.NewGarbageCollector(repair.GarbageConfig{}, store, dialer),
 		AbortUploadsAfter: abortAfter, Logger: logger}, store, coord)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(repair.NewCollector(loop, store))
