@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"internal/peerauth":        {"internal/privfs"},
 	"internal/devcluster":      {"internal/privfs"},
 	"internal/clustertls":      {},
+	"internal/leader":          {},
 	"internal/pace":            {},
 	"internal/privfs":          {},
 	"internal/progress":        {},
