@@ -47,6 +47,12 @@
 //     a node that comes back alive but stays out until an operator's "in"
 //     loses its stale shards.
 //
+// Leadership: all of this is leader-only work. The meta process runs the
+// loop (with its inventory and collector) as an internal/leader Task, so it
+// runs only while that process leads, after a barrier, and is cancelled
+// and waited for when leadership is lost; Run may be called again for the
+// next term and then resumes from meta like a restarted loop.
+//
 // Restart safety: the loop keeps no state of its own that matters. Every pass
 // recomputes what needs repair from meta, and every repair commits with
 // compare-and-swap on the manifest's generation, so a loop killed at any point

@@ -145,8 +145,13 @@ func NewLoop(cfg Config, md Meta, rep Repairer) *Loop {
 }
 
 // Run makes a pass every Interval until ctx is done. Errors of one pass are
-// logged and the next pass tries again.
+// logged and the next pass tries again. Run may be called again once it
+// has returned — a new term of leadership (internal/leader) — and then
+// starts as a new loop would: what the loop knew in memory may be stale
+// (another leader may have repaired and published meanwhile), so it
+// resumes from the figures in meta.
 func (l *Loop) Run(ctx context.Context) error {
+	l.newTerm()
 	t := time.NewTicker(l.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -504,6 +509,19 @@ func (l *Loop) logFailures(n int, first error, now time.Time) {
 }
 
 const logEvery = 30 * time.Second
+
+// newTerm forgets what the loop learnt in memory, so the next pass resumes
+// from meta.
+func (l *Loop) newTerm() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.resumed = false
+	l.window = nil
+	l.firstSeen = map[string]time.Time{}
+	l.episode, l.lastEnd = time.Time{}, time.Time{}
+	l.outSeen = nil
+	l.lastFailures, l.lastLogged = 0, time.Time{}
+}
 
 // resume takes, once, the figures a loop before this one published (a
 // restart of meta restarts the loop): the counters carry on, and so do the
