@@ -9,31 +9,11 @@ import (
 	"time"
 
 	"github.com/shale-store/shale/internal/leader"
+	"github.com/shale-store/shale/internal/leader/leadertest"
 	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/object"
 	"github.com/shale-store/shale/repair"
 )
-
-// flapping is a Leadership the test flips; like raft's, its channel keeps
-// only the latest value not yet taken.
-type flapping chan bool
-
-func (f flapping) LeaderCh() <-chan bool             { return f }
-func (f flapping) Barrier(ctx context.Context) error { return ctx.Err() }
-
-func (f flapping) set(leading bool) {
-	for {
-		select {
-		case f <- leading:
-			return
-		default:
-			select {
-			case <-f:
-			default:
-			}
-		}
-	}
-}
 
 // gauge counts calls in progress and the most ever at once.
 type gauge struct{ now, most atomic.Int64 }
@@ -74,7 +54,7 @@ func TestLoopUnderFlappingLeadership(t *testing.T) {
 	}
 	var runs, repairs gauge
 	loop := repair.NewLoop(repair.Config{Interval: time.Millisecond, Concurrency: 1}, f.md, oneRepairer{f.co, &repairs})
-	fl := make(flapping, 1)
+	fl := leadertest.New()
 	r := leader.New(leader.Config{}, fl, leader.Task{Name: "repair loop", Run: func(ctx context.Context) error {
 		runs.enter()
 		defer runs.exit()
@@ -101,16 +81,16 @@ func TestLoopUnderFlappingLeadership(t *testing.T) {
 		}
 	}
 	for i := range 300 {
-		fl.set(i%3 != 1)
+		fl.Set(i%3 != 1)
 		if i%10 == 0 {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	fl.set(false)
+	fl.Set(false)
 	waitFor("the stop on losing leadership", func() bool { return runs.now.Load() == 0 })
-	fl.set(true)
+	fl.Set(true)
 	waitFor("the repair", func() bool { return f.healthyCounts(t)[6] == 12 })
-	fl.set(false)
+	fl.Set(false)
 	waitFor("the stop after the repair", func() bool { return runs.now.Load() == 0 })
 	if m := runs.most.Load(); m != 1 {
 		t.Fatalf("%d loops ran at once", m)

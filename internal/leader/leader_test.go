@@ -3,72 +3,17 @@ package leader_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shale-store/shale/internal/leader"
+	"github.com/shale-store/shale/internal/leader/leadertest"
 )
 
 // wait is how long a test waits for something that must happen; it only
 // bounds a failing test.
 const wait = 10 * time.Second
-
-// fakeLeadership is a Leadership whose changes the test makes. Its channel
-// keeps only the latest value a slow reader has not taken, as
-// hashicorp/raft's LeaderCh does.
-type fakeLeadership struct {
-	ch chan bool
-
-	mu       sync.Mutex // guards barrier, barriers
-	barrier  func(ctx context.Context) error
-	barriers int
-}
-
-func newFakeLeadership() *fakeLeadership {
-	return &fakeLeadership{ch: make(chan bool, 1)}
-}
-
-func (f *fakeLeadership) LeaderCh() <-chan bool { return f.ch }
-
-func (f *fakeLeadership) Barrier(ctx context.Context) error {
-	f.mu.Lock()
-	b := f.barrier
-	f.barriers++
-	f.mu.Unlock()
-	if b == nil {
-		return nil
-	}
-	return b(ctx)
-}
-
-func (f *fakeLeadership) setBarrier(b func(ctx context.Context) error) {
-	f.mu.Lock()
-	f.barrier = b
-	f.mu.Unlock()
-}
-
-func (f *fakeLeadership) barrierCalls() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.barriers
-}
-
-// set says the process leads (or not), replacing a value not yet taken.
-func (f *fakeLeadership) set(leading bool) {
-	for {
-		select {
-		case f.ch <- leading:
-			return
-		default:
-			select {
-			case <-f.ch:
-			default:
-			}
-		}
-	}
-}
 
 // passes is a task that makes "passes" back to back until its context
 // ends, as the repair loop does, and counts how many run at once.
@@ -141,20 +86,20 @@ func startRunner(t *testing.T, r *leader.Runner) (cancel func() error) {
 // values dropped on the way as raft drops them: the loop never runs twice
 // at once, and every run that started also stopped.
 func TestRunnerNeverRunsTwoLoopsAtOnce(t *testing.T) {
-	fl := newFakeLeadership()
+	fl := leadertest.New()
 	loop, ticker := newPasses(), newPasses()
 	loop.pass = 500 * time.Microsecond // so an overlap would show
 	r := leader.New(leader.Config{}, fl, loop.task("repair loop"), ticker.task("ticker"))
 	cancel := startRunner(t, r)
 	for i := range 2000 {
-		fl.set(i%3 != 1) // true, false, true, true, false, true, …
+		fl.Set(i%3 != 1) // true, false, true, true, false, true, …
 		if i%7 == 0 {
 			time.Sleep(time.Duration(i%5) * 200 * time.Microsecond)
 		}
 		if i%100 == 0 {
 			// Let a term really run now and then.
 			prev := loop.runs.Load()
-			fl.set(true)
+			fl.Set(true)
 			deadline := time.Now().Add(wait)
 			for loop.runs.Load() == prev {
 				if time.Now().After(deadline) {
@@ -164,7 +109,7 @@ func TestRunnerNeverRunsTwoLoopsAtOnce(t *testing.T) {
 			}
 		}
 	}
-	fl.set(false)
+	fl.Set(false)
 	if err := cancel(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -183,28 +128,28 @@ func TestRunnerNeverRunsTwoLoopsAtOnce(t *testing.T) {
 // Losing leadership stops the work (the Runner waits for it), and
 // regaining it starts the work again.
 func TestRunnerStopsOnLossAndRestartsOnRegain(t *testing.T) {
-	fl := newFakeLeadership()
+	fl := leadertest.New()
 	loop := newPasses()
 	r := leader.New(leader.Config{}, fl, loop.task("repair loop"))
 	startRunner(t, r)
 
-	fl.set(true)
+	fl.Set(true)
 	recv(t, loop.started, "the start on leadership")
-	fl.set(false)
+	fl.Set(false)
 	recv(t, loop.stopped, "the stop on losing leadership")
 	if a := loop.active.Load(); a != 0 {
 		t.Fatalf("%d passes running after the loss", a)
 	}
 	before := loop.total.Load()
-	fl.set(true)
+	fl.Set(true)
 	recv(t, loop.started, "the restart on regaining leadership")
-	fl.set(false)
+	fl.Set(false)
 	recv(t, loop.stopped, "the second stop")
 	if loop.total.Load() == before {
 		t.Fatal("no pass ran in the second term")
 	}
-	if fl.barrierCalls() != 2 {
-		t.Fatalf("%d barriers for 2 terms", fl.barrierCalls())
+	if fl.Barriers() != 2 {
+		t.Fatalf("%d barriers for 2 terms", fl.Barriers())
 	}
 }
 
@@ -212,17 +157,17 @@ func TestRunnerStopsOnLossAndRestartsOnRegain(t *testing.T) {
 // while it leads, and starts once the barrier succeeds. Losing leadership
 // during a barrier that hangs starts nothing.
 func TestRunnerBarrierFailureMeansNoStart(t *testing.T) {
-	fl := newFakeLeadership()
-	fl.setBarrier(func(context.Context) error { return errors.New("test: barrier timed out") })
+	fl := leadertest.New()
+	fl.SetBarrier(func(context.Context) error { return errors.New("test: barrier timed out") })
 	loop := newPasses()
 	r := leader.New(leader.Config{BarrierRetry: time.Millisecond}, fl, loop.task("repair loop"))
 	startRunner(t, r)
 
-	fl.set(true)
+	fl.Set(true)
 	deadline := time.Now().Add(wait)
-	for fl.barrierCalls() < 5 {
+	for fl.Barriers() < 5 {
 		if time.Now().After(deadline) {
-			t.Fatalf("barrier tried %d times", fl.barrierCalls())
+			t.Fatalf("barrier tried %d times", fl.Barriers())
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -232,15 +177,15 @@ func TestRunnerBarrierFailureMeansNoStart(t *testing.T) {
 
 	// The barrier now hangs until cancelled; leadership is lost meanwhile.
 	entered := make(chan struct{}, 100)
-	fl.setBarrier(func(ctx context.Context) error {
+	fl.SetBarrier(func(ctx context.Context) error {
 		entered <- struct{}{}
 		<-ctx.Done()
 		return ctx.Err()
 	})
 	recv(t, entered, "a barrier")
-	fl.set(false)
-	fl.set(true) // a new term, whose barrier succeeds
-	fl.setBarrier(nil)
+	fl.Set(false)
+	fl.Set(true) // a new term, whose barrier succeeds
+	fl.SetBarrier(nil)
 	recv(t, loop.started, "the start after a good barrier")
 	if n := len(loop.started); n != 0 {
 		t.Fatalf("%d more starts", n)
@@ -250,24 +195,24 @@ func TestRunnerBarrierFailureMeansNoStart(t *testing.T) {
 // Two trues in a row (the false between them dropped) end the term and
 // start a new one, after a new barrier.
 func TestRunnerRestartsOnRepeatedTrue(t *testing.T) {
-	fl := newFakeLeadership()
+	fl := leadertest.New()
 	loop := newPasses()
 	r := leader.New(leader.Config{}, fl, loop.task("repair loop"))
 	startRunner(t, r)
-	fl.set(true)
+	fl.Set(true)
 	recv(t, loop.started, "the first term")
-	fl.set(true)
+	fl.Set(true)
 	recv(t, loop.stopped, "the end of the first term")
 	recv(t, loop.started, "the second term")
-	if fl.barrierCalls() != 2 {
-		t.Fatalf("%d barriers for 2 terms", fl.barrierCalls())
+	if fl.Barriers() != 2 {
+		t.Fatalf("%d barriers for 2 terms", fl.Barriers())
 	}
 }
 
 // A task that fails stops the others and ends Run with its error; one that
 // returns nil early leaves the others running.
 func TestRunnerTaskFailureEndsRun(t *testing.T) {
-	fl := newFakeLeadership()
+	fl := leadertest.New()
 	loop := newPasses()
 	boom := errors.New("test: tick failed")
 	fail := make(chan struct{})
@@ -283,7 +228,7 @@ func TestRunnerTaskFailureEndsRun(t *testing.T) {
 		}})
 	errc := make(chan error, 1)
 	go func() { errc <- r.Run(context.Background()) }()
-	fl.set(true)
+	fl.Set(true)
 	recv(t, loop.started, "the start")
 	close(fail)
 	select {
