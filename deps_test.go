@@ -13,23 +13,25 @@ const module = "github.com/shale-store/shale/"
 // nothing of ours, placement only cluster, and nothing imports httpapi, bench
 // or cmd.
 var allowed = map[string][]string{
-	"cluster":                    {},
-	"erasure":                    {},
-	"placement":                  {"cluster"},
-	"storage":                    {"erasure", "internal/pace", "internal/privfs"},
-	"internal/peerauth":          {"internal/privfs"},
-	"internal/devcluster":        {"internal/privfs"},
-	"internal/clustertls":        {},
+	"cluster":                  {},
+	"erasure":                  {},
+	"placement":                {"cluster"},
+	"storage":                  {"erasure", "internal/pace", "internal/privfs"},
+	"internal/peerauth":        {"internal/privfs"},
+	"internal/devcluster":      {"internal/privfs"},
+	"internal/clustertls":      {},
+	"internal/pace":            {},
+	"internal/privfs":          {},
+	"internal/progress":        {},
+	"internal/serve":           {},
+	"internal/serve/servetest": {},
+	"internal/s3auth":          {},
+	"meta":                     {"cluster", "internal/privfs"},
+	"meta/replicated":          {"meta", "cluster", "internal/privfs"},
+
+	// Leader-only work: the Runner and its test double.
 	"internal/leader":            {},
 	"internal/leader/leadertest": {},
-	"internal/pace":              {},
-	"internal/privfs":            {},
-	"internal/progress":          {},
-	"internal/serve":             {},
-	"internal/serve/servetest":   {},
-	"internal/s3auth":            {},
-	"meta":                       {"cluster", "internal/privfs"},
-	"meta/replicated":            {"meta", "cluster", "internal/privfs"},
 }
 
 func TestDependencyDirection(t *testing.T) {
