@@ -28,6 +28,10 @@ var allowed = map[string][]string{
 	"internal/s3auth":          {},
 	"meta":                     {"cluster", "internal/privfs"},
 	"meta/replicated":          {"meta", "cluster", "internal/privfs"},
+
+	// Leader-only work: the Runner and its test double.
+	"internal/leader":            {},
+	"internal/leader/leadertest": {},
 }
 
 func TestDependencyDirection(t *testing.T) {

@@ -88,6 +88,5 @@ type CompletePart struct {
 // and, for the repair loop and operators (repair.go, coordinator.go):
 //
 //	RepairObject(ctx, bucket, key string, bad []meta.BadShard, lost LostFunc) (RepairResult, error)
-//	CollectGarbage(ctx, limit int) (deleted int, err error)
 //	Stats() Stats
 //	Config() Config

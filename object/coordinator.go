@@ -42,13 +42,6 @@ type Meta interface {
 
 	ReportBad(ctx context.Context, b meta.BadShard) error
 	AddGarbage(ctx context.Context, g []meta.Garbage) error
-	// HasShard reports whether the node→shard index holds the shard (a
-	// committed object's or an upload part's); the collector never deletes
-	// such a shard, whatever the garbage queue says.
-	HasShard(ctx context.Context, node cluster.NodeID, shardID string) (bool, error)
-	GarbageNodes(ctx context.Context) ([]cluster.NodeID, error)
-	ListGarbagePage(ctx context.Context, q meta.GarbageQuery) ([]meta.Garbage, error)
-	RemoveGarbage(ctx context.Context, g []meta.Garbage) error
 }
 
 // ShardStore is the part of a node's shard store (storage.Store) the
@@ -85,10 +78,6 @@ type Coordinator struct {
 
 	mem     *budget     // Config.MemoryBudget: codec buffers held at once (budget.go)
 	buckets bucketCache // buckets PutObject saw exist lately (put.go)
-
-	outMu   sync.Mutex                   // guards outNext, gcTurn
-	outNext map[cluster.NodeID]time.Time // out nodes put off by CollectGarbage, until when
-	gcTurn  int                          // rotates the node CollectGarbage serves first
 
 	reportErrs  atomic.Int64
 	garbageErrs atomic.Int64

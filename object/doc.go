@@ -51,9 +51,9 @@
 //
 // What it does not do: it speaks no HTTP and knows no S3 error codes (httpapi
 // maps the sentinels in api.go); it does not schedule repair or garbage
-// collection (the repair package calls RepairObject and CollectGarbage); it
-// keeps no state beyond a briefly cached cluster map and the garbage
-// collector's bookkeeping of out nodes; it does not retry failed shard
+// collection (the repair package calls RepairObject, and deletes garbage
+// itself through the same Nodes); it keeps no state beyond a briefly
+// cached cluster map; it does not retry failed shard
 // writes of a PUT (a missing shard is repair's job) — only RepairObject
 // places a rebuilt shard whose write failed once more on another node, a
 // bounded number of times (a node that just died still looks up).

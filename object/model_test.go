@@ -205,9 +205,7 @@ func runModel(t *testing.T, seed uint64, ops int) {
 			}
 		default: // collect everything due
 			h.clock.Advance(time.Hour)
-			if _, err := h.c.CollectGarbage(h.ctx, 1000); err != nil {
-				t.Fatalf("op %d: collect: %v", op, err)
-			}
+			h.collect()
 		}
 	}
 	// Finally: every key in the model reads back once every node is up, and
@@ -216,9 +214,7 @@ func runModel(t *testing.T, seed uint64, ops int) {
 		h.setState(id, cluster.Up)
 	}
 	h.clock.Advance(time.Hour)
-	if _, err := h.c.CollectGarbage(h.ctx, 1000); err != nil {
-		t.Fatal(err)
-	}
+	h.collect()
 	for key, want := range model {
 		m, err := h.c.HeadObject(h.ctx, testBucket, key)
 		if err != nil {

@@ -138,11 +138,10 @@ func TestReadCollectedVersionIsUnreadable(t *testing.T) {
 	v1 := h.put("k", pattern(1, 10000))
 	h.put("k", pattern(2, 100))
 	h.clock.Advance(time.Hour)
-	n, err := h.c.CollectGarbage(h.ctx, 1000)
-	if err != nil || n != 6 {
-		t.Fatalf("collect: %d, %v", n, err)
+	if n := h.collect(); n != 6 {
+		t.Fatalf("collected %d, want 6", n)
 	}
-	_, err = h.read(v1, 0, v1.Size)
+	_, err := h.read(v1, 0, v1.Size)
 	if !errors.Is(err, ErrUnreadable) {
 		t.Fatalf("read of collected version: %v, want ErrUnreadable", err)
 	}
@@ -313,9 +312,7 @@ func TestPutBelowQuorum(t *testing.T) {
 			h.stores["n01"].set(faults{})
 			h.stores["n04"].set(faults{})
 			h.clock.Advance(time.Hour)
-			if _, err := h.c.CollectGarbage(h.ctx, 100); err != nil {
-				t.Fatal(err)
-			}
+			h.collect()
 			if left := h.stored(); len(left) != 0 {
 				t.Fatalf("shards left after collection: %v", sortedKeys(left))
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/erasure"
@@ -255,44 +254,6 @@ func TestRepairWithPolicyTreatsDownAsLost(t *testing.T) {
 	}
 	got, _ := h.c.HeadObject(h.ctx, testBucket, "k")
 	checkWhole(t, h, got, data)
-}
-
-func TestCollectGarbageSkipsDownNodes(t *testing.T) {
-	h := newHarness(t, 6, testConfig())
-	v1 := h.put("k", pattern(49, 20000))
-	v2 := h.put("k", pattern(50, 100))
-	down := shardNode(v1, 0)
-	h.setState(down, cluster.Down)
-	// Not due yet: nothing happens.
-	if n, err := h.c.CollectGarbage(h.ctx, 100); err != nil || n != 0 {
-		t.Fatalf("collect before due: %d %v", n, err)
-	}
-	h.clock.Advance(time.Hour)
-	n, err := h.c.CollectGarbage(h.ctx, 100)
-	if err != nil || n != 5 {
-		t.Fatalf("collect with one node down: %d %v", n, err)
-	}
-	if g := h.garbage(); len(g) != 1 || !g[string(down)+"/"+v1.Segments[0].Shards[0].ID] {
-		t.Fatalf("garbage left: %v", sortedKeys(g))
-	}
-	h.setState(down, cluster.Up)
-	n, err = h.c.CollectGarbage(h.ctx, 100)
-	if err != nil || n != 1 {
-		t.Fatalf("collect after the node returned: %d %v", n, err)
-	}
-	st := h.stored()
-	live := liveRefs(v2)
-	if len(st) != len(live) {
-		t.Fatalf("stored %v, live %v", sortedKeys(st), sortedKeys(live))
-	}
-	for s := range live {
-		if !st[s] {
-			t.Fatalf("live shard %s collected", s)
-		}
-	}
-	if !bytes.Equal(h.mustRead(v2, 0, v2.Size), pattern(50, 100)) {
-		t.Fatal("live object damaged by collection")
-	}
 }
 
 func TestRepairReadsFromUpNodes(t *testing.T) {

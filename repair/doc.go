@@ -36,16 +36,22 @@
 //     every unreferenced shard older than Grace as garbage. The grace is
 //     what keeps a write in flight safe: its shards are stored before its
 //     commit, and no write holds stored shards uncommitted for that long.
+//   - The GarbageCollector deletes the shards of meta's garbage queue once
+//     they are due, re-asking meta just before each delete whether the
+//     shard is referenced after all (a commit whose reply was lost may land
+//     after its shards were queued). It works node by node, sharing
+//     GarbagePerPass among the nodes it can reach, so a dead node's backlog
+//     — repair turns all of its shards into garbage there — never keeps the
+//     other nodes' garbage waiting. Garbage on out nodes is collected too
+//     (an out node is tried at most once a minute, each delete bounded), so
+//     a node that comes back alive but stays out until an operator's "in"
+//     loses its stale shards.
 //
-// Garbage on out nodes is collected too (object.Coordinator.CollectGarbage
-// tries an out node at most once a minute, each delete bounded), so a node
-// that comes back alive but stays out until an operator's "in" loses its
-// stale shards.
-//
-// Garbage collection works node by node (object.Coordinator.CollectGarbage
-// shares GarbagePerPass among the nodes it can reach), so a dead node's
-// backlog — repair turns all of its shards into garbage there — never keeps
-// the other nodes' garbage waiting.
+// Leadership: all of this is leader-only work. The meta process runs the
+// loop (with its inventory and collector) as an internal/leader Task, so it
+// runs only while that process leads, after a barrier, and is cancelled
+// and waited for when leadership is lost; Run may be called again for the
+// next term and then resumes from meta like a restarted loop.
 //
 // Restart safety: the loop keeps no state of its own that matters. Every pass
 // recomputes what needs repair from meta, and every repair commits with

@@ -107,7 +107,7 @@ func (c *InventoryConfig) setDefaults() {
 // Inventory finds orphan shards — stored on a node, older than Grace, and
 // referenced by no manifest, no part of an upload in progress and no queued
 // garbage entry — and queues them as garbage, so the collector
-// (object.Coordinator.CollectGarbage) deletes them. Orphans are what a
+// (GarbageCollector.Collect) deletes them. Orphans are what a
 // gateway that crashed mid-PUT (or mid-repair) leaves behind: it wrote shards
 // and never committed them nor queued them as garbage.
 //

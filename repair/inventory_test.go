@@ -296,7 +296,7 @@ func TestInventoryCollectsOnlyOldOrphans(t *testing.T) {
 	}
 
 	// The collector deletes them; everything referenced is intact.
-	if _, err := f.co.CollectGarbage(ctx, 1000); err != nil {
+	if _, err := repair.NewGarbageCollector(repair.GarbageConfig{Now: f.clk.Now}, f.md, f.nodes).Collect(ctx, 1000); err != nil {
 		t.Fatal(err)
 	}
 	st := f.stored(t)
@@ -434,7 +434,8 @@ func TestInventoryIsPaced(t *testing.T) {
 
 func TestLoopRunsInventory(t *testing.T) {
 	f := newInvFixture(t, repair.InventoryConfig{Grace: time.Hour})
-	loop := repair.NewLoop(repair.Config{Now: f.clk.Now, Inventory: f.inv}, f.md, f.co)
+	loop := repair.NewLoop(repair.Config{Now: f.clk.Now, Inventory: f.inv,
+		Garbage: repair.NewGarbageCollector(repair.GarbageConfig{Now: f.clk.Now}, f.md, f.nodes)}, f.md, f.co)
 	orphans := f.crashPut(t, "lost")
 	// A sweep takes 3 passes (6 nodes × 2 pages, 4 pages a step).
 	for range 5 {

@@ -37,10 +37,9 @@ type Meta interface {
 	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
 }
 
-// Repairer rebuilds one object and collects garbage: *object.Coordinator.
+// Repairer rebuilds one object: *object.Coordinator.
 type Repairer interface {
 	RepairObject(ctx context.Context, bucket, key string, bad []meta.BadShard, lost object.LostFunc) (object.RepairResult, error)
-	CollectGarbage(ctx context.Context, limit int) (int, error)
 }
 
 // Config tunes the loop. Zero fields take the defaults on each.
@@ -55,6 +54,9 @@ type Config struct {
 	Rate int64
 	// MaxPerPass bounds the candidates examined in one pass. Default 10,000.
 	MaxPerPass int
+	// Garbage, when set, collects up to GarbagePerPass due garbage entries
+	// in every pass, after the orphan inventory. Nil: no collection.
+	Garbage *GarbageCollector
 	// GarbagePerPass bounds the garbage entries collected per pass. Default 1,000.
 	GarbagePerPass int
 	// Inventory, when set, does one bounded Step of the orphan inventory
@@ -143,8 +145,13 @@ func NewLoop(cfg Config, md Meta, rep Repairer) *Loop {
 }
 
 // Run makes a pass every Interval until ctx is done. Errors of one pass are
-// logged and the next pass tries again.
+// logged and the next pass tries again. Run may be called again once it
+// has returned — a new term of leadership (internal/leader) — and then
+// starts as a new loop would: what the loop knew in memory may be stale
+// (another leader may have repaired and published meanwhile), so it
+// resumes from the figures in meta.
 func (l *Loop) Run(ctx context.Context) error {
+	l.newTerm()
 	t := time.NewTicker(l.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -177,31 +184,82 @@ type PassResult struct {
 	More bool
 }
 
-// Pass finds every object needing repair, repairs them riskiest first, then
-// steps the orphan inventory (if any), aborts stale multipart uploads,
-// collects garbage and retires drained nodes.
+// Pass does one round of the leader's background work, in order of
+// urgency (DESIGN.md: repair, then lifecycle, then garbage), each a step
+// below: it reads the membership, repairs what the repair queue holds
+// riskiest first, aborts stale multipart uploads, steps the orphan
+// inventory, collects garbage, retires drained nodes and publishes its
+// figures. An error of the first two steps ends the pass (the next pass
+// starts over from meta); the later steps log theirs and the pass goes on.
 func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	var res PassResult
 	l.resume()
 	now := l.cfg.Now() // before the map: a node out after now is not in it
-	mp, err := l.md.Map(ctx)
+	mp, err := l.observeMembership(ctx, now)
 	if err != nil {
 		return res, fmt.Errorf("repair pass: %w", err)
 	}
-	l.noteOutNodes(mp, now)
+	if err := l.repairQueue(ctx, mp, now, &res); err != nil {
+		return res, err
+	}
+	res.StaleUploads = l.abortStaleUploads(ctx, now)
+	res.Orphans = l.stepInventory(ctx)
+	res.Garbage = l.collectGarbage(ctx)
+	l.retireDrained(ctx, mp)
+	l.endPass(res, now)
+	return res, nil
+}
 
+// observeMembership reads the cluster map and starts a repair episode for
+// every node newly out or draining (noteOutNodes).
+func (l *Loop) observeMembership(ctx context.Context, now time.Time) (*cluster.Map, error) {
+	mp, err := l.md.Map(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.noteOutNodes(mp, now)
+	return mp, nil
+}
+
+// objKey names an object in the loop's maps.
+func objKey(bucket, key string) string { return bucket + "\x00" + key }
+
+// repairQueue finds the objects that need repair (candidates) and repairs
+// them riskiest first (repairAll), counting into res; an object that
+// needs nothing more leaves meta's degraded queue. Repairs that failed are
+// logged (logFailures) and retried next pass; an error is returned only
+// when meta could not be read or ctx ended.
+func (l *Loop) repairQueue(ctx context.Context, mp *cluster.Map, now time.Time, res *PassResult) error {
 	reports, err := l.md.BadReports(ctx, l.cfg.MaxPerPass)
 	if err != nil {
-		return res, fmt.Errorf("repair pass: %w", err)
+		return fmt.Errorf("repair pass: %w", err)
 	}
 	badByKey := map[string][]meta.BadShard{}
 	for _, b := range reports {
-		k := b.Bucket + "\x00" + b.Key
+		k := objKey(b.Bucket, b.Key)
 		badByKey[k] = append(badByKey[k], b)
 	}
+	cands, err := l.candidates(ctx, mp, now, badByKey, res)
+	if err != nil {
+		return fmt.Errorf("repair pass: %w", err)
+	}
+	first, err := l.repairAll(ctx, cands, badByKey, res)
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("repair pass: %w", err)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	l.logFailures(res.Failures, first, now)
+	return nil
+}
 
-	// Every object that may need repair: the degraded queue, plus every
-	// object with a shard on an out or draining node.
+// candidates assesses every object that may need repair — the degraded
+// queue, plus every object with a shard on an out or draining node, at
+// most MaxPerPass (res.More says there are more) — and returns those that
+// do, setting the queue figures. An object that needs nothing is resolved
+// in meta's degraded queue.
+func (l *Loop) candidates(ctx context.Context, mp *cluster.Map, now time.Time, badByKey map[string][]meta.BadShard, res *PassResult) ([]Candidate, error) {
 	type ref struct{ bucket, key string }
 	seen := map[ref]bool{}
 	var keys []ref
@@ -218,7 +276,7 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	}
 	deg, err := l.md.Degraded(ctx, l.cfg.MaxPerPass)
 	if err != nil {
-		return res, fmt.Errorf("repair pass: %w", err)
+		return nil, err
 	}
 	for _, d := range deg {
 		addKey(d.Bucket, d.Key)
@@ -229,7 +287,7 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 		for !res.More {
 			sks, err := l.md.NodeShards(ctx, n.ID, after, 1000)
 			if err != nil {
-				return res, fmt.Errorf("repair pass: shards of %s: %w", n.ID, err)
+				return nil, fmt.Errorf("shards of %s: %w", n.ID, err)
 			}
 			if len(sks) == 0 {
 				break
@@ -251,9 +309,9 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 			continue
 		}
 		if err != nil {
-			return res, fmt.Errorf("repair pass: %w", err)
+			return nil, err
 		}
-		bad := badByKey[r.bucket+"\x00"+r.key]
+		bad := badByKey[objKey(r.bucket, r.key)]
 		isBad := func(seg, idx int) bool {
 			for _, b := range bad {
 				if b.Generation <= m.Generation && b.Segment == seg && b.Index == idx && seg < len(m.Segments) &&
@@ -263,13 +321,13 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 			}
 			return false
 		}
-		since := l.since(r.bucket+"\x00"+r.key, now)
+		since := l.since(objKey(r.bucket, r.key), now)
 		c, need := Assess(m, mp, isBad, since)
 		if !need {
 			if err := l.md.ResolveDegraded(ctx, m.Bucket, m.Key, m.Generation); err != nil {
-				return res, fmt.Errorf("repair pass: %w", err)
+				return nil, err
 			}
-			l.forget(r.bucket + "\x00" + r.key)
+			l.forget(objKey(r.bucket, r.key))
 			continue
 		}
 		cands = append(cands, c)
@@ -277,11 +335,15 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	}
 	res.Candidates = len(cands)
 	l.setQueue(len(cands), queueBytes)
+	return cands, nil
+}
 
-	var (
-		mu       sync.Mutex
-		firstErr error
-	)
+// repairAll repairs cands in Plan's order, Concurrency at a time, through
+// the byte-rate throttle unless urgent, and counts the outcomes into res.
+// It returns the first repair's error (for logFailures) and the error
+// that stopped it: ctx's, the throttle's or meta's.
+func (l *Loop) repairAll(ctx context.Context, cands []Candidate, badByKey map[string][]meta.BadShard, res *PassResult) (firstErr, err error) {
+	var mu sync.Mutex // guards res, firstErr
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(l.cfg.Concurrency)
 	for _, c := range Plan(cands) {
@@ -294,7 +356,8 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 					return err
 				}
 			}
-			rr, err := l.rep.RepairObject(gctx, c.Bucket, c.Key, badByKey[c.Bucket+"\x00"+c.Key], nil)
+			k := objKey(c.Bucket, c.Key)
+			rr, err := l.rep.RepairObject(gctx, c.Bucket, c.Key, badByKey[k], nil)
 			gone := errors.Is(err, meta.ErrNoSuchKey) || errors.Is(err, meta.ErrNoSuchBucket)
 			whole := err == nil && !rr.Conflict && rr.Remaining == 0
 			mu.Lock()
@@ -304,7 +367,7 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 			l.record(rr, err, gone, gone || whole, c.LostBytes)
 			switch {
 			case gone:
-				l.forget(c.Bucket + "\x00" + c.Key)
+				l.forget(k)
 			case err != nil:
 				res.Failures++
 				if firstErr == nil {
@@ -317,40 +380,59 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 				if err := l.md.ResolveDegraded(gctx, c.Bucket, c.Key, rr.Generation); err != nil {
 					return err
 				}
-				l.forget(c.Bucket + "\x00" + c.Key)
+				l.forget(k)
 			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil && ctx.Err() == nil {
-		return res, fmt.Errorf("repair pass: %w", err)
-	}
-	if ctx.Err() != nil {
-		return res, ctx.Err()
-	}
-	l.logFailures(res.Failures, firstErr, now)
+	err = g.Wait()
+	return firstErr, err
+}
 
-	if l.cfg.Inventory != nil {
-		sr, err := l.cfg.Inventory.Step(ctx)
-		res.Orphans = sr.Queued
-		if err != nil && ctx.Err() == nil {
-			l.cfg.Logger.Warn("orphan inventory", "err", err)
-		}
-	}
-	res.StaleUploads, err = l.abortStaleUploads(ctx, now)
+// abortStaleUploads is the lifecycle step: it aborts the uploads that
+// abortStale finds too old and returns how many; its error is logged.
+func (l *Loop) abortStaleUploads(ctx context.Context, now time.Time) int {
+	n, err := l.abortStale(ctx, now)
 	if err != nil && ctx.Err() == nil {
 		l.cfg.Logger.Warn("abort stale uploads", "err", err)
 	}
-	n, err := l.rep.CollectGarbage(ctx, l.cfg.GarbagePerPass)
-	res.Garbage = n
+	return n
+}
+
+// stepInventory does one bounded step of the orphan inventory (if any),
+// before garbage collection so the orphans it queues are deleted once due,
+// and returns the orphans it queued; its error is logged.
+func (l *Loop) stepInventory(ctx context.Context) int {
+	if l.cfg.Inventory == nil {
+		return 0
+	}
+	sr, err := l.cfg.Inventory.Step(ctx)
+	if err != nil && ctx.Err() == nil {
+		l.cfg.Logger.Warn("orphan inventory", "err", err)
+	}
+	return sr.Queued
+}
+
+// collectGarbage deletes up to GarbagePerPass due garbage shards (if a
+// collector is set) and returns how many entries it removed; its error is
+// logged.
+func (l *Loop) collectGarbage(ctx context.Context) int {
+	if l.cfg.Garbage == nil {
+		return 0
+	}
+	n, err := l.cfg.Garbage.Collect(ctx, l.cfg.GarbagePerPass)
 	if err != nil {
 		l.cfg.Logger.Warn("collect garbage", "err", err)
 	}
-	// A draining node that holds no object's shard any more is out. Parts of
-	// uploads still in progress do not hold it back (repair does not move
-	// them, and an abandoned upload would keep the node draining forever):
-	// once their upload completes, their node being out makes repair
-	// re-create them like any other shard.
+	return n
+}
+
+// retireDrained marks out every draining node of mp that holds no object's
+// shard any more. Parts of uploads still in progress do not hold it back
+// (repair does not move them, and an abandoned upload would keep the node
+// draining forever): once their upload completes, their node being out
+// makes repair re-create them like any other shard. Errors are logged.
+func (l *Loop) retireDrained(ctx context.Context, mp *cluster.Map) {
 	for _, nd := range mp.InState(cluster.Draining) {
 		drained, err := l.holdsOnlyParts(ctx, nd.ID)
 		if err == nil && drained {
@@ -359,14 +441,13 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 			}
 		}
 	}
-	l.endPass(res, now)
-	return res, nil
 }
 
-// abortStaleUploads aborts up to UploadsPerPass uploads initiated more than
+// abortStale aborts up to UploadsPerPass uploads initiated more than
 // AbortUploadsAfter before now, oldest first, and returns how many it
 // aborted. One completed or aborted meanwhile is skipped.
-func (l *Loop) abortStaleUploads(ctx context.Context, now time.Time) (int, error) {
+func (l *Loop) abortStale(ctx context.Context, now time.Time) (int, error) {
+
 	if l.cfg.AbortUploadsAfter < 0 {
 		return 0, nil
 	}
@@ -428,6 +509,19 @@ func (l *Loop) logFailures(n int, first error, now time.Time) {
 }
 
 const logEvery = 30 * time.Second
+
+// newTerm forgets what the loop learnt in memory, so the next pass resumes
+// from meta.
+func (l *Loop) newTerm() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.resumed = false
+	l.window = nil
+	l.firstSeen = map[string]time.Time{}
+	l.episode, l.lastEnd = time.Time{}, time.Time{}
+	l.outSeen = nil
+	l.lastFailures, l.lastLogged = 0, time.Time{}
+}
 
 // resume takes, once, the figures a loop before this one published (a
 // restart of meta restarts the loop): the counters carry on, and so do the

@@ -228,3 +228,50 @@ func TestTimeToRepairAcrossMetaRestart(t *testing.T) {
 		t.Fatalf("second episode: time to repair %v, want 30 s", st.LastTimeToRepairSeconds)
 	}
 }
+
+// A loop that runs again after another leader's loop repaired meanwhile (a
+// new term of leadership) carries on from the figures in meta, not from
+// its own stale ones, which would otherwise overwrite the other's.
+func TestLoopRunAgainResumesFromMeta(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 8)
+	first := repair.NewLoop(repair.Config{Interval: time.Hour}, f.md, f.co)
+	run := func() { // one term: the first pass, then the loss of leadership
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- first.Run(rctx) }()
+		deadline := time.Now().Add(10 * time.Second)
+		for first.Stats().Updated.IsZero() || first.Stats() != mustStats(t, f.md) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the loop's figures %+v never matched meta's %+v", first.Stats(), mustStats(t, f.md))
+			}
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		<-done
+	}
+	run()
+	for i := range 6 {
+		if _, err := f.co.PutObject(ctx, object.PutInput{Bucket: "b", Key: fmt.Sprint(i), Body: bytes.NewReader(make([]byte, 9000)), Size: 9000}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.md.Admin(ctx, "node-1", meta.ActionOut); err != nil {
+		t.Fatal(err)
+	}
+	// Another leader repairs.
+	if res, err := f.loop.Pass(ctx); err != nil || res.Repaired == 0 {
+		t.Fatalf("the other leader's pass: %+v %v", res, err)
+	}
+	repaired := mustStats(t, f.md).ShardsRepaired
+	run()
+	if got := first.Stats().ShardsRepaired; got != repaired {
+		t.Fatalf("after its new term the loop counts %d shards repaired, meta %d", got, repaired)
+	}
+}
+
+func mustStats(t *testing.T, md *meta.Store) meta.RepairStats {
+	t.Helper()
+	rs, _ := md.RepairStats()
+	return rs
+}

@@ -57,7 +57,7 @@ func newFixture(t *testing.T, n int) *fixture {
 		t.Fatal(err)
 	}
 	f.co = co
-	f.loop = repair.NewLoop(repair.Config{Concurrency: 2}, md, co)
+	f.loop = repair.NewLoop(repair.Config{Concurrency: 2, Garbage: repair.NewGarbageCollector(repair.GarbageConfig{}, md, f.nodes)}, md, co)
 	if err := md.CreateBucket(ctx, "b", ""); err != nil {
 		t.Fatal(err)
 	}

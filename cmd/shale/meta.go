@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shale-store/shale/internal/leader"
 	"github.com/shale-store/shale/internal/serve"
 	"github.com/shale-store/shale/meta"
 	metaremote "github.com/shale-store/shale/meta/remote"
@@ -125,8 +127,8 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 		return err
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	metrics, err := startRepair(gctx, g, store, f, secret, inet)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	repairTask, metrics, err := newRepair(store, f, secret, inet, logger)
 	if err != nil {
 		_ = srv.Close()
 		if mln != nil {
@@ -135,11 +137,16 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 		_ = store.Close()
 		return fmt.Errorf("meta: repair loop: %w", err)
 	}
+	// Membership ticks and the repair loop are leader-only work; a single
+	// meta always leads.
+	work := leader.New(leader.Config{Logger: logger}, leader.Always{},
+		leader.Task{Name: "ticker", Run: store.Run}, repairTask)
+	g, gctx := errgroup.WithContext(ctx)
 	fmt.Fprintf(stdout, "meta listening on %s\n", srv.Addr())
 	serveMetrics(gctx, g, stdout, mln, metrics)
 	g.Go(func() error {
-		if err := store.Run(gctx); err != nil {
-			return fmt.Errorf("meta: ticker: %w", err)
+		if err := work.Run(gctx); err != nil {
+			return fmt.Errorf("meta: %w", err)
 		}
 		return nil
 	})

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,27 +15,28 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/leader"
 	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/object"
 	"github.com/shale-store/shale/repair"
 	storageremote "github.com/shale-store/shale/storage/remote"
 )
 
-// startRepair runs the repair loop beside meta (in g) and returns the
-// handler of its Prometheus metrics (serveMetrics serves it). The loop rebuilds shards through an
-// object coordinator that talks to meta in-process and to nodes over HTTP,
-// and (unless --orphan-grace is 0) runs the orphan inventory, which lists
-// the nodes' shards through the same clients.
-func startRepair(ctx context.Context, g *errgroup.Group, store *meta.Store, f metaFlags, secret []byte, inet *internalNet) (http.Handler, error) {
+// newRepair returns the repair loop as a leader-only task and the handler
+// of its Prometheus metrics (serveMetrics serves it). The loop rebuilds
+// shards through an object coordinator that talks to meta in-process and to
+// nodes over HTTP, collects garbage through the same node clients, and
+// (unless --orphan-grace is 0) runs the orphan inventory, which lists the
+// nodes' shards through them too.
+func newRepair(store *meta.Store, f metaFlags, secret []byte, inet *internalNet, logger *slog.Logger) (leader.Task, http.Handler, error) {
 	dialer := newNodeDialer(secret, inet)
 	coord, err := object.New(object.Config{
 		K: f.k, M: f.m, BlockSize: f.blockSize,
 		MapRefresh: 1, // meta is in-process: always use the current map
 	}, store, dialer)
 	if err != nil {
-		return nil, err
+		return leader.Task{}, nil, err
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var inv *repair.Inventory
 	if f.orphanGrace > 0 {
 		inv = repair.NewInventory(repair.InventoryConfig{Grace: f.orphanGrace, Every: f.orphanEvery, Logger: logger}, store,
@@ -57,16 +57,11 @@ func startRepair(ctx context.Context, g *errgroup.Group, store *meta.Store, f me
 		abortAfter = -1 // the flag's 0 is "never"; the loop's is its default
 	}
 	loop := repair.NewLoop(repair.Config{Rate: f.repairRate, Concurrency: f.repairConcurrency, Inventory: inv,
+		Garbage:           repair.NewGarbageCollector(repair.GarbageConfig{}, store, dialer),
 		AbortUploadsAfter: abortAfter, Logger: logger}, store, coord)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(repair.NewCollector(loop, store))
-	g.Go(func() error {
-		if err := loop.Run(ctx); err != nil && ctx.Err() == nil {
-			return err
-		}
-		return nil
-	})
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+	return leader.Task{Name: "repair loop", Run: loop.Run}, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
 }
 
 // listenMetrics opens the metrics listener at addr; "" opens none (nil).
