@@ -108,6 +108,9 @@ func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.
 	// checked as the whole-segment read it began as.
 	open := c.opener(mp, seg, nil)
 	sc := newSummaryCheck(seg, cd, off == 0 && n == seg.Size)
+	// A shard a stream found bad in a record read ahead that no decode
+	// took is in no decode report.
+	defer func() { c.reportBad(ctx, m, si, sc.unreported()) }()
 	for n > 0 {
 		l, err := c.lease(ctx, cd.DecodeMemory(seg.Size, off, n), mem)
 		if err != nil {
@@ -126,7 +129,6 @@ func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.
 			// the client must not take this read for a good one, whether
 			// the decode ended or only paused for a slow client.
 			if lerr := sc.late(); lerr != nil {
-				c.reportBad(ctx, m, si, sc.unreported())
 				err = fmt.Errorf("%w: %w", ErrUnreadable, lerr)
 			}
 		}
