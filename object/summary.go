@@ -23,7 +23,7 @@ var errSummaryMismatch = errors.New("shard summary checksum mismatch")
 // summaryError is a read's summary mismatch. delivered says whether whole
 // records of the shard had already been handed to the decoder before the
 // mismatch was known (they may have been used, so the decode's output is
-// suspect); when false (a one-stripe shard), the shard failed before any of
+// suspect); when false (say, a one-stripe shard), the shard failed before any of
 // its records were used and reading around it with parity is enough.
 type summaryError struct {
 	want, got uint64
