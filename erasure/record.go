@@ -336,3 +336,21 @@ func (v *Verifier) RecordLen() int64 {
 	}
 	return int64(RecordHeaderSize + v.seq.first)
 }
+
+// Summer computes a shard's summary (Verifier.Summary, SummaryOf)
+// incrementally from its record checksums given in stream order, for a
+// reader that sees a shard's records in pieces (several ranged reads) and
+// holds no more than this state between them. The zero value is ready.
+type Summer struct{ s summer }
+
+// Add takes the checksum of the stream's next record.
+func (s *Summer) Add(recordSum uint64) { s.s.add(recordSum) }
+
+// Sum is the summary of the record checksums added so far.
+func (s *Summer) Sum() uint64 { return s.s.sum() }
+
+// RecordChecksum returns the checksum a record header stores (hdr holds at
+// least the record's first 8 bytes): the value a shard's summary is taken
+// over. It verifies nothing: a RecordReader checks that the record's bytes
+// match it.
+func RecordChecksum(hdr []byte) uint64 { return binary.LittleEndian.Uint64(hdr[offSum:]) }

@@ -36,11 +36,16 @@ var (
 // segment is decoded from its data shards; a shard whose node is down or
 // unknown, that is missing or corrupt, or whose reads make no progress for
 // Config.ReadTimeout is read around through parity. Corrupt and missing
-// shards are then reported to meta for repair. A whole shard read is also
-// checked against the manifest's summary checksum (ShardRef.Checksum): a
-// mismatch is a corrupt shard, read around with parity when found before any
-// of its records were used, and otherwise fails the read (ErrUnreadable)
-// after the bytes already written. Fewer than k readable shards
+// shards are then reported to meta for repair. A segment read in whole is
+// also checked against the manifest's summary checksums (ShardRef.Checksum)
+// of the shards it uses, however often it pauses for a slow client and
+// wherever it opens a shard (see summaryCheck): a mismatch is a corrupt
+// shard, read around with parity when found before any of its records were
+// used, and otherwise fails the read (ErrUnreadable) after the bytes
+// already written; so does a used shard whose summary cannot be checked (its
+// node fails part-way and its remaining records cannot be read). A ranged
+// read checks a shard's summary only when it reads the shard in whole.
+// Fewer than k readable shards
 // of a stripe fail the read part-way with ErrUnreadable (some bytes may have
 // been written to w). A range outside the object is ErrInvalidRange. Each
 // segment's decode memory is reserved from Config.MemoryBudget (ErrBusy
@@ -98,6 +103,14 @@ func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.
 		return fmt.Errorf("read %s/%s segment %d: %w: %w", m.Bucket, m.Key, si, ErrUnreadable, err)
 	}
 	cw, _ := w.(*clientWriter)
+	// The summary check outlives the decodes: one that paused for a slow
+	// client restarts with ranged shard reads, and the read must still be
+	// checked as the whole-segment read it began as.
+	open := c.opener(mp, seg, nil)
+	sc := newSummaryCheck(seg, cd, off == 0 && n == seg.Size)
+	// A shard a stream found bad in a record read ahead that no decode
+	// took is in no decode report.
+	defer func() { c.reportBad(ctx, m, si, sc.unreported()) }()
 	for n > 0 {
 		l, err := c.lease(ctx, cd.DecodeMemory(seg.Size, off, n), mem)
 		if err != nil {
@@ -107,14 +120,15 @@ func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.
 		if cw != nil {
 			before = cw.accepted
 		}
-		rep, err := cd.Decode(ctx, w, seg.Size, off, n, c.opener(mp, seg, nil))
+		rep, err := cd.Decode(ctx, w, seg.Size, off, n, sc.opener(open))
 		l.end()
 		c.reportBad(ctx, m, si, rep)
+		sc.seen(rep)
 		if err == nil || errors.Is(err, errYield) {
 			// Records of a shard whose summary failed were already written:
 			// the client must not take this read for a good one, whether
 			// the decode ended or only paused for a slow client.
-			if lerr := lateSummaryMismatch(rep); lerr != nil {
+			if lerr := sc.late(); lerr != nil {
 				err = fmt.Errorf("%w: %w", ErrUnreadable, lerr)
 			}
 		}
@@ -134,7 +148,13 @@ func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.
 			}
 			return fmt.Errorf("read %s/%s segment %d: %w", m.Bucket, m.Key, si, err)
 		}
-		return nil
+		break
+	}
+	// Every shard whose records were used must have been checked in full.
+	rep, err := sc.finish(ctx, open)
+	c.reportBad(ctx, m, si, rep)
+	if err != nil {
+		return fmt.Errorf("read %s/%s segment %d: %w: %w", m.Bucket, m.Key, si, ErrUnreadable, err)
 	}
 	return nil
 }
@@ -309,10 +329,6 @@ func (c *Coordinator) opener(mp *cluster.Map, seg meta.Segment, exclude map[int]
 		rc, err := c.timedGet(ctx, st, ref.ID, off, n)
 		if err != nil {
 			return nil, fmt.Errorf("open shard %d (%s) on %s: %w", shard, ref.ID, ref.Node, err)
-		}
-		if off == 0 && n == ref.Size && n > 0 {
-			// A whole shard: check it against the manifest's summary.
-			return newSummaryReader(rc, ref.ID, ref.Size, ref.Checksum), nil
 		}
 		return rc, nil
 	}

@@ -367,18 +367,29 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 	for j, o := range outs {
 		ws[j] = o
 	}
-	rep, err := cd.Rebuild(ctx, seg.Size, c.opener(mp, seg, exclude), missing, ws)
+	// Every source whose records feed the rebuild is checked against its
+	// summary in full, also one opened part-way (a parity shard taken
+	// when a data source fails): see summaryCheck.
+	open := c.opener(mp, seg, exclude)
+	sc := newSummaryCheck(seg, cd, true)
+	rep, err := cd.Rebuild(ctx, seg.Size, sc.opener(open), missing, ws)
+	sc.seen(rep)
+	if err == nil {
+		// A source whose summary failed after its records were used, or
+		// that could not be checked in full, makes the rebuilt shards
+		// suspect: drop them; a bad source is reported and the next
+		// attempt rebuilds around it.
+		var frep erasure.DecodeReport
+		frep, err = sc.finish(ctx, open)
+		rep.Failures = append(rep.Failures, frep.Failures...)
+	} else {
+		rep.Failures = append(rep.Failures, sc.unreported().Failures...)
+	}
 	c.reportBad(ctx, man, si, rep)
 	for _, f := range rep.Failures {
 		if !exclude[f.Shard] && badReason(f) != "" {
 			at.badSources = append(at.badSources, f.Shard)
 		}
-	}
-	if err == nil {
-		// A source whose summary failed after its records were used makes
-		// the rebuilt shards suspect: drop them; the source is reported bad
-		// and the next attempt rebuilds around it.
-		err = lateSummaryMismatch(rep)
 	}
 	if err != nil {
 		fan.cancel(err)
