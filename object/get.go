@@ -150,8 +150,9 @@ func (c *Coordinator) readSegment(ctx context.Context, w io.Writer, mp *cluster.
 		}
 		break
 	}
-	// Every shard whose records were used must have been checked in full.
-	rep, err := sc.finish(ctx, open)
+	// Every shard whose records were used is checked in full, unless its
+	// node failed part-way (see summaryCheck.finish).
+	rep, err := sc.finish(ctx, open, false)
 	c.reportBad(ctx, m, si, rep)
 	if err != nil {
 		return fmt.Errorf("read %s/%s segment %d: %w: %w", m.Bucket, m.Key, si, ErrUnreadable, err)

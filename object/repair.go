@@ -380,7 +380,7 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 		// suspect: drop them; a bad source is reported and the next
 		// attempt rebuilds around it.
 		var frep erasure.DecodeReport
-		frep, err = sc.finish(ctx, open)
+		frep, err = sc.finish(ctx, open, true)
 		rep.Failures = append(rep.Failures, frep.Failures...)
 	} else {
 		rep.Failures = append(rep.Failures, sc.unreported().Failures...)

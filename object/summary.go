@@ -330,10 +330,18 @@ func (sc *summaryCheck) late() error {
 // that handed out records and is not yet verified has its remaining
 // records read through open for their checksums. It returns the shards
 // found bad that no decode report held (for reportBad), and an error when
-// a shard that handed out records failed its summary (errSummaryMismatch)
-// or could not be checked in full: either way the read's output cannot be
-// vouched for. A loose check only reports a late mismatch.
-func (sc *summaryCheck) finish(ctx context.Context, open erasure.ShardOpener) (erasure.DecodeReport, error) {
+// a shard that handed out records failed its summary (errSummaryMismatch),
+// or — with requireAll — could not be checked in full. A loose check only
+// reports a late mismatch.
+//
+// requireAll is the choice between availability and proof. A GET passes
+// false: a shard whose node died or stalled after handing out records has
+// those records vouched for by their own record checksums only (as on a
+// ranged read), so a node failing mid-read does not fail the read that
+// parity carried on. Repair passes true: a rebuilt shard becomes part of
+// the manifest, so it is made only from sources checked in full, and an
+// attempt that cannot check one is dropped and retried around it.
+func (sc *summaryCheck) finish(ctx context.Context, open erasure.ShardOpener, requireAll bool) (erasure.DecodeReport, error) {
 	var errs []error
 	for i := range sc.shards {
 		sc.mu.Lock()
@@ -364,7 +372,7 @@ func (sc *summaryCheck) finish(ctx context.Context, open erasure.ShardOpener) (e
 	if err := sc.late(); err != nil {
 		return rep, err
 	}
-	if len(errs) > 0 {
+	if len(errs) > 0 && requireAll {
 		return rep, fmt.Errorf("records used without their shard's summary checked: %w", errors.Join(errs...))
 	}
 	return rep, nil
