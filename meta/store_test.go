@@ -45,9 +45,6 @@ func TestOpenNeedsDir(t *testing.T) {
 	}
 }
 
-// fakeClock is the shared settable test clock.
-type fakeClock = testclock.Clock
-
 func nodeState(t *testing.T, s *meta.Store, id cluster.NodeID) (cluster.State, uint64) {
 	t.Helper()
 	m, err := s.Map(ctx)

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"errors"
-	"net"
 	"net/http"
 	"path/filepath"
 
@@ -88,13 +87,6 @@ func (n *internalNet) transport() *http.Transport {
 	return tr
 }
 
-// listen wraps a peer-facing listener in TLS when the network uses it.
-func (n *internalNet) listen(ln net.Listener) net.Listener {
-	if n.server == nil {
-		return ln
-	}
-	return tls.NewListener(ln, n.server)
-}
 
 // devInternalTLS creates (once) the cluster CA of a dev cluster in
 // DATA/internal-tls and a certificate for each of names, valid for the

@@ -147,16 +147,6 @@ func TestReadFileRefusesExposedFile(t *testing.T) {
 	}
 }
 
-func modeString(m os.FileMode) string {
-	return strings.TrimPrefix(m.Perm().String(), "-") + "|" + octal(m)
-}
-
-func octal(m os.FileMode) string {
-	const digits = "01234567"
-	p := uint32(m.Perm())
-	return string([]byte{'0', digits[p>>6&7], digits[p>>3&7], digits[p&7]})
-}
-
 func TestWriteFileReplacesWithPrivate(t *testing.T) {
 	noUmask(t)
 	dir := t.TempDir()
