@@ -87,7 +87,6 @@ func (n *internalNet) transport() *http.Transport {
 	return tr
 }
 
-
 // devInternalTLS creates (once) the cluster CA of a dev cluster in
 // DATA/internal-tls and a certificate for each of names, valid for the
 // loopback addresses the dev cluster serves on. It returns the flags for
