@@ -9,8 +9,10 @@
 //   - The handshake key: HMAC-SHA256(cluster secret, "shale raft handshake
 //     v1"), so the raw secret is never a key of two protocols (peerauth
 //     signs HTTP requests with it).
+//
 //   - A replica's identity: its raft server id (Config.ID) and its raft
 //     address (Config.Advertise, what the others dial).
+//
 //   - The handshake, on every new connection, dialer D to listener L:
 //
 //     D → L  magic "SHRAFT01", nonce Nd (32 random bytes), D's id, the address D dialed
