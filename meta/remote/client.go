@@ -39,10 +39,15 @@ type Config struct {
 	// RetryFor bounds how long one call keeps retrying (following the
 	// leader, trying the next replica, waiting out an election) before it
 	// gives up with an error wrapping meta.ErrUnavailable; the call's
-	// context bounds it too. Default 5s: longer than an election with
-	// dev's timeouts, short enough for an S3 client to see 503 SlowDown
-	// and retry on its own.
+	// context bounds it too. Default 10s: several elections with dev's
+	// timeouts, short enough for an S3 client to see 503 SlowDown and
+	// retry on its own.
 	RetryFor time.Duration
+	// AttemptTimeout bounds one attempt on one replica, so a replica that
+	// is cut off (packets dropped, not refused) costs one attempt, not the
+	// whole call. A mutation cut short may still commit; its retry carries
+	// the same request id. Default 3s.
+	AttemptTimeout time.Duration
 	// BackoffMin and BackoffMax bound the pause between attempts, which
 	// doubles from BackoffMin (with jitter) up to BackoffMax. Following a
 	// fresh leader hint does not pause. Defaults 20ms and 500ms.
@@ -90,7 +95,10 @@ func New(cfg Config) *Client {
 		cfg.HTTP = &http.Client{}
 	}
 	if cfg.RetryFor <= 0 {
-		cfg.RetryFor = 5 * time.Second
+		cfg.RetryFor = 10 * time.Second
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = 3 * time.Second
 	}
 	if cfg.BackoffMin <= 0 {
 		cfg.BackoffMin = 20 * time.Millisecond
@@ -187,6 +195,9 @@ type attemptResult struct {
 // once makes one attempt at replica i.
 func (c *Client) once(ctx context.Context, i int64, method, path string, body []byte, out any) attemptResult {
 	addr := c.cfg.Addrs[i]
+	callCtx := ctx
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, addr+path, bytes.NewReader(body))
 	if err != nil {
 		return attemptResult{err: fmt.Errorf("meta %s: %w", method, err)}
@@ -195,16 +206,16 @@ func (c *Client) once(ctx context.Context, i int64, method, path string, body []
 	c.signer.Sign(req, peerauth.BodySHA256(body))
 	resp, err := c.cfg.HTTP.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return attemptResult{err: fmt.Errorf("meta %s: %w", method, ctx.Err())}
+		if callCtx.Err() != nil {
+			return attemptResult{err: fmt.Errorf("meta %s: %w", method, callCtx.Err())}
 		}
 		return attemptResult{err: fmt.Errorf("meta %s on %s: %w: %w", method, addr, meta.ErrUnavailable, err), retry: true, hint: -1}
 	}
 	defer resp.Body.Close()
 	rb, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
-		if ctx.Err() != nil {
-			return attemptResult{err: fmt.Errorf("meta %s: %w", method, ctx.Err())}
+		if callCtx.Err() != nil {
+			return attemptResult{err: fmt.Errorf("meta %s: %w", method, callCtx.Err())}
 		}
 		return attemptResult{err: fmt.Errorf("meta %s on %s: %w: reading reply: %w", method, addr, meta.ErrUnavailable, err), retry: true, hint: -1}
 	}

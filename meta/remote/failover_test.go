@@ -336,3 +336,34 @@ func signedPost(t *testing.T, u string, body []byte) *http.Response {
 	resp.Body.Close()
 	return resp
 }
+
+// TestSilentReplicaCostsOneAttempt: a replica that takes requests but
+// never answers (cut off) costs one AttemptTimeout, after which the client
+// goes on to the next address and stays there.
+func TestSilentReplicaCostsOneAttempt(t *testing.T) {
+	release := make(chan struct{})
+	var silentHits atomic.Int64
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		silentHits.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(silent.Close)
+	t.Cleanup(func() { close(release) })
+	live := httptest.NewServer(remote.NewHandler(openStore(t), secret, remote.HandlerConfig{}))
+	t.Cleanup(live.Close)
+	c := remote.New(remote.Config{Addrs: []string{silent.URL, live.URL}, Secret: secret, AttemptTimeout: 200 * time.Millisecond, RetryFor: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.CreateBucket(ctx, "b", ""); err != nil {
+		t.Fatalf("create bucket past a silent replica: %v", err)
+	}
+	if _, err := c.HeadBucket(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if n := silentHits.Load(); n != 1 {
+		t.Errorf("the silent replica got %d requests, want 1", n)
+	}
+}
