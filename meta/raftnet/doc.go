@@ -40,15 +40,19 @@
 //   - Handshakes run off the accept loop, at most Config.MaxHandshakes at
 //     once and each bounded by Config.HandshakeTimeout, so slow or silent
 //     clients cannot stall the acceptance of real replicas.
-//   - With TLS configured (Config.ServerTLS and ClientTLS, from
-//     internal/clustertls: mutual TLS with the cluster CA), the handshake
-//     runs inside TLS: a certificate from another CA fails before it, and
-//     the stream after it is encrypted and integrity-protected.
+//   - After the handshake the stream is integrity-protected: with TLS
+//     configured (Config.ServerTLS and ClientTLS, from internal/clustertls:
+//     mutual TLS with the cluster CA) by TLS, which runs under the handshake
+//     (a certificate from another CA fails before it) and also encrypts;
+//     without TLS by frames (stream.go) that each carry an HMAC-SHA256 under
+//     a key per direction derived from the handshake, over the frame's
+//     sequence number, length and payload, so a byte changed, dropped,
+//     replayed or injected on the path ends the connection (ErrTampered)
+//     before raft decodes it.
 //
-// What it does not do: without TLS it neither encrypts nor protects the
-// integrity of the stream after the handshake (an attacker on the path who
-// can inject into an established TCP connection is out of its reach; turn
-// on internal TLS for that); it does not tell replicas apart beyond the
+// What it does not do: without TLS it does not encrypt (raft's entries —
+// bucket and key names, manifests — cross the network readable; turn on
+// internal TLS for confidentiality); it does not tell replicas apart beyond the
 // secret (any holder of the secret may claim any id, as in peerauth); it
 // does not rotate secrets.
 package raftnet

@@ -71,7 +71,7 @@ func TestReplayedHandshakeRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recConn{Conn: raw}
-	if err := dialer.clientHandshake(rec, addr); err != nil {
+	if _, err := dialer.clientHandshake(rec, addr); err != nil {
 		t.Fatalf("real handshake: %v", err)
 	}
 	raw.Close()
@@ -114,7 +114,7 @@ func TestHandshakeForAnotherReplicaRefused(t *testing.T) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-	err = dialer.clientHandshake(c, "10.9.9.9:7001")
+	_, err = dialer.clientHandshake(c, "10.9.9.9:7001")
 	if !errors.Is(err, ErrHandshake) {
 		t.Fatalf("handshake for another address: %v", err)
 	}
@@ -150,3 +150,107 @@ func waitRefused(t *testing.T, l *Layer, n uint64) {
 }
 
 func srvAddr(l *Layer) raft.ServerAddress { return raft.ServerAddress(l.Addr().String()) }
+
+// flipProxyAt listens on addr and relays TCP connections to target, flipping one bit of the
+// dialer→listener stream at byte offset at (negative: relay unchanged).
+func flipProxyAt(t *testing.T, addr, target string, at int) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				return
+			}
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+			go func() {
+				buf := make([]byte, 1)
+				for off := 0; ; off++ {
+					if _, err := in.Read(buf); err != nil {
+						out.Close()
+						return
+					}
+					if off == at {
+						buf[0] ^= 0x01
+					}
+					if _, err := out.Write(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln
+}
+
+// TestTamperedStreamRefused: without TLS, a bit flipped on the path after
+// a good handshake is caught (ErrTampered) instead of reaching raft; the
+// control relays the same bytes unchanged and they arrive.
+func TestTamperedStreamRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		flip   bool
+		wantOK bool
+	}{{"unchanged", false, true}, {"one bit flipped", true, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The listener advertises the proxy's address: dialers reach it
+			// through the proxy.
+			raw, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxyLn, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxyAddr := proxyLn.Addr().String()
+			proxyLn.Close()
+			srv, err := New(raw, Config{Secret: testSecret, ID: "m0", Advertise: proxyAddr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			dialer := listen(t, "m1")
+			helloLen := len(magic) + nonceLen + 1 + len("m1") + 1 + len(proxyAddr)
+			at := -1
+			if tc.flip {
+				at = helloLen + macLen + 4 + 3 // inside the first frame's payload
+			}
+			flipProxyAt(t, proxyAddr, raw.Addr().String(), at)
+			c, err := dialer.Dial(raft.ServerAddress(proxyAddr), 2*time.Second)
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			defer c.Close()
+			if _, err := c.Write([]byte("append entries, term 99")); err != nil {
+				t.Fatal(err)
+			}
+			sc, err := srv.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sc.Close()
+			_ = sc.SetReadDeadline(time.Now().Add(3 * time.Second))
+			buf := make([]byte, len("append entries, term 99"))
+			n, err := io.ReadFull(sc, buf)
+			if tc.wantOK {
+				if err != nil || string(buf[:n]) != "append entries, term 99" {
+					t.Fatalf("read %q, %v", buf[:n], err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrTampered) {
+				t.Fatalf("tampered stream: read %q, %v; want ErrTampered", buf[:n], err)
+			}
+		})
+	}
+}

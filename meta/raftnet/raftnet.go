@@ -201,12 +201,14 @@ func (l *Layer) acceptLoop() {
 			continue
 		}
 		l.wg.Add(1)
+		raw := c
 		go func() {
 			defer l.wg.Done()
 			defer func() { <-l.sem }()
-			if err := l.serverHandshake(c); err != nil {
+			c, err := l.serverHandshake(c)
+			if err != nil {
 				l.refused.Add(1)
-				_ = c.Close()
+				_ = raw.Close()
 				return
 			}
 			select {
@@ -247,11 +249,15 @@ func (l *Layer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Con
 		}
 		c = tlsConn
 	}
-	if err := l.clientHandshake(c, string(address)); err != nil {
+	keys, err := l.clientHandshake(c, string(address))
+	if err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("raftnet: dial %s: %w", address, err)
 	}
 	_ = c.SetDeadline(time.Time{})
+	if l.cfg.ClientTLS == nil {
+		return newFrameConn(c, keys.dialer, keys.listener), nil
+	}
 	return c, nil
 }
 
@@ -272,13 +278,24 @@ func (l *Layer) mac(role string, nd, nl []byte, dialer, target, listener string)
 	return m.Sum(nil)
 }
 
-func (l *Layer) clientHandshake(c net.Conn, target string) error {
+// streamKeys are the MAC keys of a connection's two directions: what the
+// dialer writes and what the listener writes.
+type streamKeys struct{ dialer, listener []byte }
+
+func (l *Layer) streamKeys(nd, nl []byte, dialer, target, listener string) streamKeys {
+	return streamKeys{
+		dialer:   l.mac("stream D", nd, nl, dialer, target, listener),
+		listener: l.mac("stream L", nd, nl, dialer, target, listener),
+	}
+}
+
+func (l *Layer) clientHandshake(c net.Conn, target string) (streamKeys, error) {
 	if len(target) > maxName {
-		return fmt.Errorf("%w: address over %d bytes", ErrHandshake, maxName)
+		return streamKeys{}, fmt.Errorf("%w: address over %d bytes", ErrHandshake, maxName)
 	}
 	nd := make([]byte, nonceLen)
 	if _, err := rand.Read(nd); err != nil {
-		return err
+		return streamKeys{}, err
 	}
 	var hello bytes.Buffer
 	hello.WriteString(magic)
@@ -286,81 +303,88 @@ func (l *Layer) clientHandshake(c net.Conn, target string) error {
 	putName(&hello, l.cfg.ID)
 	putName(&hello, target)
 	if _, err := c.Write(hello.Bytes()); err != nil {
-		return fmt.Errorf("%w: sending hello: %v", ErrHandshake, err)
+		return streamKeys{}, fmt.Errorf("%w: sending hello: %v", ErrHandshake, err)
 	}
 	nl := make([]byte, nonceLen)
 	if _, err := io.ReadFull(c, nl); err != nil {
-		return fmt.Errorf("%w: reading challenge: %v", ErrHandshake, err)
+		return streamKeys{}, fmt.Errorf("%w: reading challenge: %v", ErrHandshake, err)
 	}
 	listener, err := readName(c)
 	if err != nil {
-		return fmt.Errorf("%w: reading challenge: %v", ErrHandshake, err)
+		return streamKeys{}, fmt.Errorf("%w: reading challenge: %v", ErrHandshake, err)
 	}
 	got := make([]byte, macLen)
 	if _, err := io.ReadFull(c, got); err != nil {
-		return fmt.Errorf("%w: reading challenge: %v", ErrHandshake, err)
+		return streamKeys{}, fmt.Errorf("%w: reading challenge: %v", ErrHandshake, err)
 	}
 	if !hmac.Equal(got, l.mac("L", nd, nl, l.cfg.ID, target, listener)) {
-		return fmt.Errorf("%w: %s (%q) does not know the cluster secret", ErrHandshake, target, listener)
+		return streamKeys{}, fmt.Errorf("%w: %s (%q) does not know the cluster secret", ErrHandshake, target, listener)
 	}
 	if _, err := c.Write(l.mac("D", nd, nl, l.cfg.ID, target, listener)); err != nil {
-		return fmt.Errorf("%w: sending proof: %v", ErrHandshake, err)
+		return streamKeys{}, fmt.Errorf("%w: sending proof: %v", ErrHandshake, err)
 	}
 	var ack [1]byte
 	if _, err := io.ReadFull(c, ack[:]); err != nil || ack[0] != accepted {
-		return fmt.Errorf("%w: %s (%q) did not accept our proof", ErrHandshake, target, listener)
+		return streamKeys{}, fmt.Errorf("%w: %s (%q) did not accept our proof", ErrHandshake, target, listener)
 	}
-	return nil
+	return l.streamKeys(nd, nl, l.cfg.ID, target, listener), nil
 }
 
-func (l *Layer) serverHandshake(c net.Conn) error {
+func (l *Layer) serverHandshake(c net.Conn) (net.Conn, error) {
 	_ = c.SetDeadline(time.Now().Add(l.cfg.HandshakeTimeout))
 	if tc, ok := c.(*tls.Conn); ok {
 		if err := tc.Handshake(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	head := make([]byte, len(magic)+nonceLen)
 	if _, err := io.ReadFull(c, head); err != nil {
-		return err
+		return nil, err
 	}
 	if string(head[:len(magic)]) != magic {
-		return fmt.Errorf("%w: not a shale raft handshake", ErrHandshake)
+		return nil, fmt.Errorf("%w: not a shale raft handshake", ErrHandshake)
 	}
 	nd := head[len(magic):]
 	dialer, err := readName(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	target, err := readName(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if target != l.cfg.Advertise {
-		return fmt.Errorf("%w: dialer meant %q, this is %q", ErrHandshake, target, l.cfg.Advertise)
+		return nil, fmt.Errorf("%w: dialer meant %q, this is %q", ErrHandshake, target, l.cfg.Advertise)
 	}
 	nl := make([]byte, nonceLen)
 	if _, err := rand.Read(nl); err != nil {
-		return err
+		return nil, err
 	}
 	var ch bytes.Buffer
 	ch.Write(nl)
 	putName(&ch, l.cfg.ID)
 	ch.Write(l.mac("L", nd, nl, dialer, target, l.cfg.ID))
 	if _, err := c.Write(ch.Bytes()); err != nil {
-		return err
+		return nil, err
 	}
 	got := make([]byte, macLen)
 	if _, err := io.ReadFull(c, got); err != nil {
-		return err
+		return nil, err
 	}
 	if !hmac.Equal(got, l.mac("D", nd, nl, dialer, target, l.cfg.ID)) {
-		return fmt.Errorf("%w: %q does not know the cluster secret", ErrHandshake, dialer)
+		return nil, fmt.Errorf("%w: %q does not know the cluster secret", ErrHandshake, dialer)
 	}
 	if _, err := c.Write([]byte{accepted}); err != nil {
-		return err
+		return nil, err
 	}
-	return c.SetDeadline(time.Time{})
+	if err := c.SetDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	if l.cfg.ServerTLS == nil {
+		k := l.streamKeys(nd, nl, dialer, target, l.cfg.ID)
+		return newFrameConn(c, k.listener, k.dialer), nil
+	}
+	return c, nil
 }
 
 func putName(b *bytes.Buffer, s string) {
