@@ -36,7 +36,7 @@ type tlsPair struct{ server, client *tls.Config }
 
 // issue makes a CA in dir and returns a tlsPair per name, valid for
 // 127.0.0.1.
-func issue(t *testing.T, dir string, names ...string) []tlsPair {
+func issue(t testing.TB, dir string, names ...string) []tlsPair {
 	t.Helper()
 	ca, err := clustertls.LoadOrCreateCA(dir, "test CA "+dir)
 	if err != nil {
@@ -68,7 +68,7 @@ type tcpCluster struct {
 	nodes  []*replicated.Node
 }
 
-func newTCPCluster(t *testing.T, n int, tlsCfg []tlsPair) *tcpCluster {
+func newTCPCluster(t testing.TB, n int, tlsCfg []tlsPair) *tcpCluster {
 	t.Helper()
 	root := t.TempDir()
 	c := &tcpCluster{}
@@ -111,7 +111,7 @@ func newTCPCluster(t *testing.T, n int, tlsCfg []tlsPair) *tcpCluster {
 }
 
 // leader waits for a leader that has passed a barrier.
-func (c *tcpCluster) leader(t *testing.T) *replicated.Node {
+func (c *tcpCluster) leader(t testing.TB) *replicated.Node {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
