@@ -59,7 +59,7 @@ type Config struct {
 // the replica it believes leads, follows a follower's leader hint, tries
 // the next address when a replica does not answer, and retries with
 // backoff within Config.RetryFor and the call's context. Every mutation
-// carries a request id (the context's, meta.WithRequestID, or a fresh
+// but Heartbeat carries a request id (the context's, meta.WithRequestID, or a fresh
 // one), the same on every retry, so a mutation whose reply was lost is
 // applied once. It is safe for concurrent use.
 type Client struct {

@@ -28,9 +28,10 @@
 //   - A mutation the server has received runs to its commit even if the
 //     client goes away: the handler runs it under context.WithoutCancel, so
 //     a lost reply never loses a commit.
-//   - Every mutation carries a request id in the signed query (rid: the
-//     context's meta.RequestID, else a fresh one), the same on every retry
-//     of one call, and the handler applies it under meta.WithRequestID: a
+//   - Every mutation but Heartbeat (idempotent) carries a request id in
+//     the signed query (rid: the context's meta.RequestID, else a fresh
+//     one), the same on every retry of one call, and the handler applies
+//     it under meta.WithRequestID: a
 //     mutation whose reply was lost and that is retried, on the same
 //     replica or a new leader, is applied once and answered with its first
 //     result (within meta.Config.RequestRetention). A caller that gives up

@@ -140,7 +140,8 @@ func NewHandler(b Backend, secret []byte, cfg HandlerConfig) http.Handler {
 	// caller disconnects, under the request id they carry; reads honour
 	// the request's context.
 	reg := func(name string, h func(ctx context.Context, body []byte) (any, error)) {
-		r.Post("/v1/"+name, serve(mutating[name], cfg.LeaderURL, h))
+		_, mutation := mutating[name]
+		r.Post("/v1/"+name, serve(mutation, cfg.LeaderURL, h))
 	}
 	mut, read := reg, reg
 
