@@ -187,9 +187,11 @@ func TestFollowerPointsToLeader(t *testing.T) {
 	}
 }
 
-// TestClientSurvivesLeaderKill: commits run while the leader is killed;
-// every commit is acknowledged (the client follows to the new leader) and
-// every acknowledged commit reads back.
+// TestClientSurvivesLeaderKill: eight clients commit while the leader is
+// killed under them (some calls in flight on it); every commit is
+// acknowledged (the client follows to the new leader), every acknowledged
+// commit reads back with the generation it was acknowledged with, and no
+// two share a generation.
 func TestClientSurvivesLeaderKill(t *testing.T) {
 	g := newGroup(t, 3)
 	l := g.leader()
@@ -198,30 +200,60 @@ func TestClientSurvivesLeaderKill(t *testing.T) {
 	if err := c.CreateBucket(ctx, "b", ""); err != nil {
 		t.Fatal(err)
 	}
-	acked := map[string]uint64{}
-	var longest time.Duration
-	for i := 0; i < 60; i++ {
-		if i == 20 {
-			g.kill(l)
-		}
-		key := fmt.Sprintf("k%03d", i)
-		start := time.Now()
-		m, err := c.Commit(ctx, man("b", key))
-		if err != nil {
-			t.Fatalf("commit %s: %v", key, err)
-		}
-		longest = max(longest, time.Since(start))
-		acked[key] = m.Generation
+	const workers, perWorker = 8, 15
+	var (
+		mu      sync.Mutex
+		acked   = map[string]uint64{}
+		longest time.Duration
+		count   atomic.Int64
+		killed  = make(chan struct{})
+		wg      sync.WaitGroup
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perWorker; i++ {
+				key := fmt.Sprintf("w%d-k%02d", w, i)
+				start := time.Now()
+				m, err := c.Commit(ctx, man("b", key))
+				if err != nil {
+					t.Errorf("commit %s: %v", key, err)
+					return
+				}
+				mu.Lock()
+				acked[key] = m.Generation
+				longest = max(longest, time.Since(start))
+				mu.Unlock()
+				if count.Add(1) == 30 {
+					close(killed)
+				}
+			}
+		}()
+	}
+	<-killed
+	g.kill(l)
+	wg.Wait()
+	if t.Failed() {
+		return
 	}
 	nl := g.leader()
 	if nl == l {
 		t.Fatal("the killed replica still leads")
 	}
+	seen := map[uint64]string{}
 	for key, gen := range acked {
 		m, err := c.Get(ctx, "b", key)
 		if err != nil || m.Generation != gen {
 			t.Fatalf("get %s: generation %d, %v; acknowledged %d", key, m.Generation, err, gen)
 		}
+		if other, dup := seen[gen]; dup {
+			t.Fatalf("%s and %s acknowledged with the same generation %d", key, other, gen)
+		}
+		seen[gen] = key
+	}
+	if len(acked) != workers*perWorker {
+		t.Fatalf("%d commits acknowledged, want %d", len(acked), workers*perWorker)
 	}
 	t.Logf("longest commit across the failover: %v", longest.Round(time.Millisecond))
 }
