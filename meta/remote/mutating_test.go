@@ -28,7 +28,7 @@ func TestMutatingNamesRoutes(t *testing.T) {
 	signer := peerauth.NewSigner(secret, Identity)
 	for name := range mutating {
 		body := []byte(`{}`)
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/"+name+"?rid=x", bytes.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/"+name+"?rid=x-"+name, bytes.NewReader(body))
 		signer.Sign(req, peerauth.BodySHA256(body))
 		resp, err := srv.Client().Do(req)
 		if err != nil {
