@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"internal/s3auth":          {},
 	"meta":                     {"cluster", "internal/privfs"},
 	"meta/replicated":          {"meta", "cluster", "internal/privfs"},
+	"meta/raftnet":             {"internal/peerauth", "internal/privfs"},
 
 	// Leader-only work: the Runner and its test double.
 	"internal/leader":            {},

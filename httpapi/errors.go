@@ -158,7 +158,10 @@ func errorTable() []errorEntry {
 
 		// Object layer (object).
 		e(object.ErrQuorum, "SlowDown", 503, "Please reduce your request rate."),
-		e(meta.ErrUnavailable, "ServiceUnavailable", 503, "The metadata service is unreachable; please retry."),
+		// No meta leader (an election, a lost majority) or meta unreachable:
+		// SlowDown, which SDKs retry with backoff.
+		e(meta.ErrUnavailable, "SlowDown", 503, "Please reduce your request rate."),
+		e(meta.ErrNotLeader, "SlowDown", 503, "Please reduce your request rate."),
 		e(object.ErrNoPlacement, "SlowDown", 503, "Please reduce your request rate."),
 		e(object.ErrBusy, "SlowDown", 503, "Please reduce your request rate."),
 		e(object.ErrBadDigest, "BadDigest", 400, "The Content-MD5 you specified did not match what we received."),

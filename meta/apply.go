@@ -56,6 +56,10 @@ type liveness struct {
 type requestRecord struct {
 	Time   time.Time `json:"time"`
 	Result Result    `json:"result"`
+	// Op is the operation that used the id (empty in records from before
+	// it was kept): a different operation under the same id is refused
+	// rather than answered with another command's result.
+	Op Op `json:"op,omitempty"`
 }
 
 // AppliedIndex returns the raft index of the last command applied (0 for a
@@ -111,6 +115,9 @@ func (s *Store) applyLocked(index uint64, c *Command) (Result, error) {
 		}
 		if ok {
 			res, dup = rec.Result, true
+			if rec.Op != "" && rec.Op != c.Op {
+				res, _ = rejection(fmt.Errorf("%w: request id %s was used for %s, not %s", ErrInvalidArgument, c.Request, rec.Op, c.Op))
+			}
 		}
 	}
 	if !dup {
@@ -125,7 +132,7 @@ func (s *Store) applyLocked(index uint64, c *Command) (Result, error) {
 		res, t = r, &txn{b: s.db.NewBatch(), now: t.now}
 	}
 	if c.Request != "" && !dup {
-		_ = t.b.Set(requestKey(c.Request), mustJSON(requestRecord{Time: t.now, Result: res}), nil)
+		_ = t.b.Set(requestKey(c.Request), mustJSON(requestRecord{Time: t.now, Result: res, Op: c.Op}), nil)
 		_ = t.b.Set(requestAgeKey(t.now, c.Request), nil, nil)
 		if err := s.pruneRequests(t); err != nil {
 			t.b.Close()

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/shale-store/shale/cluster"
@@ -18,26 +23,90 @@ import (
 // maxResponse bounds a result the client reads into memory.
 const maxResponse = 256 << 20
 
+// Config configures a Client. Zero fields take the documented defaults.
+type Config struct {
+	// Addrs are the base URLs of the metadata replicas (e.g.
+	// "http://127.0.0.1:7000", or https:// with an HTTP client that trusts
+	// the cluster CA), in the order tried first. At least one; a single
+	// one is a single meta process (or a one-voter group).
+	Addrs []string
+	// Secret is the cluster secret (at least peerauth.MinSecretLen bytes;
+	// shorter panics) the client signs with for Identity.
+	Secret []byte
+	// HTTP carries the calls. nil: a default client without a timeout;
+	// calls are bounded by their context and RetryFor.
+	HTTP *http.Client
+	// RetryFor bounds how long one call keeps retrying (following the
+	// leader, trying the next replica, waiting out an election) before it
+	// gives up with an error wrapping meta.ErrUnavailable; the call's
+	// context bounds it too. Default 10s: several elections with dev's
+	// timeouts, short enough for an S3 client to see 503 SlowDown and
+	// retry on its own.
+	RetryFor time.Duration
+	// AttemptTimeout bounds one attempt on one replica, so a replica that
+	// is cut off (packets dropped, not refused) costs one attempt, not the
+	// whole call. A mutation cut short may still commit; its retry carries
+	// the same request id. Default 3s.
+	AttemptTimeout time.Duration
+	// BackoffMin and BackoffMax bound the pause between attempts, which
+	// doubles from BackoffMin (with jitter) up to BackoffMax. Following a
+	// fresh leader hint does not pause. Defaults 20ms and 500ms.
+	BackoffMin, BackoffMax time.Duration
+}
+
 // Client is a meta.Service (and the repair-side calls of *meta.Store) over
-// HTTP. It is safe for concurrent use.
+// HTTP, against one replica or a raft group of them: it sends each call to
+// the replica it believes leads, follows a follower's leader hint, tries
+// the next address when a replica does not answer, and retries with
+// backoff within Config.RetryFor and the call's context. Every mutation
+// but Heartbeat carries a request id (the context's, meta.WithRequestID, or a fresh
+// one), the same on every retry, so a mutation whose reply was lost is
+// applied once. It is safe for concurrent use.
 type Client struct {
-	base   string
+	cfg    Config
 	signer *peerauth.Signer
-	hc     *http.Client
+	// leader is the index in cfg.Addrs of the replica calls go to first.
+	leader atomic.Int64
 }
 
 var _ Backend = (*Client)(nil)
 
-// NewClient returns a client of the service at baseURL (e.g.
-// "http://127.0.0.1:7000", or https:// with an hc that trusts the cluster
-// CA), signing with secret (at least peerauth.MinSecretLen bytes; shorter
-// panics) for Identity. hc nil means a default client without a timeout:
-// callers bound calls with their context.
+// NewClient returns a client of the service at baseURL, which may be a
+// comma-separated list of replica URLs (see Config.Addrs), signing with
+// secret; hc nil means a default client. Defaults as in New.
 func NewClient(baseURL string, secret []byte, hc *http.Client) *Client {
-	if hc == nil {
-		hc = &http.Client{}
+	return New(Config{Addrs: strings.Split(baseURL, ","), Secret: secret, HTTP: hc})
+}
+
+// New returns a client configured by cfg. It panics without an address or
+// with a short secret (a programming error in cmd, as in peerauth).
+func New(cfg Config) *Client {
+	var addrs []string
+	for _, a := range cfg.Addrs {
+		if a = strings.TrimRight(strings.TrimSpace(a), "/"); a != "" {
+			addrs = append(addrs, a)
+		}
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), signer: peerauth.NewSigner(secret, Identity), hc: hc}
+	if len(addrs) == 0 {
+		panic("meta/remote: client without an address")
+	}
+	cfg.Addrs = addrs
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{}
+	}
+	if cfg.RetryFor <= 0 {
+		cfg.RetryFor = 10 * time.Second
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = 3 * time.Second
+	}
+	if cfg.BackoffMin <= 0 {
+		cfg.BackoffMin = 20 * time.Millisecond
+	}
+	if cfg.BackoffMax < cfg.BackoffMin {
+		cfg.BackoffMax = max(cfg.BackoffMin, 500*time.Millisecond)
+	}
+	return &Client{cfg: cfg, signer: peerauth.NewSigner(cfg.Secret, Identity)}
 }
 
 // validUTF8 refuses strings JSON could not carry unchanged (encoding/json
@@ -52,51 +121,155 @@ func validUTF8(method string, ss ...string) error {
 	return nil
 }
 
-// call posts in as JSON to /v1/method and decodes the result into out
-// (nil: discard).
+// call posts in as JSON to /v1/method on the leader and decodes the result
+// into out (nil: discard), retrying as the Client's comment says.
 func (c *Client) call(ctx context.Context, method string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return fmt.Errorf("meta %s: encoding request: %w", method, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/"+method, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("meta %s: %w", method, err)
+	path := "/v1/" + method
+	if mutating[method] {
+		rid := meta.RequestID(ctx)
+		if rid == "" {
+			rid = meta.NewRequestID()
+		}
+		path += "?" + url.Values{requestIDParam: {rid}}.Encode()
 	}
-	req.Header.Set("Content-Type", "application/json")
-	c.signer.Sign(req, peerauth.BodySHA256(body))
-	resp, err := c.hc.Do(req)
-	if err != nil {
+	n := int64(len(c.cfg.Addrs))
+	giveUp := time.Now().Add(c.cfg.RetryFor)
+	backoff := c.cfg.BackoffMin
+	followed := false
+	for attempt := 1; ; attempt++ {
+		i := c.leader.Load()
+		a := attemptResult{hint: -1}
+		if i >= 0 && i < n {
+			a = c.once(ctx, i, method, path, body, out)
+		}
+		if !a.retry {
+			return a.err
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("meta %s: %w", method, ctx.Err())
 		}
-		return fmt.Errorf("meta %s: %w: %w", method, meta.ErrUnavailable, err)
+		next, follow := (i+1)%n, false
+		if a.hint >= 0 && a.hint != i {
+			next, follow = a.hint, true
+		}
+		c.leader.CompareAndSwap(i, next)
+		if follow && !followed {
+			followed = true // a fresh hint: go at once, but not twice in a row
+		} else {
+			followed = false
+			pause := backoff/2 + rand.N(backoff/2+1)
+			backoff = min(2*backoff, c.cfg.BackoffMax)
+			if until := time.Until(giveUp); pause > until {
+				pause = max(until, 0)
+			}
+			t := time.NewTimer(pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("meta %s: %w", method, ctx.Err())
+			case <-t.C:
+			}
+		}
+		if !time.Now().Before(giveUp) {
+			if errors.Is(a.err, meta.ErrUnavailable) {
+				return fmt.Errorf("meta %s: gave up after %d attempts over %v: %w", method, attempt, c.cfg.RetryFor, a.err)
+			}
+			return fmt.Errorf("meta %s: %w: gave up after %d attempts over %v: %w", method, meta.ErrUnavailable, attempt, c.cfg.RetryFor, a.err)
+		}
+	}
+}
+
+// attemptResult is one attempt's outcome: err (nil on success), whether
+// the call may be retried, and the index of the leader a follower named
+// (-1: none, or one not in Addrs).
+type attemptResult struct {
+	err   error
+	retry bool
+	hint  int64
+}
+
+// once makes one attempt at replica i.
+func (c *Client) once(ctx context.Context, i int64, method, path string, body []byte, out any) attemptResult {
+	addr := c.cfg.Addrs[i]
+	callCtx := ctx
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, addr+path, bytes.NewReader(body))
+	if err != nil {
+		return attemptResult{err: fmt.Errorf("meta %s: %w", method, err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	c.signer.Sign(req, peerauth.BodySHA256(body))
+	resp, err := c.cfg.HTTP.Do(req)
+	if err != nil {
+		if callCtx.Err() != nil {
+			return attemptResult{err: fmt.Errorf("meta %s: %w", method, callCtx.Err())}
+		}
+		return attemptResult{err: fmt.Errorf("meta %s on %s: %w: %w", method, addr, meta.ErrUnavailable, err), retry: true, hint: -1}
 	}
 	defer resp.Body.Close()
 	rb, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
-		return fmt.Errorf("meta %s: reading reply: %w", method, err)
+		if callCtx.Err() != nil {
+			return attemptResult{err: fmt.Errorf("meta %s: %w", method, callCtx.Err())}
+		}
+		return attemptResult{err: fmt.Errorf("meta %s on %s: %w: reading reply: %w", method, addr, meta.ErrUnavailable, err), retry: true, hint: -1}
 	}
 	if len(rb) > maxResponse {
-		return fmt.Errorf("meta %s: %w: reply over %d bytes", method, ErrProtocol, maxResponse)
+		return attemptResult{err: fmt.Errorf("meta %s: %w: reply over %d bytes", method, ErrProtocol, maxResponse)}
 	}
-	switch {
-	case resp.StatusCode == http.StatusOK:
+	switch resp.StatusCode {
+	case http.StatusOK:
 		if out == nil {
-			return nil
+			return attemptResult{}
 		}
 		if err := json.Unmarshal(rb, out); err != nil {
-			return fmt.Errorf("meta %s: %w: reply: %v", method, ErrProtocol, err)
+			return attemptResult{err: fmt.Errorf("meta %s: %w: reply: %v", method, ErrProtocol, err)}
 		}
-		return nil
-	case resp.StatusCode == http.StatusUnauthorized:
-		return fmt.Errorf("meta %s: %w: %s", method, ErrUnauthorized, strings.TrimSpace(string(rb)))
+		return attemptResult{}
+	case http.StatusUnauthorized:
+		return attemptResult{err: fmt.Errorf("meta %s: %w: %s", method, ErrUnauthorized, strings.TrimSpace(string(rb)))}
 	}
 	var eb errorBody
 	if err := json.Unmarshal(rb, &eb); err != nil || eb.Code == "" {
-		return fmt.Errorf("meta %s: %w: status %d: %.200s", method, ErrProtocol, resp.StatusCode, rb)
+		err := fmt.Errorf("meta %s on %s: %w: status %d: %.200s", method, addr, ErrProtocol, resp.StatusCode, rb)
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			// Not our JSON but a refusal to serve now (peerauth's full
+			// replay cache, a proxy): try again.
+			return attemptResult{err: fmt.Errorf("%w: %w", meta.ErrUnavailable, err), retry: true, hint: -1}
+		}
+		return attemptResult{err: err}
 	}
-	return decodeError(method, eb)
+	switch eb.Code {
+	case codeNotLeader:
+		hint := c.index(resp.Header.Get(LeaderHeader))
+		nl := &meta.NotLeaderError{LeaderID: eb.LeaderID}
+		if hint >= 0 {
+			nl.LeaderAddr = c.cfg.Addrs[hint]
+		}
+		return attemptResult{err: &Error{Method: method, Code: eb.Code, Message: eb.Message, err: nl}, retry: true, hint: hint}
+	case codeUnavailable:
+		return attemptResult{err: decodeError(method, eb), retry: true, hint: -1}
+	}
+	return attemptResult{err: decodeError(method, eb)}
+}
+
+// index returns the position of u in Addrs, or -1.
+func (c *Client) index(u string) int64 {
+	u = strings.TrimRight(u, "/")
+	if u == "" {
+		return -1
+	}
+	for i, a := range c.cfg.Addrs {
+		if a == u {
+			return int64(i)
+		}
+	}
+	return -1
 }
 
 // CreateBucket implements meta.Service.

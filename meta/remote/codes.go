@@ -38,17 +38,50 @@ var codes = []code{
 	{"InvalidArgument", meta.ErrInvalidArgument, http.StatusBadRequest},
 	{"Conflict", meta.ErrConflict, http.StatusConflict},
 	{"Corrupt", meta.ErrCorrupt, http.StatusInternalServerError},
+	// A follower (or a deposed leader): the answer carries LeaderHeader.
+	// Before Unavailable: a leader that lost its leadership mid-commit
+	// says both, and the hint is worth following.
+	{codeNotLeader, meta.ErrNotLeader, http.StatusMisdirectedRequest},
+	{codeUnavailable, meta.ErrUnavailable, http.StatusServiceUnavailable},
 }
 
 const (
 	codeInternal      = "Internal"
 	codeUnknownMethod = "UnknownMethod"
+	codeNotLeader     = "NotLeader"
+	codeUnavailable   = "Unavailable"
 )
+
+// LeaderHeader, on a NotLeader answer, is the base URL of the replica the
+// answering one believes leads (empty or absent: it knows none, an
+// election is under way). The client follows it only to an address it
+// was configured with.
+const LeaderHeader = "X-Shale-Leader"
+
+// requestIDParam is the query parameter carrying a mutation's request id
+// (meta.WithRequestID). It is in the query, not a header, so the
+// request's signature covers it.
+const requestIDParam = "rid"
+
+// mutating names the methods that change state: the handler runs them to
+// completion even if the caller leaves. The value says whether the client
+// sends the call with a request id: every mutation but Heartbeat, which is
+// idempotent (a report applied twice leaves what it left once) and
+// frequent, so it costs no request record (and no synced write in the
+// single process).
+var mutating = map[string]bool{
+	"CreateBucket": true, "DeleteBucket": true, "Commit": true, "Delete": true,
+	"UpdateShards": true, "CreateUpload": true, "PutPart": true, "CompleteUpload": true,
+	"AbortUpload": true, "Heartbeat": false, "Admin": true, "ReportBad": true,
+	"AddGarbage": true, "RemoveGarbage": true, "ResolveDegraded": true,
+}
 
 // errorBody is the JSON body of a failed call.
 type errorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// LeaderID is the raft id of the leader, on a NotLeader answer.
+	LeaderID string `json:"leader_id,omitempty"`
 }
 
 // encodeError picks the wire code and status for err.

@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,6 +36,11 @@ type HandlerConfig struct {
 	// than peerauth's 16 MiB: a manifest of a 10,000-part upload is large.
 	// Its Identities default to Identity.
 	Auth peerauth.Config
+	// LeaderURL turns the leader a follower names (its raft id and raft
+	// address, from *meta.NotLeaderError) into the base URL clients reach
+	// its handler at, sent as LeaderHeader. nil, or "" from it: no hint,
+	// and clients try their other addresses.
+	LeaderURL func(id, raftAddr string) string
 }
 
 // Identity is the peerauth target of the metadata service: what its
@@ -130,13 +136,14 @@ func NewHandler(b Backend, secret []byte, cfg HandlerConfig) http.Handler {
 		cfg.Auth.Identities = []string{Identity}
 	}
 	r := chi.NewRouter()
-	// Mutations: run to completion even if the caller disconnects.
-	mut := func(name string, h func(ctx context.Context, body []byte) (any, error)) {
-		r.Post("/v1/"+name, serve(true, h))
+	// Mutations (the methods in mutating) run to completion even if the
+	// caller disconnects, under the request id they carry; reads honour
+	// the request's context.
+	reg := func(name string, h func(ctx context.Context, body []byte) (any, error)) {
+		_, mutation := mutating[name]
+		r.Post("/v1/"+name, serve(mutation, cfg.LeaderURL, h))
 	}
-	read := func(name string, h func(ctx context.Context, body []byte) (any, error)) {
-		r.Post("/v1/"+name, serve(false, h))
-	}
+	mut, read := reg, reg
 
 	mut("CreateBucket", call(func(ctx context.Context, q nameReq) (any, error) {
 		return empty{}, b.CreateBucket(ctx, q.Name, q.Region)
@@ -234,7 +241,7 @@ func call[In any](fn func(ctx context.Context, in In) (any, error)) func(ctx con
 
 // serve reads the (already verified, bounded) body, runs h and writes its
 // result or error.
-func serve(mutation bool, h func(ctx context.Context, body []byte) (any, error)) http.HandlerFunc {
+func serve(mutation bool, leaderURL func(id, raftAddr string) string, h func(ctx context.Context, body []byte) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -246,15 +253,46 @@ func serve(mutation bool, h func(ctx context.Context, body []byte) (any, error))
 			// The request arrived whole: finish it even if the client leaves,
 			// so that a lost reply never loses a commit.
 			ctx = context.WithoutCancel(ctx)
+			if rid := r.URL.Query().Get(requestIDParam); rid != "" {
+				if !validRequestID(rid) {
+					writeJSON(w, http.StatusBadRequest, errorBody{Code: "InvalidArgument", Message: "malformed request id"})
+					return
+				}
+				ctx = meta.WithRequestID(ctx, rid)
+			}
 		}
 		out, err := h(ctx, body)
 		if err != nil {
 			eb, status := encodeError(err)
+			var nl *meta.NotLeaderError
+			if errors.As(err, &nl) {
+				eb.LeaderID = nl.LeaderID
+				if leaderURL != nil && nl.LeaderID != "" {
+					if u := leaderURL(nl.LeaderID, nl.LeaderAddr); u != "" {
+						w.Header().Set(LeaderHeader, u)
+					}
+				}
+			}
 			writeJSON(w, status, eb)
 			return
 		}
 		writeJSON(w, http.StatusOK, out)
 	}
+}
+
+// validRequestID accepts 1–128 characters of [A-Za-z0-9_-] (meta.NewRequestID
+// makes 32 hex digits).
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -35,8 +35,9 @@
 //     most once within meta.Config.RequestRetention: a retry returns the
 //     first result, from any leader.
 //
-// What it does not do (yet): it brings no network transport of its own and
-// no authentication (the caller passes a raft.Transport), it does not run
+// What it does not do (yet): it brings no network transport of its own
+// (the caller passes a raft.Transport: over the network, a
+// raft.NetworkTransport on meta/raftnet's authenticated Layer), it does not run
 // leader-only background work (ticks, repair, garbage collection) or the
 // restart grace (meta.OpGrace) on a leader change, and clients that follow
 // the leader are meta/remote's business.

@@ -125,6 +125,7 @@ type Node struct {
 	logs  *LogStore
 	snaps raft.SnapshotStore
 	raft  *raft.Raft
+	trans *guardedTransport
 
 	// readyTerm is a term in which this replica, as leader, has seen an
 	// entry of its own commit (0: none yet). From then on its commit index
@@ -197,7 +198,9 @@ func Open(cfg Config) (*Node, error) {
 			}
 		}
 	}
-	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snaps, cfg.Transport); err != nil {
+	var trans raft.Transport
+	trans, n.trans = guard(cfg.Transport)
+	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snaps, trans); err != nil {
 		return fail(err)
 	}
 	return n, nil
@@ -254,6 +257,7 @@ func (n *Node) closeStores() {
 // Close stops raft and closes the stores. No method may be called after.
 func (n *Node) Close() error {
 	err := n.raft.Shutdown().Error()
+	n.trans.stop()
 	n.closeStores()
 	return err
 }
