@@ -19,7 +19,7 @@ var allowed = map[string][]string{
 	"storage":                  {"erasure", "internal/pace", "internal/privfs"},
 	"internal/peerauth":        {"internal/privfs"},
 	"internal/devcluster":      {"internal/privfs"},
-	"internal/clustertls":      {},
+	"internal/clustertls":      {"internal/privfs"},
 	"internal/pace":            {},
 	"internal/privfs":          {},
 	"internal/progress":        {},

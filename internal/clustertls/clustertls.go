@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/shale-store/shale/internal/privfs"
 )
 
 // File names of the CA inside its directory.
@@ -255,7 +257,17 @@ func (f Files) load() (tls.Certificate, *x509.CertPool, error) {
 	if f.Cert == "" || f.Key == "" || f.CA == "" {
 		return tls.Certificate{}, nil, errors.New("clustertls: internal TLS needs a certificate, its key and the cluster CA")
 	}
-	pair, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	certPEM, err := os.ReadFile(f.Cert)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("clustertls: load %s: %w", f.Cert, err)
+	}
+	// The private key is refused when group or others may read it, as the
+	// cluster secret is.
+	keyPEM, err := privfs.ReadFile(f.Key)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("clustertls: load key: %w", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("clustertls: load %s: %w", f.Cert, err)
 	}

@@ -2,6 +2,7 @@ package clustertls
 
 import (
 	"crypto/tls"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shale-store/shale/internal/privfs"
 )
 
 func TestCAAndCertFiles(t *testing.T) {
@@ -171,5 +174,25 @@ func TestMissingFiles(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := LoadCA(dir); err == nil {
 		t.Fatal("empty dir loaded as a CA")
+	}
+}
+
+// TestExposedKeyRefused: a certificate's private key that group or others
+// may read is refused, with the chmod that fixes it, as the cluster secret
+// is; after the chmod it loads.
+func TestExposedKeyRefused(t *testing.T) {
+	c := newCluster(t, "exposed")
+	if err := os.Chmod(c.server.Key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ServerConfig(c.server)
+	if !errors.Is(err, privfs.ErrNotPrivate) || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("key file 0644: %v, want the private-file refusal", err)
+	}
+	if err := os.Chmod(c.server.Key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ServerConfig(c.server); err != nil {
+		t.Fatalf("key file 0600: %v", err)
 	}
 }
