@@ -19,7 +19,7 @@ import (
 var testServe = serve.Config{MaxConns: 2, ReadHeaderTimeout: 1500 * time.Millisecond}
 
 // startRole runs run in a goroutine until the test ends and returns the
-// address from the first line it writes (after prefix).
+// address from the first line it writes that starts with prefix.
 func startRole(t *testing.T, prefix string, run func(ctx context.Context, stdout io.Writer) error) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -36,19 +36,21 @@ func startRole(t *testing.T, prefix string, run func(ctx context.Context, stdout
 			t.Errorf("%s: %v", prefix, err)
 		}
 	})
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the listening line: %v", err)
+	br := bufio.NewReader(pr)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading lines for %q…: %v", prefix, err)
+		}
+		if addr, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+			go func() { _, _ = io.Copy(io.Discard, br) }()
+			return addr
+		}
 	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), prefix)
-	if !ok {
-		t.Fatalf("first line %q, want %q…", line, prefix)
-	}
-	return addr
 }
 
-// TestEveryRoleListenerIsLimited: the S3 gateway, meta, a node and the
+// TestEveryRoleListenerIsLimited: the S3 gateway, meta and its metrics
+// listener, a node and the
 // pprof endpoint each queue connections past their --max-conns and cut a
 // client that is slow to send its headers (slowloris) after
 // --read-header-timeout.
@@ -65,6 +67,13 @@ func TestEveryRoleListenerIsLimited(t *testing.T) {
 		f := metaFlags{data: filepath.Join(dir, "meta"), listen: "127.0.0.1:0", secretFile: filepath.Join(dir, "secret"),
 			downAfter: 5 * time.Second, outAfter: 10 * time.Minute, serve: testServe}
 		addr := startRole(t, "meta listening on ", func(ctx context.Context, w io.Writer) error { return runMeta(ctx, w, f) })
+		servetest.CheckLimits(t, addr, testServe.MaxConns, testServe.ReadHeaderTimeout)
+	})
+	t.Run("meta metrics", func(t *testing.T) {
+		dir := t.TempDir()
+		f := metaFlags{data: filepath.Join(dir, "meta"), listen: "127.0.0.1:0", secretFile: filepath.Join(dir, "secret"),
+			downAfter: 5 * time.Second, outAfter: 10 * time.Minute, metricsListen: "127.0.0.1:0", metricsServe: testServe}
+		addr := startRole(t, "meta metrics on ", func(ctx context.Context, w io.Writer) error { return runMeta(ctx, w, f) })
 		servetest.CheckLimits(t, addr, testServe.MaxConns, testServe.ReadHeaderTimeout)
 	})
 	t.Run("node", func(t *testing.T) {

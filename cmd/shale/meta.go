@@ -40,6 +40,7 @@ type metaFlags struct {
 	// metricsListen is the address of the separate /metrics listener
 	// (serveMetrics); "" serves no metrics.
 	metricsListen string
+	metricsServe  serve.Config // its limits; zero: defaultMetricsServe
 	itls          internalTLSFlags
 	serve         serve.Config // the listener's limits
 }
@@ -120,7 +121,7 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 		return fmt.Errorf("meta: %w", err)
 	}
 
-	mln, err := listenMetrics(f.metricsListen)
+	mln, err := listenMetrics(f.metricsListen, f.metricsServe)
 	if err != nil {
 		_ = srv.Close()
 		_ = store.Close()
@@ -131,9 +132,7 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	repairTask, metrics, err := newRepair(store, f, secret, inet, logger)
 	if err != nil {
 		_ = srv.Close()
-		if mln != nil {
-			_ = mln.Close()
-		}
+		_ = mln.Close()
 		_ = store.Close()
 		return fmt.Errorf("meta: repair loop: %w", err)
 	}

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/internal/leader"
+	"github.com/shale-store/shale/internal/serve"
 	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/object"
 	"github.com/shale-store/shale/repair"
@@ -64,42 +62,62 @@ func newRepair(store *meta.Store, f metaFlags, secret []byte, inet *internalNet,
 	return leader.Task{Name: "repair loop", Run: loop.Run}, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
 }
 
-// listenMetrics opens the metrics listener at addr; "" opens none (nil).
-func listenMetrics(addr string) (net.Listener, error) {
+// metricsListener is meta's separate /metrics listener (listenMetrics).
+type metricsListener struct {
+	srv *serve.Server
+	mux *http.ServeMux
+}
+
+// defaultMetricsServe bounds the metrics listener like every other: a few
+// scrapers at once, the usual header and idle limits.
+var defaultMetricsServe = serve.Config{MaxConns: 8}
+
+// listenMetrics opens the metrics listener at addr with cfg's limits
+// (zero: defaultMetricsServe); "" opens none (nil).
+func listenMetrics(addr string, cfg serve.Config) (*metricsListener, error) {
 	if addr == "" {
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("meta: metrics listen: %w", err)
+	if cfg == (serve.Config{}) {
+		cfg = defaultMetricsServe
 	}
-	return ln, nil
+	mux := http.NewServeMux()
+	srv, err := serve.Listen(addr, mux, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("meta: metrics %w", err)
+	}
+	return &metricsListener{srv: srv, mux: mux}, nil
 }
 
-// serveMetrics serves metrics at /metrics on ln (in g, until ctx ends) and
-// prints "meta metrics on ADDR"; a nil ln serves nothing. The metrics are
+// Close frees the listener of metrics never served; nil-safe.
+func (m *metricsListener) Close() error {
+	if m == nil {
+		return nil
+	}
+	return m.srv.Close()
+}
+
+// serveMetrics serves metrics at /metrics on ml (in g, until ctx ends) and
+// prints "meta metrics on ADDR"; a nil ml serves nothing. The metrics are
 // not authenticated (Prometheus cannot sign with the cluster secret), so
 // they never share meta's API listener, which anyone who can reach meta
 // can connect to: the default address is loopback, and exposing it further
 // is the operator's choice.
-func serveMetrics(ctx context.Context, g *errgroup.Group, stdout io.Writer, ln net.Listener, metrics http.Handler) {
-	if ln == nil {
+func serveMetrics(ctx context.Context, g *errgroup.Group, stdout io.Writer, ml *metricsListener, metrics http.Handler) {
+	if ml == nil {
 		return
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
-	fmt.Fprintf(stdout, "meta metrics on %s\n", ln.Addr())
+	ml.mux.Handle("GET /metrics", metrics)
+	fmt.Fprintf(stdout, "meta metrics on %s\n", ml.srv.Addr())
 	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := ml.srv.Serve(); err != nil {
 			return fmt.Errorf("meta: serve metrics: %w", err)
 		}
 		return nil
 	})
 	g.Go(func() error {
 		<-ctx.Done()
-		_ = srv.Close() // a scrape in flight has nothing to lose
+		_ = ml.srv.Close() // a scrape in flight has nothing to lose
 		return nil
 	})
 }
