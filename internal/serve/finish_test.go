@@ -1,8 +1,10 @@
 package serve
 
 import (
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"syscall"
 	"testing"
@@ -92,15 +94,26 @@ func TestFinishDeadlineDoesNotCutTheNextRequest(t *testing.T) {
 	})
 	addr := startLimited(t, slow)
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-	for _, p := range []string{"/fast", "/slow", "/slow"} {
-		resp, err := hc.Get("http://" + addr + p)
+	for i, p := range []string{"/fast", "/slow", "/slow"} {
+		// A request that failed on the reused connection would be retried
+		// on a new one by the transport, unseen: count reuses.
+		reused := false
+		trace := &httptrace.ClientTrace{GotConn: func(c httptrace.GotConnInfo) { reused = c.Reused }}
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(t.Context(), trace), http.MethodGet, "http://"+addr+p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatalf("GET %s on a reused connection: %v", p, err)
 		}
-		n, err := resp.Body.Read(make([]byte, 1))
+		if i > 0 && !reused {
+			t.Fatalf("GET %s (request %d) came on a new connection: the previous one was cut", p, i+1)
+		}
+		n, err := io.Copy(io.Discard, resp.Body) // read to the end, so the connection is reused
 		resp.Body.Close()
-		if err != nil && n == 0 {
-			t.Fatalf("GET %s: body: %v", p, err)
+		if err != nil || n != 64<<10 {
+			t.Fatalf("GET %s: body: %d bytes, %v", p, n, err)
 		}
 	}
 }

@@ -139,15 +139,12 @@ func closedIsNil(err error) error {
 	return err
 }
 
-// finishWithin runs h with no write deadline left over from the
-// connection's previous request, and once h returns gives net/http d to
-// finish the request: to discard the unread body and flush the response.
-// net/http resets a connection's read deadline for every request, but not
-// its write deadline, hence the clearing.
+// finishWithin gives net/http d to finish a request once h has returned:
+// to discard the unread body and flush the response. net/http resets a
+// connection's deadlines for its next request, so they never cut one.
 func finishWithin(d time.Duration, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
-		_ = rc.SetWriteDeadline(time.Time{})
 		defer func() {
 			t := time.Now().Add(d)
 			_ = rc.SetReadDeadline(t)
