@@ -103,7 +103,7 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 // fs.ErrNotExist.
 func LoadCA(dir string) (*CA, error) {
 	certFile := filepath.Join(dir, CAFile)
-	pair, err := tls.LoadX509KeyPair(certFile, filepath.Join(dir, CAKeyFile))
+	pair, err := loadPair(certFile, filepath.Join(dir, CAKeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("load CA in %s: %w", dir, err)
 	}
@@ -181,7 +181,7 @@ func (ca *CA) Issue(dir, name string, hosts []string) (certFile, keyFile string,
 // covers reports whether certFile/keyFile hold a pair issued by ca that is
 // valid for a while yet and names every one of ips and dns.
 func (ca *CA) covers(certFile, keyFile string, ips []net.IP, dns []string) bool {
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	pair, err := loadPair(certFile, keyFile)
 	if err != nil {
 		return false
 	}
@@ -257,19 +257,9 @@ func (f Files) load() (tls.Certificate, *x509.CertPool, error) {
 	if f.Cert == "" || f.Key == "" || f.CA == "" {
 		return tls.Certificate{}, nil, errors.New("clustertls: internal TLS needs a certificate, its key and the cluster CA")
 	}
-	certPEM, err := os.ReadFile(f.Cert)
+	pair, err := loadPair(f.Cert, f.Key)
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("clustertls: load %s: %w", f.Cert, err)
-	}
-	// The private key is refused when group or others may read it, as the
-	// cluster secret is.
-	keyPEM, err := privfs.ReadFile(f.Key)
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("clustertls: load key: %w", err)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("clustertls: load %s: %w", f.Cert, err)
+		return tls.Certificate{}, nil, fmt.Errorf("clustertls: %w", err)
 	}
 	b, err := os.ReadFile(f.CA)
 	if err != nil {
@@ -309,4 +299,22 @@ func ClientConfig(f Files) (*tls.Config, error) {
 		Certificates: []tls.Certificate{pair},
 		RootCAs:      pool,
 	}, nil
+}
+
+// loadPair loads a PEM certificate and its private key; the key is refused
+// when group or others may read it, as the cluster secret is.
+func loadPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("load %s: %w", certFile, err)
+	}
+	keyPEM, err := privfs.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("load key: %w", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("load %s: %w", certFile, err)
+	}
+	return pair, nil
 }

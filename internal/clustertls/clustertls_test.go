@@ -195,4 +195,12 @@ func TestExposedKeyRefused(t *testing.T) {
 	if _, err := ServerConfig(c.server); err != nil {
 		t.Fatalf("key file 0600: %v", err)
 	}
+	// The CA's own key too.
+	caKey := filepath.Join(filepath.Dir(c.ca.CertFile), CAKeyFile)
+	if err := os.Chmod(caKey, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCA(filepath.Dir(c.ca.CertFile)); !errors.Is(err, privfs.ErrNotPrivate) {
+		t.Fatalf("CA key 0640: %v, want the private-file refusal", err)
+	}
 }
