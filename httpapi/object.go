@@ -320,11 +320,7 @@ func (h *handler) getObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		}
 		// Part of the body is out: the only honest answer left is to
 		// break the connection so the client sees a short response.
-		if errors.Is(err, ErrRequestTimeout) { // a client cut for going slow: its doing, not ours
-			h.cfg.Logger.Debug("s3 get cut: client too slow", "bucket", bucket, "key", key, "request_id", requestID(r), "err", err)
-		} else {
-			h.logFailure(r, "s3 get failed mid-body", "bucket", bucket, "key", key, "err", err)
-		}
+		h.logFailure(r, "s3 get failed mid-body", "bucket", bucket, "key", key, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }

@@ -104,7 +104,7 @@ func (h *handler) clientDeadlines(next http.Handler) http.Handler {
 		rc := http.NewResponseController(w)
 		if r.Body != nil && r.Body != http.NoBody && (h.cfg.BodyStall > 0 || h.cfg.MinBodyRate > 0) {
 			br := &guardedBody{r: r.Body, stall: h.cfg.BodyStall,
-				rate: progress.MinRate{BytesPerSec: max(h.cfg.MinBodyRate, 0), Grace: h.cfg.BodyRateGrace},
+				rate: progress.MinRate{BytesPerSec: h.cfg.MinBodyRate, Grace: h.cfg.BodyRateGrace},
 				wd:   progress.New(func() { _ = rc.SetReadDeadline(aLongTimeAgo) })}
 			defer br.wd.Stop()
 			r.Body = br

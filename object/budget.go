@@ -200,12 +200,9 @@ func (l *lease) resume(ctx context.Context) error {
 // end returns the bytes for good. Idempotent.
 func (l *lease) end() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.ended = true
-	if l.release != nil {
-		l.release()
-		l.release = nil
-	}
+	l.mu.Unlock()
+	l.suspend()
 }
 
 // clientGuard runs a PUT's (or part upload's) reads of its client's body

@@ -438,25 +438,13 @@ func unsignedHeaders(h http.Header, signed []string) []string {
 	var out []string
 	for k := range h {
 		if len(k) < len("x-amz-") || !strings.EqualFold(k[:len("x-amz-")], "x-amz-") ||
-			strings.EqualFold(k, exemptUnsigned) || listed(signed, k) {
+			strings.EqualFold(k, exemptUnsigned) || slices.ContainsFunc(signed, func(n string) bool { return strings.EqualFold(n, k) }) {
 			continue
 		}
-		if lk := strings.ToLower(k); !slices.Contains(out, lk) {
-			out = append(out, lk)
-		}
+		out = append(out, strings.ToLower(k))
 	}
 	slices.Sort(out)
-	return out
-}
-
-// listed reports whether names holds name, ignoring case.
-func listed(names []string, name string) bool {
-	for _, n := range names {
-		if strings.EqualFold(n, name) {
-			return true
-		}
-	}
-	return false
+	return slices.Compact(out)
 }
 
 // signString returns hex(HMAC(key, alg\ndate\nscope\nrest)).
