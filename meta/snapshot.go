@@ -143,7 +143,7 @@ func (s *Store) Restore(r io.Reader) error {
 	if err := syncDir(fs, fs.PathDir(s.cfg.Dir)); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	db, err := pebble.Open(s.cfg.Dir, &pebble.Options{FS: fs, Logger: quietLogger{}})
+	db, err := pebble.Open(s.cfg.Dir, &pebble.Options{FS: fs, Logger: QuietLogger{}})
 	if err != nil {
 		return fmt.Errorf("restore: open: %w", err)
 	}
@@ -227,8 +227,10 @@ func (s *Store) KeyspaceHash(ctx context.Context) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// syncAncestors syncs every directory above path, up to the root.
-func syncAncestors(fs vfs.FS, path string) error {
+// SyncAncestors syncs every directory above path, up to the root, so that
+// a directory just created (a store, a replica's raft directory) survives a
+// crash: pebble syncs what is inside its directory, not the entry naming it.
+func SyncAncestors(fs vfs.FS, path string) error {
 	for {
 		parent := fs.PathDir(path)
 		if parent == path || parent == "" {

@@ -117,14 +117,14 @@ func Open(cfg Config) (*Store, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	db, err := pebble.Open(cfg.Dir, &pebble.Options{FS: cfg.FS, Logger: quietLogger{}})
+	db, err := pebble.Open(cfg.Dir, &pebble.Options{FS: cfg.FS, Logger: QuietLogger{}})
 	if err != nil {
 		return nil, fmt.Errorf("open meta store %s: %w", cfg.Dir, err)
 	}
 	// pebble syncs its directory, not the entries naming it: without this
 	// a crash soon after the first start loses the whole new directory,
 	// with every commit acknowledged in it.
-	if err := syncAncestors(cfg.FS, cfg.Dir); err != nil {
+	if err := SyncAncestors(cfg.FS, cfg.Dir); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open meta store %s: %w", cfg.Dir, err)
 	}
@@ -399,13 +399,14 @@ func (s *Store) ListBuckets(ctx context.Context) ([]Bucket, error) {
 	return out, nil
 }
 
-// quietLogger drops pebble's informational chatter (a line per flush and
-// compaction; errors reach us as returned errors) and passes fatal messages
-// to pebble's default logger.
-type quietLogger struct{}
+// QuietLogger is the pebble logger of every pebble store of meta's (the
+// state machine, a replica's raft log): it drops pebble's informational
+// chatter (a line per flush and compaction; errors reach us as returned
+// errors) and passes fatal messages to pebble's default logger.
+type QuietLogger struct{}
 
-func (quietLogger) Infof(string, ...interface{}) {}
-func (quietLogger) Fatalf(format string, args ...interface{}) {
+func (QuietLogger) Infof(string, ...interface{}) {}
+func (QuietLogger) Fatalf(format string, args ...interface{}) {
 	pebble.DefaultLogger.Fatalf(format, args...)
 }
 

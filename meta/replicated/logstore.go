@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/shale-store/shale/internal/privfs"
+	"github.com/shale-store/shale/meta"
 )
 
 // errKeyNotFound is what hashicorp/raft expects from a StableStore for a
@@ -45,7 +46,7 @@ func OpenLogStore(fs vfs.FS, dir string) (*LogStore, error) {
 	if fs == nil {
 		fs = privfs.New()
 	}
-	db, err := pebble.Open(dir, &pebble.Options{FS: fs, Logger: quietLogger{}})
+	db, err := pebble.Open(dir, &pebble.Options{FS: fs, Logger: meta.QuietLogger{}})
 	if err != nil {
 		return nil, fmt.Errorf("open raft log %s: %w", dir, err)
 	}
@@ -277,13 +278,4 @@ func decodeLog(v []byte, l *raft.Log) error {
 		l.AppendedAt = time.Unix(0, at)
 	}
 	return nil
-}
-
-// quietLogger drops pebble's informational chatter and passes fatal
-// messages to pebble's default logger.
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...interface{}) {}
-func (quietLogger) Fatalf(format string, args ...interface{}) {
-	pebble.DefaultLogger.Fatalf(format, args...)
 }

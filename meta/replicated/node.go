@@ -166,7 +166,7 @@ func Open(cfg Config) (*Node, error) {
 	// Dir and its ancestors, or a crash soon after the first start could
 	// lose a whole directory — and a replica that comes back with an
 	// empty log would bootstrap again.
-	if err := syncAncestors(cfg.FS, cfg.Meta.Dir); err != nil {
+	if err := meta.SyncAncestors(cfg.FS, cfg.Meta.Dir); err != nil {
 		return fail(err)
 	}
 	// The store is durable on its own and carries its applied index, so
@@ -222,29 +222,6 @@ func (n *Node) catchUpFromSnapshot() error {
 	}
 	defer rc.Close()
 	return n.store.Restore(rc)
-}
-
-// syncAncestors syncs every directory above path (which must exist), up to
-// the root.
-func syncAncestors(fs vfs.FS, path string) error {
-	for {
-		parent := fs.PathDir(path)
-		if parent == path || parent == "" || parent == "." {
-			return nil
-		}
-		d, err := fs.OpenDir(parent)
-		if err != nil {
-			return err
-		}
-		err = d.Sync()
-		if cerr := d.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("sync directory %s: %w", parent, err)
-		}
-		path = parent
-	}
 }
 
 func (n *Node) closeStores() {
