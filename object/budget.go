@@ -205,6 +205,13 @@ func (l *lease) end() {
 	l.suspend()
 }
 
+// yields reports whether an operation reserving with mem gives its
+// reservation back while blocked on its client: only one that owns its
+// reservation, and only when Config.ClientYield is not negative.
+func (c *Coordinator) yields(mem memory) bool {
+	return mem == ownMemory && c.cfg.ClientYield >= 0
+}
+
 // clientGuard runs a PUT's (or part upload's) reads of its client's body
 // and keeps the operation's reservation only while the client keeps up:
 // once the client has kept the operation waiting for longer than
@@ -243,7 +250,7 @@ type clientGuard struct {
 // bytes of object data; nil (no yielding) with heldMemory or a negative
 // ClientYield.
 func (c *Coordinator) guard(ctx context.Context, l *lease, mem memory, window int64) *clientGuard {
-	if mem != ownMemory || c.cfg.ClientYield < 0 {
+	if !c.yields(mem) {
 		return nil
 	}
 	return &clientGuard{ctx: ctx, l: l, wd: progress.New(l.suspend), yield: c.cfg.ClientYield, window: max(window, 1)}

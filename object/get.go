@@ -66,7 +66,7 @@ func (c *Coordinator) readObject(ctx context.Context, w io.Writer, m meta.Manife
 	if err != nil {
 		return fmt.Errorf("read %s/%s: %w", m.Bucket, m.Key, err)
 	}
-	if mem == ownMemory && c.cfg.ClientYield >= 0 {
+	if c.yields(mem) {
 		cw := newClientWriter(w, c.cfg.ClientYield)
 		defer func() {
 			if cerr := cw.close(); err == nil && cerr != nil {
