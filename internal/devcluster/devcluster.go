@@ -14,11 +14,16 @@ const FileName = "cluster.json"
 
 // File is DATA/cluster.json: where everything of a dev cluster is.
 type File struct {
-	S3       string   `json:"s3"`
-	Meta     string   `json:"meta"`
-	MetaPID  int      `json:"meta_pid"`
-	MetaArgs []string `json:"meta_args"`
-	// MetaMetrics is meta's Prometheus listener (loopback): /metrics.
+	S3 string `json:"s3"`
+	// Meta is the comma-separated list of the meta replicas' HTTP
+	// addresses (Metas[i].Addr), what every client's --meta takes.
+	Meta string `json:"meta"`
+	// Metas are the meta replicas, one raft group.
+	Metas []MetaReplica `json:"metas"`
+	// MetaPID, MetaArgs and MetaMetrics are a single-meta cluster file's
+	// (before replicas): read to adopt its data, never written.
+	MetaPID     int      `json:"meta_pid,omitempty"`
+	MetaArgs    []string `json:"meta_args,omitempty"`
 	MetaMetrics string   `json:"meta_metrics,omitempty"`
 	GatewayPID  int      `json:"gateway_pid"`
 	GatewayArgs []string `json:"gateway_args"`
@@ -39,6 +44,20 @@ type InternalTLS struct {
 	CA   string `json:"ca"`
 	Cert string `json:"cert"`
 	Key  string `json:"key"`
+}
+
+// MetaReplica is one meta replica process of a dev cluster.
+type MetaReplica struct {
+	ID string `json:"id"` // its raft server id: meta-1, meta-2, …
+	// Addr is its HTTP API (what clients dial), Raft its raft transport,
+	// Metrics its Prometheus listener (loopback).
+	Addr    string   `json:"addr"`
+	Raft    string   `json:"raft"`
+	Metrics string   `json:"metrics,omitempty"`
+	Zone    string   `json:"zone"`
+	PID     int      `json:"pid"`
+	Data    string   `json:"data"`
+	Args    []string `json:"args"`
 }
 
 // Node is one storage node process of a dev cluster.
