@@ -165,8 +165,8 @@ func (d *nodeDialer) Store(n cluster.Node) (object.ShardStore, error) {
 	return c, nil
 }
 
-func newMetaClient(addr string, secret []byte, inet *internalNet) *metaremote.Client {
-	return metaremote.NewClient(inet.url(addr), secret, &http.Client{Transport: inet.transport()})
+func newMetaClient(addrs string, secret []byte, inet *internalNet) *metaremote.Client {
+	return metaremote.NewClient(inet.urls(addrs), secret, &http.Client{Transport: inet.transport()})
 }
 
 // validate refuses flag combinations that would silently serve something
