@@ -69,6 +69,10 @@ func (p *MetaParams) Validate() error {
 // Quorum is a majority of the group: floor(r/2)+1 voters.
 func (p MetaParams) Quorum() int { return p.Replicas/2 + 1 }
 
+// Rebuilds says whether the group can rebuild a lost replica at all: only
+// while a majority lives, so not with one or two replicas.
+func (p MetaParams) Rebuilds() bool { return p.Replicas-1 >= p.Quorum() }
+
 // MetaResult is the metadata group's answer.
 type MetaResult struct {
 	// Result counts the loss of a majority (Quorum replicas) before any is
@@ -130,8 +134,11 @@ func Meta(p MetaParams) (MetaResult, error) {
 			Note: fmt.Sprintf("%d of %d replicas lost before one is rebuilt", q, p.Replicas)},
 		Replicas: p.Replicas, LostAt: q, AllLost: all, AllLostNines: Nines(all),
 	}
-	if p.Replicas == 1 {
+	switch {
+	case p.Replicas == 1:
 		r.Note = "its one replica lost: every object"
+	case !p.Rebuilds():
+		r.Note = fmt.Sprintf("%d of %d replicas lost; one lost leaves no majority to rebuild from", q, p.Replicas)
 	}
 	if note != "" {
 		r.Note += "; " + note
