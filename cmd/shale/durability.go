@@ -291,8 +291,12 @@ func runDurability(ctx context.Context, out, progress io.Writer, f durabilityFla
 		}
 		pc := durability.Combine(pd, mres.AnnualLossProbability)
 		combined = append(combined, combinedFigure{Model: r.Model, Data: pd, Bound: bound, AnnualLossProbability: pc, Nines: durability.Nines(pc)})
+		lt, ge := "", ""
+		if bound {
+			lt, ge = "< ", "≥ "
+		}
 		rows = append(rows, []string{r.Model, fmt.Sprintf("%.3g%s", r.AnnualLossProbability, ci), fmt.Sprintf("%.2f", r.Nines), mttdl,
-			fmt.Sprintf("%.3g", pc), fmt.Sprintf("%.2f", durability.Nines(pc)), note})
+			fmt.Sprintf("%s%.3g", lt, pc), fmt.Sprintf("%s%.2f", ge, durability.Nines(pc)), note})
 	}
 	summary, dominant, err := metaSummary(mp, mres, combined, max(f.zones, len(mp.PerDomain)))
 	if err != nil {
@@ -375,19 +379,33 @@ func metaEvent(mp durability.MetaParams) string {
 // figure, comparing the metadata with the data's worst model, and what more
 // replicas (spread over zones) would give when the metadata decides.
 func metaSummary(mp durability.MetaParams, mres durability.MetaResult, combined []combinedFigure, zones int) (summary, dominant string, err error) {
-	worst := combined[0]
-	for _, c := range combined[1:] {
-		if c.Data > worst.Data {
-			worst = c
+	// The data's worst figure, from the models that estimate one: a
+	// simulation that saw no loss only bounds it from above.
+	var worst *combinedFigure
+	for i, c := range combined {
+		if !c.Bound && (worst == nil || c.Data > worst.Data) {
+			worst = &combined[i]
 		}
 	}
-	data := fmt.Sprintf("the data's worst model, %s, %.2f", worst.Model, durability.Nines(worst.Data))
-	if mres.AnnualLossProbability <= worst.Data {
-		return fmt.Sprintf("metadata (%d replica%s): %.2f nines, more than %s: the data's loss decides the combined figure",
-			mp.Replicas, plural(mp.Replicas), mres.Nines, data), "data", nil
+	group := fmt.Sprintf("metadata (%d replica%s)", mp.Replicas, plural(mp.Replicas))
+	var data string
+	switch {
+	case worst != nil:
+		data = fmt.Sprintf("the data's worst model, %s, %.2f", worst.Model, durability.Nines(worst.Data))
+		if mres.AnnualLossProbability <= worst.Data {
+			return fmt.Sprintf("%s: %.2f nines, more than %s: the data's loss decides the combined figure",
+				group, mres.Nines, data), "data", nil
+		}
+	default:
+		bound := combined[0]
+		data = fmt.Sprintf("the data's ≥ %.2f (%s saw no loss)", durability.Nines(bound.Data), bound.Model)
+		if mres.AnnualLossProbability <= bound.Data {
+			return fmt.Sprintf("%s: %.2f nines; the data's only figure is %s's bound, ≥ %.2f nines, which cannot tell which decides",
+				group, mres.Nines, bound.Model, durability.Nines(bound.Data)), "unknown", nil
+		}
 	}
 	more := mp
-	more.Replicas = (mp.Replicas + 1) | 1 // the next odd group: an even one adds a voter but no failure tolerated
+	more.Replicas = (mp.Replicas + 1) | 1 // the next odd group: an even one stops after as few failures as the odd one below it
 	more.PerDomain = spreadReplicas(more.Replicas, zones)
 	better, err := durability.Meta(more)
 	if err != nil {

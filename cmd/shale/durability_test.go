@@ -94,6 +94,16 @@ func TestDurabilityIncludesMetadata(t *testing.T) {
 		t.Errorf("default meta replicas:\n%s", def)
 	}
 
+	// A simulation that saw no loss only bounds the data's figure: below the
+	// bound the metadata's figure cannot be ranked; above it, it dominates.
+	mc := []string{"--k", "4", "--m", "2", "--nodes", "6", "--zones", "3", "--model", "montecarlo", "--trials", "2000", "--stripes", "1000", "--json"}
+	for r, want := range map[string]string{"5": "unknown", "1": "metadata"} {
+		d := parseDurabilityJSON(t, runDurabilityCmd(t, append(mc, "--meta-replicas", r)...))
+		if d.Dominant != want {
+			t.Errorf("monte carlo alone, %s replicas: dominant %q, want %q (%s)", r, d.Dominant, want, d.Summary)
+		}
+	}
+
 	for _, r := range []string{"1", "3", "5"} {
 		d := parseDurabilityJSON(t, runDurabilityCmd(t, append(base, "--meta-replicas", r, "--json")...))
 		if len(d.Combined) != 3 || len(d.Results) != 3 {
@@ -175,11 +185,17 @@ func TestDurabilityFromClusterFile(t *testing.T) {
 		t.Errorf("single-meta cluster file: %+v, %s", d.MetaParams, d.Summary)
 	}
 
+	// --meta: the replicas are the addresses given.
+	out := runDurabilityCmd(t, "--meta", addr, "--secret-file", secretFile, "--model", "markov")
+	if !strings.Contains(out, "metadata: 1 raft replica (from --meta addresses)") {
+		t.Errorf("--meta with one address:\n%s", out)
+	}
+
 	// The flag wins over the file.
 	if err := devcluster.Write(dir, file); err != nil {
 		t.Fatal(err)
 	}
-	out := runDurabilityCmd(t, "--data", dir, "--model", "markov", "--meta-replicas", "5")
+	out = runDurabilityCmd(t, "--data", dir, "--model", "markov", "--meta-replicas", "5")
 	if !strings.Contains(out, "metadata: 5 raft replicas") || !strings.Contains(out, "(from --meta-replicas)") {
 		t.Errorf("--meta-replicas over the cluster file:\n%s", out)
 	}
