@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -170,6 +171,9 @@ func durabilityMetaFromCluster(cmd *cobra.Command, f *durabilityFlags) error {
 			return err
 		}
 		f.metaReplicas, f.metaPerDomain = metaReplicasOf(cf)
+		if f.metaReplicas == 0 {
+			return fmt.Errorf("%s names no meta replica: give --meta-replicas", filepath.Join(f.data, devcluster.FileName))
+		}
 		f.metaSource = devcluster.FileName
 		return nil
 	}

@@ -191,6 +191,20 @@ func TestDurabilityFromClusterFile(t *testing.T) {
 		t.Errorf("--meta with one address:\n%s", out)
 	}
 
+	// A file that names no meta at all is refused, not taken for none.
+	empty := file
+	empty.Meta = ""
+	if err := devcluster.Write(dir, empty); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newDurabilityCmd()
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	cmd.SetArgs([]string{"--data", dir, "--model", "markov"})
+	if err := cmd.ExecuteContext(t.Context()); err == nil || !strings.Contains(err.Error(), "names no meta replica") {
+		t.Errorf("cluster file without meta: err = %v", err)
+	}
+
 	// The flag wins over the file.
 	if err := devcluster.Write(dir, file); err != nil {
 		t.Fatal(err)
