@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -284,6 +285,15 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	// longer does.
 	work := leader.New(leader.Config{Logger: logger}, node,
 		leader.Task{Name: "membership", Run: node.Membership(time.Second, logger)}, repairTask)
+	metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shale_meta_leader_work",
+		Help: "1 while this meta replica leads and runs the leader-only work (membership ticks, repair, garbage collection), else 0; the sum over the replicas is at most 1.",
+	}, func() float64 {
+		if work.Active() {
+			return 1
+		}
+		return 0
+	}))
 	g, gctx := errgroup.WithContext(ctx)
 	fmt.Fprintf(stdout, "meta listening on %s\n", srv.Addr())
 	serveMetrics(gctx, g, stdout, mln, metrics)

@@ -35,7 +35,7 @@ type repairMeta interface {
 // nodes over HTTP, collects garbage through the same node clients, and
 // (unless --orphan-grace is 0) runs the orphan inventory, which lists the
 // nodes' shards through them too.
-func newRepair(store repairMeta, status repair.StatusSource, f metaFlags, secret []byte, inet *internalNet, logger *slog.Logger) (leader.Task, http.Handler, error) {
+func newRepair(store repairMeta, status repair.StatusSource, f metaFlags, secret []byte, inet *internalNet, logger *slog.Logger) (leader.Task, *prometheus.Registry, error) {
 	dialer := newNodeDialer(secret, inet)
 	coord, err := object.New(object.Config{
 		K: f.k, M: f.m, BlockSize: f.blockSize,
@@ -68,7 +68,7 @@ func newRepair(store repairMeta, status repair.StatusSource, f metaFlags, secret
 		AbortUploadsAfter: abortAfter, Logger: logger}, store, coord)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(repair.NewCollector(loop, status))
-	return leader.Task{Name: "repair loop", Run: loop.Run}, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+	return leader.Task{Name: "repair loop", Run: loop.Run}, reg, nil
 }
 
 // metricsListener is meta's separate /metrics listener (listenMetrics).
@@ -112,11 +112,11 @@ func (m *metricsListener) Close() error {
 // they never share meta's API listener, which anyone who can reach meta
 // can connect to: the default address is loopback, and exposing it further
 // is the operator's choice.
-func serveMetrics(ctx context.Context, g *errgroup.Group, stdout io.Writer, ml *metricsListener, metrics http.Handler) {
+func serveMetrics(ctx context.Context, g *errgroup.Group, stdout io.Writer, ml *metricsListener, reg *prometheus.Registry) {
 	if ml == nil {
 		return
 	}
-	ml.mux.Handle("GET /metrics", metrics)
+	ml.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	fmt.Fprintf(stdout, "meta metrics on %s\n", ml.srv.Addr())
 	g.Go(func() error {
 		if err := ml.srv.Serve(); err != nil {
