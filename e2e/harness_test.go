@@ -649,23 +649,42 @@ func (c *Cluster) RestartMetaReplica(t testing.TB, id string) {
 	c.restart(t, id, c.metaReplica(t, id).Args)
 }
 
-// ReplicaStatus asks meta replica id for its own view of the group (a
-// bounded call: a dead replica fails fast).
-func (c *Cluster) ReplicaStatus(id string) (meta.ReplicaStatus, error) {
+// replicaClient is a client of meta replica id alone, whose calls fail
+// fast (a dead replica costs one attempt).
+func (c *Cluster) replicaClient(id string) (*metaremote.Client, error) {
 	for _, m := range c.File.Metas {
 		if m.ID == id {
 			secret, err := peerauth.LoadSecret(c.File.SecretFile)
 			if err != nil {
-				return meta.ReplicaStatus{}, err
+				return nil, err
 			}
-			mc := metaremote.New(metaremote.Config{Addrs: []string{"http://" + m.Addr}, Secret: secret,
-				HTTP: &http.Client{Timeout: 2 * time.Second}, RetryFor: time.Millisecond})
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			return mc.ReplicaStatus(ctx)
+			return metaremote.New(metaremote.Config{Addrs: []string{"http://" + m.Addr}, Secret: secret,
+				HTTP: &http.Client{Timeout: 2 * time.Second}, RetryFor: time.Millisecond}), nil
 		}
 	}
-	return meta.ReplicaStatus{}, fmt.Errorf("no meta replica %s", id)
+	return nil, fmt.Errorf("no meta replica %s", id)
+}
+
+// ReplicaStatus asks meta replica id for its own view of the group.
+func (c *Cluster) ReplicaStatus(id string) (meta.ReplicaStatus, error) {
+	mc, err := c.replicaClient(id)
+	if err != nil {
+		return meta.ReplicaStatus{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return mc.ReplicaStatus(ctx)
+}
+
+// replicaHash asks meta replica id for the hash of its keyspace.
+func (c *Cluster) replicaHash(id string) (meta.ReplicaHash, error) {
+	mc, err := c.replicaClient(id)
+	if err != nil {
+		return meta.ReplicaHash{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return mc.ReplicaHash(ctx)
 }
 
 // MetaLeader waits (bounded) until one replica says it leads and returns

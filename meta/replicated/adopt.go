@@ -16,12 +16,12 @@ import (
 // A single-process meta (before replication) kept its pebble store at the
 // top of its directory. A replica started on such a directory adopts it:
 // the store moves to Dir/meta, and the replica's raft starts from a
-// snapshot of it at adoptIndex, as a group of one voter (itself). Its log
-// begins after the snapshot, so a replica added later catches up by
-// snapshot and holds everything the old store held.
+// snapshot of it (at the index after the store's own applied index, 0 for
+// a store that never was replicated), as a group of one voter (itself).
+// Its log begins after the snapshot, so a replica added later catches up
+// by snapshot and holds everything the old store held.
 const (
-	adoptIndex = 1
-	adoptTerm  = 1
+	adoptTerm = 1
 	// adoptMarker (in Dir) says the store was moved but raft has no
 	// snapshot of it yet; a crash in between finishes the adoption on the
 	// next start.
@@ -97,7 +97,7 @@ func syncDirs(fs vfs.FS, dirs ...string) error {
 }
 
 // finishAdoption gives raft its starting point for an adopted store: the
-// store applies the restart grace at adoptIndex, a snapshot of it at that
+// store applies the restart grace at a new index, a snapshot of it at that
 // index names this replica the only voter, and the term is adoptTerm. It
 // runs only while raft has no state; the marker goes once it is done.
 func (n *Node) finishAdoption() error {
@@ -110,10 +110,11 @@ func (n *Node) finishAdoption() error {
 		return err
 	}
 	if !has {
-		if n.store.AppliedIndex() < adoptIndex {
-			if _, err := n.store.Apply(adoptIndex, meta.Command{Op: meta.OpGrace, Time: n.now()}); err != nil {
-				return err
-			}
+		// The grace is applied at a fresh index, which the snapshot then
+		// covers; a crash before the snapshot repeats both at the next.
+		adoptIndex := n.store.AppliedIndex() + 1
+		if _, err := n.store.Apply(adoptIndex, meta.Command{Op: meta.OpGrace, Time: n.now()}); err != nil {
+			return err
 		}
 		cp, err := n.store.Checkpoint()
 		if err != nil {

@@ -174,6 +174,15 @@ func Open(cfg Config) (*Node, error) {
 	if n.logs, err = OpenLogStore(cfg.FS, filepath.Join(cfg.Dir, "raft")); err != nil {
 		return fail(err)
 	}
+	// raft makes its snapshot directory world-readable; the snapshots are
+	// the whole metadata, so it is made private first (and kept so).
+	snapDir := filepath.Join(cfg.Dir, "snapshots")
+	if err := os.MkdirAll(snapDir, 0o700); err != nil {
+		return fail(err)
+	}
+	if err := os.Chmod(snapDir, 0o700); err != nil {
+		return fail(err)
+	}
 	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, cfg.Logger); err != nil {
 		return fail(err)
 	}

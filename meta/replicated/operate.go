@@ -66,6 +66,11 @@ func (n *Node) ReplicaStatus(ctx context.Context) (meta.ReplicaStatus, error) {
 		// raft notes its own first leader too; zero before any.
 		LastLeaderChange: n.watch.last(),
 	}
+	if st.Zone == "" {
+		if r, ok, err := n.store.Replica(n.cfg.ID); err == nil && ok {
+			st.Zone = r.Zone
+		}
+	}
 	_, id := n.raft.LeaderWithID()
 	st.LeaderID = string(id)
 	if id != "" {
