@@ -127,4 +127,3 @@ func (c *Cluster) waitReplicasAgree(t testing.TB) {
 		return len(seen) == 1, strings.Join(why, "; ")
 	})
 }
-
