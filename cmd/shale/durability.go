@@ -106,7 +106,7 @@ zones come from DATA/cluster.json.`,
 	fl.DurationVar(&f.timeLimit, "time-limit", 60*time.Second, "stop the Monte Carlo simulation after this long")
 	fl.BoolVar(&f.json, "json", false, "print JSON")
 	fl.StringVar(&f.data, "data", "", "a dev cluster's data dir: take defaults from the running cluster")
-	fl.StringVar(&f.metaAddr, "meta", "", "a meta address: take defaults from the running cluster")
+	fl.StringVar(&f.metaAddr, "meta", "", "meta replicas' addresses (comma-separated): take defaults from the running cluster")
 	fl.StringVar(&f.secretFile, "secret-file", "", "cluster secret (with --meta)")
 	fl.IntVar(&f.metaReplicas, "meta-replicas", 3, "meta raft replicas (default with --data: the cluster file's; with --meta: the addresses given)")
 	fl.DurationVar(&f.metaRebuild, "meta-rebuild", time.Hour, "time to rebuild a lost meta replica: detection, adding a voter and restoring the leader's snapshot")
