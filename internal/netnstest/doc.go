@@ -19,7 +19,7 @@
 //     (Node.Control, a /30 inside a 10.x.y.0/24 that New checked is not
 //     routed on this host), over which the test process, which stays in the
 //     root namespace, reaches the node whatever the cluster network does.
-//     The cluster network is not reachable from the root namespace at all.
+//     The root namespace has no link to the cluster network.
 //   - Cut takes the node's bridge port down (`ip link set … down` inside
 //     the hub): the node is cut off from every other node, in both
 //     directions, while its control link stays up. Heal brings it back.
