@@ -24,6 +24,15 @@
 //   - Monte Carlo: an event-driven simulation of a whole cluster, with stripes
 //     placed by the real placement package, exponential or Weibull lifetimes,
 //     bursts of domain failures and bandwidth-limited repair. Seeded.
+//   - Meta: the metadata's raft group (MetaParams: r replicas in failure
+//     domains, a node's AFR, the time to rebuild a replica from a snapshot)
+//     as the same kind of chain: states are replicas lost, absorbing when a
+//     majority (floor(r/2)+1) is lost before a replacement is rebuilt — the
+//     event that can lose acknowledged metadata, since raft acknowledges a
+//     write once a majority holds it. Rebuilds run only while a majority
+//     lives (a leader must add the new voter). It also reports losing all r.
+//     Every object needs its metadata, so Combine(data, meta) — the chance
+//     that either is lost, 1−(1−P_data)(1−P_meta) — is the cluster's figure.
 //
 // The package is pure computation: no I/O, no clock. Randomness comes only
 // from the seed in MonteCarloConfig.

@@ -144,11 +144,14 @@ func TestDevClusterChaos(t *testing.T) {
 	// 3. The second goes out and its repair starts; meta dies and comes back.
 	chaosWaitRepairStarted(ctx, t, c, mc, tl, second)
 	outages.begin()
-	c.KillMeta(t)
-	tl.event("SIGKILL meta during repair")
+	lead := c.MetaLeader(t, 30*time.Second)
+	c.KillMetaReplica(t, lead.ID)
+	tl.event("SIGKILL the meta leader %s during repair", lead.ID)
+	next := c.MetaLeader(t, 30*time.Second)
+	tl.event("%s leads", next.ID)
 	time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
-	c.RestartMeta(t)
-	tl.event("meta restarted with its cluster.json arguments and answers")
+	c.RestartMetaReplica(t, lead.ID)
+	tl.event("%s restarted with its cluster.json arguments", lead.ID)
 	// The gateway refreshes its cached map and reconnects; give it a moment
 	// before failed reads count again.
 	outages.end(3 * time.Second)
@@ -782,7 +785,11 @@ func chaosMetaClient(t testing.TB, c *Cluster) *metaremote.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return metaremote.NewClient("http://"+c.File.Meta, secret, &http.Client{Timeout: 20 * time.Second})
+	var addrs []string
+	for _, m := range c.File.Metas {
+		addrs = append(addrs, "http://"+m.Addr)
+	}
+	return metaremote.NewClient(strings.Join(addrs, ","), secret, &http.Client{Timeout: 20 * time.Second})
 }
 
 // chaosWaitRepairStarted waits until node is out and repair is seen at
@@ -1053,7 +1060,7 @@ func chaosDiagnose(t *testing.T, c *Cluster, mc *metaremote.Client, tl *chaosTim
 		t.Logf("repair queue (first %d): %+v", len(deg), deg)
 	}
 	cl := &http.Client{Timeout: 5 * time.Second}
-	if resp, err := cl.Get("http://" + c.File.MetaMetrics + "/metrics"); err == nil {
+	if resp, err := cl.Get("http://" + c.leaderMetrics() + "/metrics"); err == nil {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
 		var lines []string
@@ -1090,7 +1097,7 @@ func chaosKeepLogs(t *testing.T, c *Cluster, dir string) {
 func chaosMetrics(t testing.TB, c *Cluster) map[string]float64 {
 	t.Helper()
 	cl := &http.Client{Timeout: 10 * time.Second}
-	resp, err := cl.Get("http://" + c.File.MetaMetrics + "/metrics")
+	resp, err := cl.Get("http://" + c.MetaLeader(t, 30*time.Second).Metrics + "/metrics")
 	if err != nil {
 		t.Fatalf("scrape meta /metrics: %v", err)
 	}
@@ -1113,4 +1120,18 @@ func chaosMetrics(t testing.TB, c *Cluster) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// leaderMetrics is the metrics address of the meta leader, or of the
+// first replica when none answers as leader (for diagnostics).
+func (c *Cluster) leaderMetrics() string {
+	for _, m := range c.File.Metas {
+		if st, err := c.ReplicaStatus(m.ID); err == nil && st.State == "leader" {
+			return m.Metrics
+		}
+	}
+	if len(c.File.Metas) == 0 {
+		return ""
+	}
+	return c.File.Metas[0].Metrics
 }

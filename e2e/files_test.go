@@ -73,7 +73,7 @@ func TestDevFilesArePrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"secret", "credentials.json", "cluster.json", "tls", "meta", "nodes", "logs", "shards", "log"} {
+	for _, want := range []string{"secret", "credentials.json", "cluster.json", "tls", "metas", "nodes", "logs", "shards", "log"} {
 		if !seen[want] {
 			t.Errorf("nothing like %q under %s: the walk missed it", want, c.Data)
 		}

@@ -29,7 +29,9 @@ import (
 
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/internal/devcluster"
+	"github.com/shale-store/shale/internal/peerauth"
 	"github.com/shale-store/shale/meta"
+	metaremote "github.com/shale-store/shale/meta/remote"
 )
 
 // shaleBin is the shale binary TestMain builds before any test runs; tests
@@ -433,7 +435,10 @@ func (c *Cluster) Stop() {
 	}
 	// dev's children die with it (it stops them; Pdeathsig backs that up),
 	// but a restart on the same data must not race their exit.
-	pids := map[int]string{c.File.MetaPID: "meta", c.File.GatewayPID: "gateway"}
+	pids := map[int]string{c.File.GatewayPID: "gateway"}
+	for _, m := range c.File.Metas {
+		pids[m.PID] = m.ID
+	}
 	for _, n := range c.File.Nodes {
 		pids[n.PID] = n.ID
 	}
@@ -598,18 +603,112 @@ func (c *Cluster) RestartNode(t testing.TB, id string) {
 	c.restart(t, id, c.node(t, id).Args)
 }
 
-// KillMeta SIGKILLs the meta process.
-func (c *Cluster) KillMeta(t testing.TB) { t.Helper(); c.kill(t, "meta", c.File.MetaPID) }
+// KillMeta SIGKILLs every meta replica: metadata is down.
+func (c *Cluster) KillMeta(t testing.TB) {
+	t.Helper()
+	for _, m := range c.File.Metas {
+		c.KillMetaReplica(t, m.ID)
+	}
+}
 
-// RestartMeta runs meta again (same data, same address) and waits, bounded,
-// until it answers admin status.
+// RestartMeta runs every meta replica again (same data, same addresses) and
+// waits, bounded, until the group answers admin status.
 func (c *Cluster) RestartMeta(t testing.TB) {
 	t.Helper()
-	c.restart(t, "meta", c.File.MetaArgs)
+	for _, m := range c.File.Metas {
+		c.restart(t, m.ID, m.Args)
+	}
 	c.WaitFor(t, "meta answers after restart", 30*time.Second, func() (bool, string) {
 		_, err := c.Status()
 		return err == nil, fmt.Sprint(err)
 	})
+}
+
+// metaReplica returns replica id's record in cluster.json.
+func (c *Cluster) metaReplica(t testing.TB, id string) devcluster.MetaReplica {
+	t.Helper()
+	for _, m := range c.File.Metas {
+		if m.ID == id {
+			return m
+		}
+	}
+	t.Fatalf("no meta replica %s in cluster.json", id)
+	return devcluster.MetaReplica{}
+}
+
+// KillMetaReplica SIGKILLs one meta replica.
+func (c *Cluster) KillMetaReplica(t testing.TB, id string) {
+	t.Helper()
+	c.kill(t, id, c.metaReplica(t, id).PID)
+}
+
+// RestartMetaReplica runs one meta replica again with its cluster.json
+// arguments; it does not wait for it to catch up.
+func (c *Cluster) RestartMetaReplica(t testing.TB, id string) {
+	t.Helper()
+	c.restart(t, id, c.metaReplica(t, id).Args)
+}
+
+// replicaClient is a client of meta replica id alone, whose calls fail
+// fast (a dead replica costs one attempt).
+func (c *Cluster) replicaClient(id string) (*metaremote.Client, error) {
+	for _, m := range c.File.Metas {
+		if m.ID == id {
+			secret, err := peerauth.LoadSecret(c.File.SecretFile)
+			if err != nil {
+				return nil, err
+			}
+			return metaremote.New(metaremote.Config{Addrs: []string{"http://" + m.Addr}, Secret: secret,
+				HTTP: &http.Client{Timeout: 2 * time.Second}, RetryFor: time.Millisecond}), nil
+		}
+	}
+	return nil, fmt.Errorf("no meta replica %s", id)
+}
+
+// ReplicaStatus asks meta replica id for its own view of the group.
+func (c *Cluster) ReplicaStatus(id string) (meta.ReplicaStatus, error) {
+	mc, err := c.replicaClient(id)
+	if err != nil {
+		return meta.ReplicaStatus{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return mc.ReplicaStatus(ctx)
+}
+
+// replicaHash asks meta replica id for the hash of its keyspace.
+func (c *Cluster) replicaHash(id string) (meta.ReplicaHash, error) {
+	mc, err := c.replicaClient(id)
+	if err != nil {
+		return meta.ReplicaHash{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return mc.ReplicaHash(ctx)
+}
+
+// MetaLeader waits (bounded) until one replica says it leads and returns
+// its record.
+func (c *Cluster) MetaLeader(t testing.TB, timeout time.Duration) devcluster.MetaReplica {
+	t.Helper()
+	var lead devcluster.MetaReplica
+	c.WaitFor(t, "a meta leader", timeout, func() (bool, string) {
+		var states []string
+		for _, m := range c.File.Metas {
+			st, err := c.ReplicaStatus(m.ID)
+			if err != nil {
+				states = append(states, m.ID+": "+err.Error())
+				continue
+			}
+			states = append(states, m.ID+": "+st.State)
+			if st.State == "leader" {
+				lead = m
+				return true, ""
+			}
+		}
+		return false, strings.Join(states, "; ")
+	})
+	return lead
 }
 
 // Status runs `shale admin status --json` against the cluster.

@@ -217,6 +217,10 @@ func (s *Store) dispatch(t *txn, c *Command) (Result, error) {
 		return s.applyRemoveGarbage(t, c)
 	case OpResolveDegraded:
 		return s.applyResolveDegraded(t, c)
+	case OpSetReplica:
+		return s.applySetReplica(t, c)
+	case OpRemoveReplica:
+		return s.applyRemoveReplica(t, c)
 	case OpSetRepairStats:
 		rs := *c.Repair
 		_ = t.b.Set(keyRepairStats, mustJSON(rs), nil)

@@ -40,6 +40,10 @@ const (
 	// leader, has not been hearing heartbeats and must not time nodes out
 	// for its own silence.
 	OpGrace Op = "grace"
+	// OpSetReplica and OpRemoveReplica keep the meta replicas' records
+	// (Replica): where each one's API is.
+	OpSetReplica    Op = "set_replica"
+	OpRemoveReplica Op = "remove_replica"
 )
 
 // Command is one mutation as a value: the operation's arguments plus
@@ -72,6 +76,7 @@ type Command struct {
 	Bad        *BadShard      `json:"bad,omitempty"`
 	Garbage    []Garbage      `json:"garbage,omitempty"`
 	Repair     *RepairStats   `json:"repair,omitempty"`
+	Replica    *Replica       `json:"replica,omitempty"`
 }
 
 // commandFormat is the first byte of an encoded command.
@@ -272,6 +277,17 @@ func (c *Command) Validate() error {
 	case OpSetRepairStats:
 		if c.Repair == nil {
 			return fmt.Errorf("%w: %s without stats", ErrInvalidArgument, c.Op)
+		}
+	case OpSetReplica:
+		if c.Replica == nil {
+			return fmt.Errorf("%w: %s without a replica", ErrInvalidArgument, c.Op)
+		}
+		if err := c.Replica.Validate(); err != nil {
+			return err
+		}
+	case OpRemoveReplica:
+		if c.Replica == nil || cluster.ValidateNodeID(cluster.NodeID(c.Replica.ID)) != nil {
+			return fmt.Errorf("%w: %s needs a replica id", ErrInvalidArgument, c.Op)
 		}
 	case OpDeleteBucket, OpDelete, OpUpdateShards, OpAbortUpload, OpAdmin, OpTick,
 		OpAddGarbage, OpRemoveGarbage, OpResolveDegraded, OpGrace:

@@ -40,6 +40,7 @@ import (
 //	c/applied                             uint64 BE: raft index of the last command applied (absent: never replicated)
 //	r/<request id>                        requestRecord JSON: a client request's first result (exactly-once)
 //	ra/<time ns BE64><request id>         empty: request records by time, for their bounded retention
+//	mr/<replica id>                       Replica JSON: a meta replica's addresses and zone
 var (
 	keyGen   = []byte("c/gen")
 	keyEpoch = []byte("c/epoch")
@@ -66,6 +67,7 @@ var (
 	pfxLiveness    = []byte("l/")
 	pfxRequest     = []byte("r/")
 	pfxRequestAge  = []byte("ra/")
+	pfxReplica     = []byte("mr/")
 )
 
 func cat(parts ...[]byte) []byte {

@@ -30,7 +30,7 @@ type clusterTarget struct {
 
 func (t *clusterTarget) flags(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&t.data, "data", "", "a dev cluster's data dir (reads DATA/cluster.json)")
-	cmd.PersistentFlags().StringVar(&t.metaAddr, "meta", "", "meta address host:port")
+	cmd.PersistentFlags().StringVar(&t.metaAddr, "meta", "", "meta replicas' addresses, host:port[,host:port…]")
 	cmd.PersistentFlags().StringVar(&t.secretFile, "secret-file", "", "cluster secret file (with --meta)")
 	t.itls.register(cmd.PersistentFlags())
 }
@@ -75,7 +75,7 @@ func (t clusterTarget) client() (*metaremote.Client, *devcluster.File, error) {
 
 func newAdminCmd() *cobra.Command {
 	var t clusterTarget
-	cmd := &cobra.Command{Use: "admin", Short: "Operate a running cluster: status, and taking nodes out, in or draining them"}
+	cmd := &cobra.Command{Use: "admin", Short: "Operate a running cluster: status, taking nodes out, in or draining them, and the meta replicas"}
 	t.flags(cmd)
 	var asJSON bool
 	status := &cobra.Command{
@@ -88,8 +88,15 @@ func newAdminCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
+			rows, err := t.replicaRows(ctx, 3*time.Second)
+			if err != nil {
+				return err
+			}
 			st, err := c.Status(ctx)
 			if err != nil {
+				if !asJSON {
+					_ = printReplicas(cmd.OutOrStdout(), rows)
+				}
 				return fmt.Errorf("status: %w", err)
 			}
 			if cf != nil {
@@ -104,13 +111,17 @@ func newAdminCmd() *cobra.Command {
 				}
 			}
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), st)
+				return printJSON(cmd.OutOrStdout(), adminStatus{Status: st, MetaReplicas: rows})
 			}
-			return printStatus(cmd.OutOrStdout(), st)
+			if err := printStatus(cmd.OutOrStdout(), st); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			return printReplicas(cmd.OutOrStdout(), rows)
 		},
 	}
 	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(status)
+	cmd.AddCommand(status, newAdminMetaCmd(&t))
 	for _, a := range []struct {
 		action meta.AdminAction
 		short  string

@@ -47,18 +47,22 @@ type devFlags struct {
 	scrubRate           int64
 	scrubInterval       time.Duration
 	abortUploadsAfter   time.Duration
+	metaReplicas        int
 }
 
 func newDevCmd() *cobra.Command {
 	var f devFlags
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run a whole cluster on this machine: meta, N node processes over Z zones, and an S3 gateway",
-		Long: `dev starts one meta process, --nodes storage node processes spread over --zones
-zones (each its own process, data dir and loopback port, so kill -9 of one is a
-real node failure) and an S3 gateway. It writes DATA/cluster.json so scripts and
+		Short: "Run a whole cluster on this machine: meta replicas, N node processes over Z zones, and an S3 gateway",
+		Long: `dev starts --meta-replicas meta processes (one raft group, each replica in
+another zone), --nodes storage node processes spread over --zones zones (each
+its own process, data dir and loopback port, so kill -9 of one is a real
+failure) and an S3 gateway. It writes DATA/cluster.json so scripts and
 operators can find (and kill) every process, and stops them all on Ctrl-C.
-Restarting on the same --data brings every object back.`,
+Restarting on the same --data brings every object back; a data dir of a
+cluster with a single meta (before replication) is adopted and grown to
+--meta-replicas.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -69,7 +73,8 @@ Restarting on the same --data brings every object back.`,
 	fl.StringVar(&f.data, "data", "./shale-data", "data directory of the whole cluster")
 	fl.StringVar(&f.s3, "s3", "127.0.0.1:9000", "S3 listen address")
 	fl.IntVar(&f.nodes, "nodes", 6, "storage node processes")
-	fl.IntVar(&f.zones, "zones", 3, "zones the nodes are spread over")
+	fl.IntVar(&f.zones, "zones", 3, "zones the nodes (and meta replicas) are spread over")
+	fl.IntVar(&f.metaReplicas, "meta-replicas", 3, "meta replicas (one raft group; 1 is a group of one); a restarted cluster keeps the replicas it has")
 	fl.IntVar(&f.k, "k", 4, "data shards per stripe")
 	fl.IntVar(&f.m, "m", 2, "parity shards per stripe")
 	fl.DurationVar(&f.downAfter, "down-after", 5*time.Second, "a node without heartbeat this long is down")
@@ -191,6 +196,9 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	if f.zones < 1 || f.zones > f.nodes {
 		return fmt.Errorf("--zones must be between 1 and --nodes")
 	}
+	if f.metaReplicas < 1 || f.metaReplicas > 9 {
+		return fmt.Errorf("--meta-replicas must be between 1 and 9")
+	}
 	data, err := filepath.Abs(f.data)
 	if err != nil {
 		return err
@@ -247,7 +255,10 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	cf := devcluster.File{SecretFile: secretFile, Credentials: credsFile, K: f.k, M: f.m}
 	itls := map[string]internalTLSFlags{} // by process name; empty: plain HTTP
 	if f.internalTLS {
-		names := []string{"meta", "gateway", "admin"}
+		names := []string{"gateway", "admin"}
+		for i := 1; i <= max(f.metaReplicas, len(prev.Metas)); i++ {
+			names = append(names, fmt.Sprintf("meta-%d", i))
+		}
 		for i := 1; i <= f.nodes; i++ {
 			names = append(names, fmt.Sprintf("node-%d", i))
 		}
@@ -257,30 +268,14 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		a := itls["admin"]
 		cf.InternalTLS = &devcluster.InternalTLS{CA: a.ca, Cert: a.cert, Key: a.key}
 	}
-	metaAddr, err := stablePort(prev.Meta)
+	metas, err := startDevMetas(ctx, exe, data, prev, f, secretFile, itls, add)
 	if err != nil {
 		return err
 	}
-	if cf.MetaMetrics, err = stablePort(prev.MetaMetrics); err != nil {
-		return err
+	cf.Metas = metas
+	for _, m := range metas {
+		cf.Meta = strings.TrimPrefix(cf.Meta+","+m.Addr, ",")
 	}
-	cf.MetaArgs = []string{"meta", "--data", filepath.Join(data, "meta"), "--listen", metaAddr,
-		"--secret-file", secretFile, "--down-after", f.downAfter.String(), "--out-after", f.outAfter.String(),
-		"--k", strconv.Itoa(f.k), "--m", strconv.Itoa(f.m), "--repair-rate", strconv.FormatInt(f.repairRate, 10),
-		"--abort-uploads-after", f.abortUploadsAfter.String(), "--metrics-listen", cf.MetaMetrics}
-	if f.blockSize > 0 {
-		cf.MetaArgs = append(cf.MetaArgs, "--block-size", strconv.Itoa(f.blockSize))
-	}
-	if f.repairConcurrency > 0 {
-		cf.MetaArgs = append(cf.MetaArgs, "--repair-concurrency", strconv.Itoa(f.repairConcurrency))
-	}
-	cf.MetaArgs = append(cf.MetaArgs, itls["meta"].args()...)
-	mc, addr, err := startChild(ctx, "meta", exe, cf.MetaArgs, filepath.Join(data, "logs", "meta.log"), "meta listening on ")
-	if err != nil {
-		return err
-	}
-	add(mc)
-	cf.Meta, cf.MetaPID = addr, mc.cmd.Process.Pid
 
 	for i := 1; i <= f.nodes; i++ {
 		id := fmt.Sprintf("node-%d", i)

@@ -62,7 +62,7 @@ func newGatewayCmd() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:9000", "S3 listen address")
-	fl.StringVar(&f.metaAddr, "meta", "127.0.0.1:7000", "meta service address")
+	fl.StringVar(&f.metaAddr, "meta", "127.0.0.1:7000", "meta replicas' addresses, host:port[,host:port…]; calls follow the leader")
 	fl.StringVar(&f.secretFile, "secret-file", "", "cluster secret file (required)")
 	fl.StringVar(&f.credsFile, "credentials-file", "", "JSON {access_key, secret_key}; default SHALE_ACCESS_KEY/SHALE_SECRET_KEY")
 	fl.StringVar(&f.region, "region", "us-east-1", "the S3 region clients sign for")
@@ -165,8 +165,8 @@ func (d *nodeDialer) Store(n cluster.Node) (object.ShardStore, error) {
 	return c, nil
 }
 
-func newMetaClient(addr string, secret []byte, inet *internalNet) *metaremote.Client {
-	return metaremote.NewClient(inet.url(addr), secret, &http.Client{Transport: inet.transport()})
+func newMetaClient(addrs string, secret []byte, inet *internalNet) *metaremote.Client {
+	return metaremote.NewClient(inet.urls(addrs), secret, &http.Client{Transport: inet.transport()})
 }
 
 // validate refuses flag combinations that would silently serve something

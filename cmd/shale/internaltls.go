@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -75,6 +76,18 @@ func devNet(cf devcluster.File) (*internalNet, error) {
 
 // url is the base URL of a peer at addr (host:port).
 func (n *internalNet) url(addr string) string { return n.scheme + "://" + addr }
+
+// urls maps url over a comma-separated list of addresses (every meta
+// replica's), keeping it a comma-separated list.
+func (n *internalNet) urls(addrs string) string {
+	var out []string
+	for _, a := range strings.Split(addrs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, n.url(a))
+		}
+	}
+	return strings.Join(out, ",")
+}
 
 // transport is a keep-alive transport (up to 64 idle connections per peer)
 // that speaks this network's protocol.

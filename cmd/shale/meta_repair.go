@@ -14,11 +14,20 @@ import (
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/internal/leader"
 	"github.com/shale-store/shale/internal/serve"
-	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/object"
 	"github.com/shale-store/shale/repair"
 	storageremote "github.com/shale-store/shale/storage/remote"
 )
+
+// repairMeta is what the repair loop, its coordinator, the orphan
+// inventory and the garbage collector need of meta: the replica, which
+// proposes their changes and answers their reads on the leader.
+type repairMeta interface {
+	object.Meta
+	repair.Meta
+	repair.InventoryMeta
+	repair.GarbageMeta
+}
 
 // newRepair returns the repair loop as a leader-only task and the handler
 // of its Prometheus metrics (serveMetrics serves it). The loop rebuilds
@@ -26,7 +35,7 @@ import (
 // nodes over HTTP, collects garbage through the same node clients, and
 // (unless --orphan-grace is 0) runs the orphan inventory, which lists the
 // nodes' shards through them too.
-func newRepair(store *meta.Store, f metaFlags, secret []byte, inet *internalNet, logger *slog.Logger) (leader.Task, http.Handler, error) {
+func newRepair(store repairMeta, status repair.StatusSource, f metaFlags, secret []byte, inet *internalNet, logger *slog.Logger) (leader.Task, *prometheus.Registry, error) {
 	dialer := newNodeDialer(secret, inet)
 	coord, err := object.New(object.Config{
 		K: f.k, M: f.m, BlockSize: f.blockSize,
@@ -58,8 +67,8 @@ func newRepair(store *meta.Store, f metaFlags, secret []byte, inet *internalNet,
 		Garbage:           repair.NewGarbageCollector(repair.GarbageConfig{}, store, dialer),
 		AbortUploadsAfter: abortAfter, Logger: logger}, store, coord)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(repair.NewCollector(loop, store))
-	return leader.Task{Name: "repair loop", Run: loop.Run}, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
+	reg.MustRegister(repair.NewCollector(loop, status))
+	return leader.Task{Name: "repair loop", Run: loop.Run}, reg, nil
 }
 
 // metricsListener is meta's separate /metrics listener (listenMetrics).
@@ -103,11 +112,11 @@ func (m *metricsListener) Close() error {
 // they never share meta's API listener, which anyone who can reach meta
 // can connect to: the default address is loopback, and exposing it further
 // is the operator's choice.
-func serveMetrics(ctx context.Context, g *errgroup.Group, stdout io.Writer, ml *metricsListener, metrics http.Handler) {
+func serveMetrics(ctx context.Context, g *errgroup.Group, stdout io.Writer, ml *metricsListener, reg *prometheus.Registry) {
 	if ml == nil {
 		return
 	}
-	ml.mux.Handle("GET /metrics", metrics)
+	ml.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	fmt.Fprintf(stdout, "meta metrics on %s\n", ml.srv.Addr())
 	g.Go(func() error {
 		if err := ml.srv.Serve(); err != nil {

@@ -73,7 +73,7 @@ and stops cleanly on SIGINT or SIGTERM.`,
 	fl.StringVar(&f.rack, "rack", "", "failure domain: rack")
 	fl.StringVar(&f.host, "host", "", "failure domain: host")
 	fl.StringVar(&f.secretFile, "secret-file", "", "cluster secret file (created if missing)")
-	fl.StringVar(&f.metaAddr, "meta", "", "meta service address (host:port)")
+	fl.StringVar(&f.metaAddr, "meta", "", "meta replicas' addresses, host:port[,host:port…]; calls follow the leader")
 	fl.Int64Var(&f.scrubRate, "scrub-rate", 32<<20, "scrubber read rate, bytes/s (0: unlimited)")
 	fl.DurationVar(&f.scrubInterval, "scrub-interval", 24*time.Hour, "pause between scrub passes")
 	fl.Int64Var(&f.capacity, "capacity", 0, "bytes of shard data this node may hold (0: the disk's free space)")

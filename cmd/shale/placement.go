@@ -44,7 +44,7 @@ and says what the placement survives: any m nodes, a host, a rack, a zone.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Topology, "topology", "", "topology file (YAML or JSON)")
-	f.StringVar(&cfg.Meta, "meta", "", "address of a running meta service (instead of --topology)")
+	f.StringVar(&cfg.Meta, "meta", "", "addresses of a running meta service's replicas, host:port[,host:port…] (instead of --topology)")
 	f.StringVar(&cfg.SecretFile, "secret-file", "", "file holding the cluster secret (with --meta)")
 	f.StringVar(&cfg.Data, "data", "", "a dev cluster's data dir (instead of --topology or --meta)")
 	f.StringVar(&cfg.Object, "object", "", "object id to place, e.g. bucket/key")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -74,7 +75,14 @@ type Runner struct {
 	cfg   Config
 	lead  Leadership
 	tasks []Task
+	// active is true while a term's tasks run (after its barrier).
+	active atomic.Bool
 }
+
+// Active reports whether the tasks run now: this process leads and its
+// barrier passed. Across a cluster at most one Runner should say true at
+// a time (metrics and tests check it).
+func (r *Runner) Active() bool { return r.active.Load() }
 
 // New returns a Runner of tasks under lead; Run drives it.
 func New(cfg Config, lead Leadership, tasks ...Task) *Runner {
@@ -139,7 +147,9 @@ func (r *Runner) begin(parent context.Context) *term {
 			return
 		}
 		r.cfg.Logger.Info("leading: leader-only work starts")
+		r.active.Store(true)
 		t.err = r.runTasks(ctx)
+		r.active.Store(false)
 	}()
 	return t
 }

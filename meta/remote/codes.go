@@ -74,6 +74,9 @@ var mutating = map[string]bool{
 	"UpdateShards": true, "CreateUpload": true, "PutPart": true, "CompleteUpload": true,
 	"AbortUpload": true, "Heartbeat": false, "Admin": true, "ReportBad": true,
 	"AddGarbage": true, "RemoveGarbage": true, "ResolveDegraded": true,
+	// Membership changes are idempotent and make two proposals each, which
+	// one request id cannot name apart.
+	"AddReplica": false, "RemoveReplica": false, "TransferLeader": false,
 }
 
 // errorBody is the JSON body of a failed call.

@@ -217,6 +217,10 @@ func NewHandler(b Backend, secret []byte, cfg HandlerConfig) http.Handler {
 	}))
 	read("BadReports", call(func(ctx context.Context, q limitReq) (any, error) { return b.BadReports(ctx, q.Limit) }))
 
+	if rb, ok := b.(Replicas); ok {
+		replicaRoutes(rb, reg)
+	}
+
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Code: codeUnknownMethod, Message: "no such method"})
 	})

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -23,7 +24,7 @@ func TestMutatingNamesRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	srv := httptest.NewServer(NewHandler(s, secret, HandlerConfig{}))
+	srv := httptest.NewServer(NewHandler(withReplicas{s}, secret, HandlerConfig{}))
 	defer srv.Close()
 	signer := peerauth.NewSigner(secret, Identity)
 	for name := range mutating {
@@ -41,4 +42,20 @@ func TestMutatingNamesRoutes(t *testing.T) {
 			t.Errorf("%s is not a route", name)
 		}
 	}
+}
+
+// withReplicas gives a single store the Replicas methods (refusing every
+// change), so a handler serves their routes.
+type withReplicas struct{ *meta.Store }
+
+func (withReplicas) ReplicaStatus(context.Context) (meta.ReplicaStatus, error) {
+	return meta.ReplicaStatus{State: "leader"}, nil
+}
+func (withReplicas) ReplicaHash(context.Context) (meta.ReplicaHash, error) {
+	return meta.ReplicaHash{}, nil
+}
+func (withReplicas) AddMember(context.Context, meta.Replica) error { return meta.ErrInvalidArgument }
+func (withReplicas) RemoveMember(context.Context, string) error    { return meta.ErrInvalidArgument }
+func (withReplicas) TransferLeadership(context.Context, string) error {
+	return meta.ErrInvalidArgument
 }

@@ -39,6 +39,14 @@ type Config struct {
 	// Transport carries raft's messages. Required. (Tests use
 	// raft.NewInmemTransport.)
 	Transport raft.Transport
+	// Self is this replica's record (its ID and Raft are filled in from
+	// ID and the transport): the leader proposes it when it takes office,
+	// so followers can name its API to clients.
+	Self meta.Replica
+	// Founders are the records of the founding replicas (--peer): a
+	// leader proposes those of members the group has no record of, and a
+	// follower names a leader's API from them until it has the record.
+	Founders []meta.Replica
 	// Bootstrap, when the replica has no state yet, starts the group with
 	// these voters (every founding replica passes the same list). Empty:
 	// wait to be added, or carry on from the state on disk.
@@ -131,6 +139,10 @@ type Node struct {
 	// entry of its own commit (0: none yet). From then on its commit index
 	// covers every entry committed before, so it may serve reads at it.
 	readyTerm atomic.Uint64
+
+	watch    leaderWatch
+	observer *raft.Observer
+	stopObs  chan struct{}
 }
 
 var _ meta.Service = (*Node)(nil)
@@ -146,6 +158,9 @@ func Open(cfg Config) (*Node, error) {
 	if err := cfg.FS.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, err)
 	}
+	if _, err := moveLegacyStore(cfg.FS, cfg.Dir, cfg.Meta.Dir); err != nil {
+		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, err)
+	}
 	store, err := meta.Open(cfg.Meta)
 	if err != nil {
 		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, err)
@@ -157,6 +172,15 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, err)
 	}
 	if n.logs, err = OpenLogStore(cfg.FS, filepath.Join(cfg.Dir, "raft")); err != nil {
+		return fail(err)
+	}
+	// raft makes its snapshot directory world-readable; the snapshots are
+	// the whole metadata, so it is made private first (and kept so).
+	snapDir := filepath.Join(cfg.Dir, "snapshots")
+	if err := os.MkdirAll(snapDir, 0o700); err != nil {
+		return fail(err)
+	}
+	if err := os.Chmod(snapDir, 0o700); err != nil {
 		return fail(err)
 	}
 	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, cfg.Logger); err != nil {
@@ -173,6 +197,9 @@ func Open(cfg Config) (*Node, error) {
 	// raft does not restore the last snapshot on start (it replays the log
 	// after it, which Apply skips up to the applied index) — unless the
 	// store is behind that snapshot (its directory was lost).
+	if err := n.finishAdoption(); err != nil {
+		return fail(err)
+	}
 	if err := n.catchUpFromSnapshot(); err != nil {
 		return fail(err)
 	}
@@ -203,6 +230,14 @@ func Open(cfg Config) (*Node, error) {
 	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snaps, trans); err != nil {
 		return fail(err)
 	}
+	obs := make(chan raft.Observation, 16)
+	n.observer = raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	n.raft.RegisterObserver(n.observer)
+	n.stopObs = make(chan struct{})
+	go n.watch.observe(obs, n.stopObs)
 	return n, nil
 }
 
@@ -233,6 +268,8 @@ func (n *Node) closeStores() {
 
 // Close stops raft and closes the stores. No method may be called after.
 func (n *Node) Close() error {
+	n.raft.DeregisterObserver(n.observer)
+	close(n.stopObs)
 	err := n.raft.Shutdown().Error()
 	n.trans.stop()
 	n.closeStores()

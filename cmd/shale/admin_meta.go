@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shale-store/shale/meta"
+	metaremote "github.com/shale-store/shale/meta/remote"
+)
+
+// replicaRow is one meta replica as `shale admin status` shows it: its own
+// answer, or "down" with the error of asking it.
+type replicaRow struct {
+	meta.ReplicaStatus
+	PID   int    `json:"pid,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// adminStatus is `shale admin status --json`: meta's status with the meta
+// replicas beside it.
+type adminStatus struct {
+	meta.Status
+	MetaReplicas []replicaRow `json:"meta_replicas"`
+}
+
+// replicaTarget is one replica to ask: its API address, and its record in
+// a dev cluster's file when there is one.
+type replicaTarget struct {
+	id, addr, zone string
+	pid            int
+}
+
+// replicaTargets lists the replicas an operator command can ask directly:
+// a dev cluster's metas, or the addresses given to --meta.
+func (t clusterTarget) replicaTargets() ([]replicaTarget, error) {
+	if t.metaAddr != "" {
+		var out []replicaTarget
+		for _, a := range strings.Split(t.metaAddr, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				out = append(out, replicaTarget{addr: a})
+			}
+		}
+		return out, nil
+	}
+	_, cf, err := t.client()
+	if err != nil {
+		return nil, err
+	}
+	var out []replicaTarget
+	for _, m := range cf.Metas {
+		out = append(out, replicaTarget{id: m.ID, addr: m.Addr, zone: m.Zone, pid: m.PID})
+	}
+	if len(out) == 0 && cf.Meta != "" { // a cluster file from before replicas
+		out = append(out, replicaTarget{addr: cf.Meta, pid: cf.MetaPID})
+	}
+	return out, nil
+}
+
+// replicaRows asks every target for its status at once, each bounded by
+// per: a replica that does not answer in time is down.
+func (t clusterTarget) replicaRows(ctx context.Context, per time.Duration) ([]replicaRow, error) {
+	targets, err := t.replicaTargets()
+	if err != nil {
+		return nil, err
+	}
+	secret, inet, err := t.secretAndNet()
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]replicaRow, len(targets))
+	var wg sync.WaitGroup
+	for i, rt := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := metaremote.New(metaremote.Config{Addrs: []string{inet.url(rt.addr)}, Secret: secret,
+				HTTP: &http.Client{Transport: inet.transport()}, RetryFor: time.Millisecond, AttemptTimeout: per})
+			cctx, cancel := context.WithTimeout(ctx, per)
+			defer cancel()
+			st, err := c.ReplicaStatus(cctx)
+			row := replicaRow{ReplicaStatus: st, PID: rt.pid}
+			if err != nil {
+				row.ReplicaStatus = meta.ReplicaStatus{ID: rt.id, Zone: rt.zone, State: "down"}
+				row.Error = err.Error()
+			}
+			if row.ID == "" {
+				row.ID = rt.id
+			}
+			row.Addr = rt.addr
+			rows[i] = row
+		}()
+	}
+	wg.Wait()
+	return rows, nil
+}
+
+// secretAndNet loads what every call to meta needs: the cluster secret and
+// the internal network (plain or mutual TLS).
+func (t clusterTarget) secretAndNet() ([]byte, *internalNet, error) {
+	if t.metaAddr != "" {
+		if t.secretFile == "" {
+			return nil, nil, errors.New("--meta needs --secret-file")
+		}
+		secret, err := loadSecretFlag(t.secretFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		inet, err := t.itls.load()
+		return secret, inet, err
+	}
+	_, cf, err := t.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	secret, err := loadSecretFlag(cf.SecretFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	inet, err := devNet(*cf)
+	return secret, inet, err
+}
+
+// printReplicas writes the replicas' table.
+func printReplicas(w io.Writer, rows []replicaRow) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "META\tADDRESS\tZONE\tSTATE\tTERM\tAPPLIED\tLEADER CHANGED\tPID\n")
+	for _, r := range rows {
+		pid, since, term, applied := "-", "-", "-", "-"
+		if r.PID > 0 {
+			pid = strconv.Itoa(r.PID)
+		}
+		if r.State != "down" {
+			term, applied = strconv.FormatUint(r.Term, 10), strconv.FormatUint(r.AppliedIndex, 10)
+			if !r.LastLeaderChange.IsZero() {
+				since = r.LastLeaderChange.UTC().Format(time.RFC3339)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", orDash(r.ID), r.Addr, orDash(r.Zone), r.State, term, applied, since, pid)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	leaders, named := 0, ""
+	listed := map[string]bool{}
+	var members []meta.ReplicaServer
+	for _, r := range rows {
+		listed[r.ID] = true
+		if r.State == "leader" {
+			leaders++
+		}
+		if r.LeaderID != "" {
+			named = r.LeaderID
+		}
+		if len(r.Servers) > len(members) {
+			members = r.Servers
+		}
+	}
+	for _, m := range members {
+		if !listed[m.ID] {
+			fmt.Fprintf(w, "also in the group, not asked: %s (raft %s)\n", m.ID, m.Raft)
+		}
+	}
+	switch {
+	case leaders == 0 && named != "":
+		fmt.Fprintf(w, "the leader is %s, which was not asked\n", named)
+	case leaders == 0:
+		fmt.Fprintln(w, "no meta replica leads: writes wait (S3 answers 503 SlowDown) until a majority elects one")
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// newAdminMetaCmd is `shale admin meta`: the meta replicas and changes to
+// their group.
+func newAdminMetaCmd(t *clusterTarget) *cobra.Command {
+	cmd := &cobra.Command{Use: "meta", Short: "The meta replicas (one raft group): status, add, remove, transfer-leader"}
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Each meta replica's state (leader, follower, down), term, applied index and last leader change",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rows, err := t.replicaRows(cmd.Context(), 3*time.Second)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), rows)
+			}
+			return printReplicas(cmd.OutOrStdout(), rows)
+		},
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	var rec meta.Replica
+	add := &cobra.Command{
+		Use:   "add ID --addr HOST:PORT --raft HOST:PORT [--zone Z]",
+		Short: "Add a replica (started with --join) to the group as a voter; it catches up from the leader",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rec.ID = args[0]
+			return t.leaderCall(cmd, "add "+rec.ID, func(ctx context.Context, c *metaremote.Client) error { return c.AddMember(ctx, rec) })
+		},
+	}
+	add.Flags().StringVar(&rec.Addr, "addr", "", "the new replica's API address (its --listen or --advertise)")
+	add.Flags().StringVar(&rec.Raft, "raft", "", "the new replica's raft address (its --raft-listen or --raft-advertise)")
+	add.Flags().StringVar(&rec.Zone, "zone", "", "the new replica's failure domain")
+	remove := &cobra.Command{
+		Use:   "remove ID",
+		Short: "Remove a replica from the group (stop its process afterwards)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return t.leaderCall(cmd, "remove "+args[0], func(ctx context.Context, c *metaremote.Client) error { return c.RemoveMember(ctx, args[0]) })
+		},
+	}
+	transfer := &cobra.Command{
+		Use:   "transfer-leader [ID]",
+		Short: "Hand leadership to replica ID (none: the most up-to-date follower)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := ""
+			if len(args) == 1 {
+				id = args[0]
+			}
+			return t.leaderCall(cmd, "transfer leadership", func(ctx context.Context, c *metaremote.Client) error {
+				return c.TransferLeadership(ctx, id)
+			})
+		},
+	}
+	cmd.AddCommand(status, add, remove, transfer)
+	return cmd
+}
+
+// leaderCall runs one membership change through the leader, then prints
+// the replicas as they are after it.
+func (t clusterTarget) leaderCall(cmd *cobra.Command, what string, call func(context.Context, *metaremote.Client) error) error {
+	c, _, err := t.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+	defer cancel()
+	if err := call(ctx, c); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: done\n\n", what)
+	rows, err := t.replicaRows(ctx, 3*time.Second)
+	if err != nil {
+		return err
+	}
+	return printReplicas(cmd.OutOrStdout(), rows)
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shale-store/shale/internal/devcluster"
+	"github.com/shale-store/shale/internal/peerauth"
+	"github.com/shale-store/shale/meta"
+)
+
+// Raft timeouts of a dev cluster's meta replicas: a killed leader is
+// replaced in about a second (a follower waits 1–2 heartbeat timeouts, then
+// an election), short enough to watch, long enough for a busy laptop.
+const (
+	devHeartbeat   = 500 * time.Millisecond
+	devElection    = 500 * time.Millisecond
+	devLeaderLease = 250 * time.Millisecond
+)
+
+// startDevMetas starts the dev cluster's meta replicas, each in its own
+// zone (round robin over --zones), and returns their cluster.json records.
+// A fresh cluster's replicas found the group together (--peer). A cluster
+// that ran before keeps its replicas, addresses and data. A data dir of a
+// single meta from before replication (DATA/meta holding a pebble store) is
+// adopted: meta-1 starts on it as a group of one whose first snapshot is
+// the old store, and the others join it (shale admin meta add's path) and
+// catch up by snapshot.
+func startDevMetas(ctx context.Context, exe, data string, prev devcluster.File, f devFlags, secretFile string,
+	itls map[string]internalTLSFlags, add func(*child)) ([]devcluster.MetaReplica, error) {
+	n := f.metaReplicas
+	if len(prev.Metas) > 0 && len(prev.Metas) != n {
+		fmt.Fprintf(os.Stderr, "shale dev: the cluster has %d meta replicas; keeping them (shale admin meta add|remove changes the group)\n", len(prev.Metas))
+		n = len(prev.Metas)
+	}
+	legacyDir := filepath.Join(data, "meta")
+	adopt := len(prev.Metas) == 0 && hasPebbleStore(legacyDir)
+	prevByID := map[string]devcluster.MetaReplica{}
+	for _, m := range prev.Metas {
+		prevByID[m.ID] = m
+	}
+	reps := make([]devcluster.MetaReplica, n)
+	var peers []string
+	for i := range reps {
+		id := fmt.Sprintf("meta-%d", i+1)
+		p := prevByID[id]
+		r := devcluster.MetaReplica{ID: id, Zone: fmt.Sprintf("zone-%d", i%f.zones+1), Data: p.Data}
+		if p.Zone != "" {
+			r.Zone = p.Zone
+		}
+		if r.Data == "" {
+			r.Data = filepath.Join(data, "metas", id)
+			if adopt && i == 0 {
+				r.Data = legacyDir
+			}
+		}
+		prevAddr, prevMetrics := p.Addr, p.Metrics
+		if adopt && i == 0 {
+			prevAddr, prevMetrics = prev.Meta, prev.MetaMetrics
+		}
+		var err error
+		if r.Addr, err = stablePort(prevAddr); err != nil {
+			return nil, err
+		}
+		if r.Raft, err = stablePort(p.Raft); err != nil {
+			return nil, err
+		}
+		if r.Metrics, err = stablePort(prevMetrics); err != nil {
+			return nil, err
+		}
+		reps[i] = r
+		peers = append(peers, "--peer", fmt.Sprintf("id=%s,addr=%s,raft=%s,zone=%s", r.ID, r.Addr, r.Raft, r.Zone))
+	}
+	for i := range reps {
+		r := &reps[i]
+		r.Args = []string{"meta", "--id", r.ID, "--data", r.Data, "--listen", r.Addr, "--raft-listen", r.Raft,
+			"--zone", r.Zone, "--metrics-listen", r.Metrics, "--secret-file", secretFile,
+			"--heartbeat-timeout", devHeartbeat.String(), "--election-timeout", devElection.String(),
+			"--leader-lease", devLeaderLease.String(),
+			"--down-after", f.downAfter.String(), "--out-after", f.outAfter.String(),
+			"--k", strconv.Itoa(f.k), "--m", strconv.Itoa(f.m), "--repair-rate", strconv.FormatInt(f.repairRate, 10),
+			"--abort-uploads-after", f.abortUploadsAfter.String()}
+		if f.blockSize > 0 {
+			r.Args = append(r.Args, "--block-size", strconv.Itoa(f.blockSize))
+		}
+		if f.repairConcurrency > 0 {
+			r.Args = append(r.Args, "--repair-concurrency", strconv.Itoa(f.repairConcurrency))
+		}
+		switch {
+		case adopt && i > 0:
+			r.Args = append(r.Args, "--join")
+		case !adopt:
+			r.Args = append(r.Args, peers...)
+		}
+		r.Args = append(r.Args, itls[r.ID].args()...)
+		c, _, err := startChild(ctx, r.ID, exe, r.Args, filepath.Join(data, "logs", r.ID+".log"), "meta listening on ")
+		if err != nil {
+			return nil, err
+		}
+		add(c)
+		r.PID = c.cmd.Process.Pid
+	}
+	if adopt && n > 1 {
+		if err := devJoin(ctx, secretFile, itls, reps); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(os.Stderr, "shale dev: adopted the single meta in %s as %s; %d replicas now\n", legacyDir, reps[0].ID, n)
+	}
+	return reps, nil
+}
+
+// devJoin adds reps[1:] to the group meta-1 leads.
+func devJoin(ctx context.Context, secretFile string, itls map[string]internalTLSFlags, reps []devcluster.MetaReplica) error {
+	secret, err := peerauth.LoadSecret(secretFile)
+	if err != nil {
+		return err
+	}
+	inet, err := itls["admin"].load()
+	if err != nil {
+		return err
+	}
+	mc := newMetaClient(reps[0].Addr, secret, inet)
+	for _, r := range reps[1:] {
+		rec := meta.Replica{ID: r.ID, Addr: r.Addr, Raft: r.Raft, Zone: r.Zone}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			err := mc.AddMember(ctx, rec)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("add meta replica %s: %w", r.ID, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// hasPebbleStore reports whether dir holds a pebble store at its top.
+func hasPebbleStore(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "OPTIONS-") {
+			return true
+		}
+	}
+	return false
+}
