@@ -33,6 +33,9 @@ var allowed = map[string][]string{
 	// Leader-only work: the Runner and its test double.
 	"internal/leader":            {},
 	"internal/leader/leadertest": {},
+
+	// Test support: network namespaces for real partitions.
+	"internal/netnstest": {},
 }
 
 func TestDependencyDirection(t *testing.T) {

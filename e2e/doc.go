@@ -20,7 +20,10 @@
 // streams so nothing large is kept in memory and a failure can be replayed.
 //
 // What it does not do: measure speed (benchmarks do that, in package bench),
-// mock any part of the system, or talk to anything but 127.0.0.1.
+// mock any part of the system, or talk to anything but 127.0.0.1 — except
+// the partition test, which runs three `shale meta` replicas in network
+// namespaces of their own (internal/netnstest) on private links, and skips
+// where namespaces cannot be made.
 //
 // The package has no non-test code besides this comment. Run it with
 //
