@@ -325,6 +325,44 @@ type acked struct {
 	garbage  map[string]bool          // "node/shard" that became garbage
 	commits  int                      // acknowledged commits (objects and completed uploads)
 	complete int                      // completed uploads
+	gens     []uint64                 // the generation of every acknowledged commit
+}
+
+// record notes an acknowledged commit; the manifest it replaced, if any,
+// became garbage. The caller holds the lock guarding a.
+func (a *acked) record(m meta.Manifest) {
+	id := m.Bucket + "/" + m.Key
+	if old, ok := a.objects[id]; ok {
+		for _, s := range old.Segments {
+			a.addGarbage(s)
+		}
+	}
+	a.objects[id] = m
+	a.commits++
+	a.gens = append(a.gens, m.Generation)
+}
+
+func (a *acked) addGarbage(seg meta.Segment) {
+	for _, s := range seg.Shards {
+		a.garbage[string(s.Node)+"/"+s.ID] = true
+	}
+}
+
+// checkGenerations: the store numbers commits 1, 2, 3, … in a fresh group,
+// so the acknowledged generations are exactly 1…commits — a commit applied
+// twice would leave a gap — and the next commit gets commits+1.
+func (a *acked) checkGenerations(t *testing.T, next uint64) {
+	t.Helper()
+	gens := slices.Sorted(slices.Values(a.gens))
+	for i, g := range gens {
+		if g != uint64(i+1) {
+			t.Errorf("acknowledged generations %v…: #%d is %d, want %d (a commit applied twice, or one lost)", gens[:i+1], i+1, g, i+1)
+			return
+		}
+	}
+	if want := uint64(len(gens) + 1); next != want {
+		t.Errorf("the commit after %d acknowledged ones got generation %d, want %d: the store applied more commits than it acknowledged", len(gens), next, want)
+	}
 }
 
 // writeKnownSet writes buckets, objects (some overwritten, some deleted)
@@ -341,18 +379,13 @@ func writeKnownSet(ctx context.Context, t *testing.T, c meta.Service) *acked {
 		a.buckets = append(a.buckets, b)
 	}
 	var mu sync.Mutex
-	garbage := func(seg meta.Segment) {
-		for _, s := range seg.Shards {
-			a.garbage[string(s.Node)+"/"+s.ID] = true
-		}
-	}
 	errs := make(chan error, 8)
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- writeWorker(ctx, c, w, a, &mu, garbage)
+			errs <- writeWorker(ctx, c, w, a, &mu)
 		}()
 	}
 	wg.Wait()
@@ -369,20 +402,14 @@ func writeKnownSet(ctx context.Context, t *testing.T, c meta.Service) *acked {
 // bucket-(w%3), of which keys 0–2 are written twice and key 3 deleted, and
 // 3 multipart uploads: one completed from two of its three parts (part 1
 // written twice), one aborted, one left in progress with two parts.
-func writeWorker(ctx context.Context, c meta.Service, w int, a *acked, mu *sync.Mutex, garbage func(meta.Segment)) error {
+func writeWorker(ctx context.Context, c meta.Service, w int, a *acked, mu *sync.Mutex) error {
 	b := fmt.Sprintf("bucket-%d", w%3)
 	record := func(m meta.Manifest) {
 		mu.Lock()
 		defer mu.Unlock()
-		id := m.Bucket + "/" + m.Key
-		if old, ok := a.objects[id]; ok {
-			for _, s := range old.Segments {
-				garbage(s)
-			}
-		}
-		a.objects[id] = m
-		a.commits++
+		a.record(m)
 	}
+	garbage := a.addGarbage // called under mu
 	for i := range 10 {
 		key := fmt.Sprintf("w%d/obj-%02d", w, i)
 		for round := range 1 + btoi(i < 3) {
@@ -575,10 +602,12 @@ func checkKnownSet(ctx context.Context, t *testing.T, c meta.Service, a *acked) 
 }
 
 // TestMetaRestartAllAfterKill: three replicas acknowledge a known set of
-// writes; all three are SIGKILLed at once and restarted on their data;
-// every acknowledged write is there exactly once (same generations, same
-// garbage, same uploads and parts), and the replicas converge on one
-// keyspace hash.
+// writes; then, while clients keep committing, all three are SIGKILLed at
+// once and restarted on their data. The clients' calls in flight retry
+// (same request id) until the group is back. Every acknowledged write is
+// there exactly once — same generations, no generation skipped or spent
+// twice, the same garbage, uploads and parts — and the replicas converge
+// on one keyspace hash.
 func TestMetaRestartAllAfterKill(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -590,15 +619,78 @@ func TestMetaRestartAllAfterKill(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+
+	// Writers that run across the crash, each to keys of its own.
+	const inflight = "inflight"
+	if err := c.CreateBucket(ctx, inflight, ""); err != nil {
+		t.Fatal(err)
+	}
+	a.buckets = append(a.buckets, inflight)
+	var mu sync.Mutex
+	var acks int
+	var failed []error // the writers' errors, so a wait need not run out
+	stop := make(chan struct{})
+	errs := make(chan error, 4)
+	var writers sync.WaitGroup
+	wctx, wcancel := context.WithCancel(ctx)
+	for w := range 4 {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				key := fmt.Sprintf("w%d/%04d", w, i)
+				m, err := c.Commit(wctx, testManifest(inflight, key, fmt.Sprintf("inflight-%d-%d", w, i)))
+				if err != nil {
+					err = fmt.Errorf("commit %s/%s across the crash: %w", inflight, key, err)
+					mu.Lock()
+					failed = append(failed, err)
+					mu.Unlock()
+					errs <- err
+					return
+				}
+				mu.Lock()
+				a.record(m)
+				acks++
+				mu.Unlock()
+			}
+		}()
+	}
+	stopWriters := func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		writers.Wait()
+	}
+	defer func() { wcancel(); stopWriters() }() // a failed test does not wait out the writers' retries
+	ackCount := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(failed) > 0 {
+			t.Fatal(failed[0])
+		}
+		return acks
+	}
+	waitFor(t, "commits before the crash", metaWaitTimeout, func() (bool, string) {
+		return ackCount() >= 40, fmt.Sprintf("%d acknowledged", ackCount())
+	})
+
 	before := map[string]uint64{}
 	for i, r := range g.reps {
 		if st, err := g.status(i); err == nil {
 			before[r.id] = st.AppliedIndex
 		}
 	}
-	// All at once: no replica gets to stop cleanly or to hear of the
+	// All at once, mid-write: no replica stops cleanly or hears of the
 	// others' end; a follower may hold committed entries it has not
-	// applied yet.
+	// applied yet, the leader entries not yet committed.
 	var wg sync.WaitGroup
 	for i := range g.reps {
 		wg.Add(1)
@@ -608,18 +700,37 @@ func TestMetaRestartAllAfterKill(t *testing.T) {
 	for i := range g.reps {
 		g.kill(i) // waits until it is gone
 	}
-	t.Logf("killed all three at applied indexes %v", before)
+	atKill := ackCount()
+	t.Logf("killed all three at applied indexes %v, %d commits acknowledged across the crash so far", before, atKill)
 
 	g.startAll()
 	lead := g.leader()
 	t.Logf("%s leads after the restart", g.reps[lead].id)
-	checkKnownSet(ctx, t, g.client(), a)
+	waitFor(t, "commits after the restart", metaWaitTimeout, func() (bool, string) {
+		return ackCount() >= atKill+40, fmt.Sprintf("%d acknowledged", ackCount())
+	})
+	stopWriters()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d commits acknowledged across the crash", ackCount())
+
+	c = g.client()
+	checkKnownSet(ctx, t, c, a)
+	probe, err := c.Commit(ctx, testManifest(inflight, "probe", "probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.checkGenerations(t, probe.Generation)
 	var max uint64
 	for _, v := range before {
 		max = maxU(max, v)
 	}
 	h := g.converge(max)
-	t.Logf("all three at applied index %d (was at most %d), hash %.16s", h.AppliedIndex, max, h.Hash)
+	t.Logf("all three at applied index %d (at most %d at the kill), hash %.16s", h.AppliedIndex, max, h.Hash)
 }
 
 func maxU(a, b uint64) uint64 {
