@@ -289,17 +289,18 @@ func (g *metaGroup) converge(min uint64) meta.ReplicaHash {
 // TestMetaProcessesConformance: the conformance suite through the remote
 // client (all three addresses) against three real `shale meta` processes.
 // The suite wants an empty service per case (it counts buckets, nodes and
-// garbage), so each case gets a fresh group; the cases run two at a time.
+// garbage), so each case gets a fresh group of its own; the cases run in
+// parallel (up to -parallel at once, GOMAXPROCS by default).
 func TestMetaProcessesConformance(t *testing.T) {
 	metatest.Run(t, func(t *testing.T) meta.Service {
-		t.Parallel() // the cases wait for each other's start no longer than that
+		t.Parallel() // the case resumes when the suite has started every case
 		g := newMetaGroup(t, 3)
 		g.leader()
 		return g.client()
 	})
 }
 
-// shards builds the k+m shard references of one segment, "<tag>-<i>" on
+// testSegment builds the k+m shard references of one segment, "<tag>-<i>" on
 // node "n<i>", as metatest does.
 func testSegment(number int, tag string, k, m int) meta.Segment {
 	seg := meta.Segment{Number: number, Size: int64(100 * k), ETag: "e-" + tag, K: k, M: m, BlockSize: 4096}
@@ -795,22 +796,19 @@ func TestMetaFollowerCatchesUpBySnapshot(t *testing.T) {
 	f := (lead + 1) % 3
 	fr := g.reps[f]
 	g.kill(f)
-	// What the follower holds: nothing after its log's last entry.
-	fst := func() uint64 {
-		var last uint64
-		// Its raft log is gone with the process; its store's applied index
-		// is in its hash, read after the restart. Until then, the live
-		// replicas' view of it: nothing beyond the commit index of when it
-		// died, which the others' status bounds from above.
-		for i := range g.reps {
-			if i != f {
-				if st, err := g.status(i); err == nil {
-					last = maxU(last, st.LastIndex)
-				}
-			}
+	// The follower got every entry it holds from the leader, so its log
+	// ends at or before where the live replicas' logs end now.
+	var fst uint64
+	for i := range g.reps {
+		if i == f {
+			continue
 		}
-		return last
-	}()
+		st, err := g.status(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fst = maxU(fst, st.LastIndex)
+	}
 	snapsBefore := snapIndexes(t, fr.data)
 	t.Logf("%s killed; the group's log ends at %d; its snapshots: %v", fr.id, fst, snapsBefore)
 
