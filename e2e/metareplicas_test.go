@@ -773,7 +773,8 @@ func snapIndexes(t testing.TB, data string) []uint64 {
 // commit far past it comes back and catches up by snapshot — its snapshot
 // directory gains the leader's snapshot, though it is restarted unable to
 // take snapshots of its own — and ends at the leader's applied index with
-// the same keyspace hash.
+// the same keyspace hash; SIGKILLed again, it restarts from the restored
+// store.
 func TestMetaFollowerCatchesUpBySnapshot(t *testing.T) {
 	const trailing, threshold = 64, 128
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
@@ -897,4 +898,19 @@ func TestMetaFollowerCatchesUpBySnapshot(t *testing.T) {
 			t.Errorf("bucket %s lists %d objects, want %d", b.name, len(r.Objects), b.n)
 		}
 	}
+
+	// The restored store is the follower's own: SIGKILLed and restarted,
+	// it answers from it at once (before it hears from the leader), at
+	// least at the snapshot it installed, and rejoins the group's hash.
+	g.kill(f)
+	g.start(f)
+	own, err := g.hash(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own.AppliedIndex < slices.Max(installed) {
+		t.Errorf("%s restarted at applied index %d, behind the snapshot it installed at %d", fr.id, own.AppliedIndex, slices.Max(installed))
+	}
+	h2 := g.converge(h.AppliedIndex)
+	t.Logf("%s restarted at %d; all three at %d, hash %.16s", fr.id, own.AppliedIndex, h2.AppliedIndex, h2.Hash)
 }
