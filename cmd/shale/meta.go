@@ -226,6 +226,10 @@ func openReplica(f metaFlags, secret []byte, inet *internalNet, apiAddr string) 
 	return node, nil
 }
 
+// lateReplica is the replica the API handler serves, set once it is open
+// (before the server's Serve starts, so no request sees it unset).
+type lateReplica struct{ *replicated.Node }
+
 // runMeta serves meta until ctx is done or leader-only work fails.
 func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	secret, err := loadSecretFlag(f.secretFile)
@@ -236,12 +240,24 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	if err != nil {
 		return err
 	}
-	// The handler is made first (peerauth refuses requests dated before
-	// it) and served once the replica is open.
+	// The handler is made before the listener binds: its verifier refuses
+	// requests dated before it, and the kernel queues connections from the
+	// bind on, so one made after the replica opened would refuse requests
+	// a client signed (and sent) while it opened — a client retrying
+	// across a restart would get 401. It serves the replica once that is
+	// open: Serve, below, starts after.
 	var node *replicated.Node
-	var handler http.Handler
+	served := &lateReplica{}
+	handler := metaremote.NewHandler(served, secret, metaremote.HandlerConfig{
+		LeaderURL: func(id, _ string) string {
+			if a := node.LeaderAPI(id); a != "" {
+				return inet.url(a)
+			}
+			return ""
+		},
+	})
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	mux.Handle("/v1/", handler)
 	f.serve.TLS = inet.server
 	srv, err := serve.Listen(f.listen, mux, f.serve)
 	if err != nil {
@@ -255,14 +271,7 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 		_ = srv.Close()
 		return err
 	}
-	handler = metaremote.NewHandler(node, secret, metaremote.HandlerConfig{
-		LeaderURL: func(id, _ string) string {
-			if a := node.LeaderAPI(id); a != "" {
-				return inet.url(a)
-			}
-			return ""
-		},
-	})
+	served.Node = node
 	closeAll := func() {
 		_ = srv.Close()
 		_ = node.Close()
