@@ -140,7 +140,7 @@ func (s *Store) Restore(r io.Reader) error {
 	if err := fs.Rename(tmp, s.cfg.Dir); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if err := syncDir(fs, fs.PathDir(s.cfg.Dir)); err != nil {
+	if err := SyncDir(fs, fs.PathDir(s.cfg.Dir)); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	db, err := pebble.Open(s.cfg.Dir, &pebble.Options{FS: fs, Logger: QuietLogger{}})
@@ -191,10 +191,12 @@ func unpackSnapshot(fs vfs.FS, dir string, r io.Reader) error {
 			return fmt.Errorf("unpack %s: %w", h.Name, err)
 		}
 	}
-	return syncDir(fs, dir)
+	return SyncDir(fs, dir)
 }
 
-func syncDir(fs vfs.FS, dir string) error {
+// SyncDir syncs directory dir, so that the entries just made in it
+// survive a crash.
+func SyncDir(fs vfs.FS, dir string) error {
 	d, err := fs.OpenDir(dir)
 	if err != nil {
 		return err
@@ -236,7 +238,7 @@ func SyncAncestors(fs vfs.FS, path string) error {
 		if parent == path || parent == "" {
 			return nil
 		}
-		if err := syncDir(fs, parent); err != nil {
+		if err := SyncDir(fs, parent); err != nil {
 			return fmt.Errorf("sync directory %s: %w", parent, err)
 		}
 		path = parent

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -45,10 +45,8 @@ type replicaTarget struct {
 func (t clusterTarget) replicaTargets() ([]replicaTarget, error) {
 	if t.metaAddr != "" {
 		var out []replicaTarget
-		for _, a := range strings.Split(t.metaAddr, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				out = append(out, replicaTarget{addr: a})
-			}
+		for _, a := range splitAddrs(t.metaAddr) {
+			out = append(out, replicaTarget{addr: a})
 		}
 		return out, nil
 	}
@@ -83,8 +81,7 @@ func (t clusterTarget) replicaRows(ctx context.Context, per time.Duration) ([]re
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := metaremote.New(metaremote.Config{Addrs: []string{inet.url(rt.addr)}, Secret: secret,
-				HTTP: &http.Client{Transport: inet.transport()}, RetryFor: time.Millisecond, AttemptTimeout: per})
+			c := replicaClient(rt.addr, secret, inet, per)
 			cctx, cancel := context.WithTimeout(ctx, per)
 			defer cancel()
 			st, err := c.ReplicaStatus(cctx)
@@ -102,6 +99,58 @@ func (t clusterTarget) replicaRows(ctx context.Context, per time.Duration) ([]re
 	}
 	wg.Wait()
 	return rows, nil
+}
+
+// replicaClient is a client of the one replica at addr, which answers for
+// itself: one attempt, bounded by per.
+func replicaClient(addr string, secret []byte, inet *internalNet, per time.Duration) *metaremote.Client {
+	return metaremote.New(metaremote.Config{Addrs: []string{inet.url(addr)}, Secret: secret,
+		HTTP: &http.Client{Transport: inet.transport()}, RetryFor: time.Millisecond, AttemptTimeout: per})
+}
+
+// joinReplica adds replica rec, started with --join, to the group that c
+// reaches (target is rec's own client): it refuses a replica that holds
+// another group's state, adds it as a non-voter, waits (bounded by ctx)
+// until it has applied everything it knows committed, then promotes it to
+// voter, so the group's quorum never waits for a replica still copying.
+// Progress goes to progress.
+func joinReplica(ctx context.Context, c, target *metaremote.Client, rec meta.Replica, progress io.Writer) error {
+	group, err := c.ReplicaStatus(ctx)
+	if err != nil {
+		return fmt.Errorf("the group does not answer: %w", err)
+	}
+	st, err := target.ReplicaStatus(ctx)
+	if err != nil {
+		return fmt.Errorf("replica %s at %s does not answer (start it with --join first): %w", rec.ID, rec.Addr, err)
+	}
+	if st.ID != rec.ID {
+		return fmt.Errorf("the replica at %s is %q, not %s", rec.Addr, st.ID, rec.ID)
+	}
+	member := slices.ContainsFunc(group.Servers, func(s meta.ReplicaServer) bool { return s.ID == rec.ID })
+	if !member && (len(st.Servers) > 0 || st.LastIndex > 0) {
+		return fmt.Errorf("replica %s holds state of another group (a log to index %d, members %v): start it with --join on an empty --data", rec.ID, st.LastIndex, st.Servers)
+	}
+	if err := c.AddMember(ctx, rec, false); err != nil {
+		return err
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err = target.ReplicaStatus(ctx)
+		if err == nil && st.CommitIndex > 0 && st.AppliedIndex >= st.CommitIndex {
+			break
+		}
+		if err == nil {
+			fmt.Fprintf(progress, "\r%s catching up: applied %d of %d ", rec.ID, st.AppliedIndex, st.CommitIndex)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not catch up: %w (last: %v)", rec.ID, ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
+	fmt.Fprintf(progress, "\r%s caught up at index %d; promoting it to voter\n", rec.ID, st.AppliedIndex)
+	return c.AddMember(ctx, rec, true)
 }
 
 // secretAndNet loads what every call to meta needs: the cluster secret and
@@ -214,7 +263,14 @@ func newAdminMetaCmd(t *clusterTarget) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rec.ID = args[0]
-			return t.leaderCall(cmd, "add "+rec.ID, func(ctx context.Context, c *metaremote.Client) error { return c.AddMember(ctx, rec) })
+			secret, inet, err := t.secretAndNet()
+			if err != nil {
+				return err
+			}
+			target := replicaClient(rec.Addr, secret, inet, 3*time.Second)
+			return t.leaderCall(cmd, "add "+rec.ID, func(ctx context.Context, c *metaremote.Client) error {
+				return joinReplica(ctx, c, target, rec, cmd.ErrOrStderr())
+			})
 		},
 	}
 	add.Flags().StringVar(&rec.Addr, "addr", "", "the new replica's API address (its --listen or --advertise)")

@@ -272,10 +272,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	if err != nil {
 		return err
 	}
-	cf.Metas = metas
-	for _, m := range metas {
-		cf.Meta = strings.TrimPrefix(cf.Meta+","+m.Addr, ",")
-	}
+	cf.Metas, cf.Meta = metas, devMetaAddrs(metas)
 
 	for i := 1; i <= f.nodes; i++ {
 		id := fmt.Sprintf("node-%d", i)

@@ -38,8 +38,12 @@ func startDevMetas(ctx context.Context, exe, data string, prev devcluster.File, 
 		fmt.Fprintf(os.Stderr, "shale dev: the cluster has %d meta replicas; keeping them (shale admin meta add|remove changes the group)\n", len(prev.Metas))
 		n = len(prev.Metas)
 	}
+	// DATA/meta was the single meta's store. With no replicas on record
+	// it is adopted, whatever a run that stopped half-way left in it
+	// (the old store, an adoption in progress, or meta-1's replica).
 	legacyDir := filepath.Join(data, "meta")
-	adopt := len(prev.Metas) == 0 && hasPebbleStore(legacyDir)
+	_, err := os.Stat(legacyDir)
+	adopt := len(prev.Metas) == 0 && err == nil
 	prevByID := map[string]devcluster.MetaReplica{}
 	for _, m := range prev.Metas {
 		prevByID[m.ID] = m
@@ -63,7 +67,6 @@ func startDevMetas(ctx context.Context, exe, data string, prev devcluster.File, 
 		if adopt && i == 0 {
 			prevAddr, prevMetrics = prev.Meta, prev.MetaMetrics
 		}
-		var err error
 		if r.Addr, err = stablePort(prevAddr); err != nil {
 			return nil, err
 		}
@@ -105,7 +108,14 @@ func startDevMetas(ctx context.Context, exe, data string, prev devcluster.File, 
 		add(c)
 		r.PID = c.cmd.Process.Pid
 	}
-	if adopt && n > 1 {
+	if adopt {
+		// On record before the others join: a run stopped from here on
+		// restarts these replicas on the same data and addresses.
+		rec := prev
+		rec.Metas, rec.Meta, rec.MetaPID, rec.MetaArgs, rec.MetaMetrics = reps, devMetaAddrs(reps), 0, nil, ""
+		if err := devcluster.Write(data, rec); err != nil {
+			return nil, err
+		}
 		if err := devJoin(ctx, secretFile, itls, reps); err != nil {
 			return nil, err
 		}
@@ -114,7 +124,17 @@ func startDevMetas(ctx context.Context, exe, data string, prev devcluster.File, 
 	return reps, nil
 }
 
-// devJoin adds reps[1:] to the group meta-1 leads.
+// devMetaAddrs is the comma-separated list of the replicas' API addresses.
+func devMetaAddrs(reps []devcluster.MetaReplica) string {
+	addrs := make([]string, len(reps))
+	for i, r := range reps {
+		addrs[i] = r.Addr
+	}
+	return strings.Join(addrs, ",")
+}
+
+// devJoin adds reps[1:] to the group meta-1 leads (joinReplica: as
+// non-voters until they have caught up).
 func devJoin(ctx context.Context, secretFile string, itls map[string]internalTLSFlags, reps []devcluster.MetaReplica) error {
 	secret, err := peerauth.LoadSecret(secretFile)
 	if err != nil {
@@ -124,34 +144,14 @@ func devJoin(ctx context.Context, secretFile string, itls map[string]internalTLS
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
 	mc := newMetaClient(reps[0].Addr, secret, inet)
 	for _, r := range reps[1:] {
 		rec := meta.Replica{ID: r.ID, Addr: r.Addr, Raft: r.Raft, Zone: r.Zone}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			err := mc.AddMember(ctx, rec)
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) || ctx.Err() != nil {
-				return fmt.Errorf("add meta replica %s: %w", r.ID, err)
-			}
-			time.Sleep(200 * time.Millisecond)
+		if err := joinReplica(ctx, mc, replicaClient(r.Addr, secret, inet, 3*time.Second), rec, os.Stderr); err != nil {
+			return fmt.Errorf("add meta replica %s: %w", r.ID, err)
 		}
 	}
 	return nil
-}
-
-// hasPebbleStore reports whether dir holds a pebble store at its top.
-func hasPebbleStore(dir string) bool {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "OPTIONS-") {
-			return true
-		}
-	}
-	return false
 }

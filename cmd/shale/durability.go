@@ -177,7 +177,7 @@ func durabilityMetaFromCluster(cmd *cobra.Command, f *durabilityFlags) error {
 		f.metaSource = devcluster.FileName
 		return nil
 	}
-	f.metaReplicas = len(strings.Split(f.metaAddr, ","))
+	f.metaReplicas = len(splitAddrs(f.metaAddr))
 	f.metaSource = "--meta addresses"
 	return nil
 }

@@ -81,12 +81,22 @@ func (n *internalNet) url(addr string) string { return n.scheme + "://" + addr }
 // replica's), keeping it a comma-separated list.
 func (n *internalNet) urls(addrs string) string {
 	var out []string
-	for _, a := range strings.Split(addrs, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, n.url(a))
-		}
+	for _, a := range splitAddrs(addrs) {
+		out = append(out, n.url(a))
 	}
 	return strings.Join(out, ",")
+}
+
+// splitAddrs splits a comma-separated address list (--meta), dropping
+// blanks.
+func splitAddrs(list string) []string {
+	var out []string
+	for _, a := range strings.Split(list, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // transport is a keep-alive transport (up to 64 idle connections per peer)

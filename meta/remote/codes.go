@@ -74,8 +74,8 @@ var mutating = map[string]bool{
 	"UpdateShards": true, "CreateUpload": true, "PutPart": true, "CompleteUpload": true,
 	"AbortUpload": true, "Heartbeat": false, "Admin": true, "ReportBad": true,
 	"AddGarbage": true, "RemoveGarbage": true, "ResolveDegraded": true,
-	// Membership changes are idempotent and make two proposals each, which
-	// one request id cannot name apart.
+	// Membership changes are idempotent, and a request id would name the
+	// record's proposal, not the configuration change that follows it.
 	"AddReplica": false, "RemoveReplica": false, "TransferLeader": false,
 }
 

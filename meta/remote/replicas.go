@@ -13,7 +13,7 @@ import (
 type Replicas interface {
 	ReplicaStatus(ctx context.Context) (meta.ReplicaStatus, error)
 	ReplicaHash(ctx context.Context) (meta.ReplicaHash, error)
-	AddMember(ctx context.Context, r meta.Replica) error
+	AddMember(ctx context.Context, r meta.Replica, voter bool) error
 	RemoveMember(ctx context.Context, id string) error
 	TransferLeadership(ctx context.Context, id string) error
 }
@@ -22,11 +22,18 @@ type idReq struct {
 	ID string `json:"id"`
 }
 
+type addReq struct {
+	Replica meta.Replica `json:"replica"`
+	Voter   bool         `json:"voter"`
+}
+
 // replicaRoutes adds the Replicas methods to r.
 func replicaRoutes(rb Replicas, reg func(name string, h func(ctx context.Context, body []byte) (any, error))) {
 	reg("ReplicaStatus", call(func(ctx context.Context, _ empty) (any, error) { return rb.ReplicaStatus(ctx) }))
 	reg("ReplicaHash", call(func(ctx context.Context, _ empty) (any, error) { return rb.ReplicaHash(ctx) }))
-	reg("AddReplica", call(func(ctx context.Context, q meta.Replica) (any, error) { return empty{}, rb.AddMember(ctx, q) }))
+	reg("AddReplica", call(func(ctx context.Context, q addReq) (any, error) {
+		return empty{}, rb.AddMember(ctx, q.Replica, q.Voter)
+	}))
 	reg("RemoveReplica", call(func(ctx context.Context, q idReq) (any, error) { return empty{}, rb.RemoveMember(ctx, q.ID) }))
 	reg("TransferLeader", call(func(ctx context.Context, q idReq) (any, error) {
 		return empty{}, rb.TransferLeadership(ctx, q.ID)
@@ -47,9 +54,10 @@ func (c *Client) ReplicaHash(ctx context.Context) (meta.ReplicaHash, error) {
 	return out, c.call(ctx, "ReplicaHash", empty{}, &out)
 }
 
-// AddMember adds replica r to the group as a voter (through the leader).
-func (c *Client) AddMember(ctx context.Context, r meta.Replica) error {
-	return c.call(ctx, "AddReplica", r, nil)
+// AddMember adds replica r to the group (through the leader), as a voter
+// or a non-voter that copies the log without counting for the quorum.
+func (c *Client) AddMember(ctx context.Context, r meta.Replica, voter bool) error {
+	return c.call(ctx, "AddReplica", addReq{Replica: r, Voter: voter}, nil)
 }
 
 // RemoveMember removes replica id from the group (through the leader).

@@ -28,7 +28,7 @@ func (b *replicaBackend) ReplicaHash(context.Context) (meta.ReplicaHash, error) 
 	b.calls.Add(1)
 	return meta.ReplicaHash{AppliedIndex: 7, Hash: "ab"}, nil
 }
-func (b *replicaBackend) AddMember(_ context.Context, r meta.Replica) error {
+func (b *replicaBackend) AddMember(_ context.Context, r meta.Replica, _ bool) error {
 	b.calls.Add(1)
 	return r.Validate()
 }
@@ -52,7 +52,7 @@ func TestReplicaCallsNeedTheSecret(t *testing.T) {
 	if err != nil || st.ID != "m1" || st.AppliedIndex != 7 {
 		t.Fatalf("status with the secret: %+v, %v", st, err)
 	}
-	if err := good.AddMember(ctx, meta.Replica{ID: "m4"}); !errors.Is(err, meta.ErrInvalidArgument) {
+	if err := good.AddMember(ctx, meta.Replica{ID: "m4"}, true); !errors.Is(err, meta.ErrInvalidArgument) {
 		t.Fatalf("adding a replica without addresses: %v, want ErrInvalidArgument", err)
 	}
 	reached := b.calls.Load()
@@ -62,7 +62,7 @@ func TestReplicaCallsNeedTheSecret(t *testing.T) {
 		"ReplicaStatus": func() error { _, err := bad.ReplicaStatus(ctx); return err },
 		"ReplicaHash":   func() error { _, err := bad.ReplicaHash(ctx); return err },
 		"AddReplica": func() error {
-			return bad.AddMember(ctx, meta.Replica{ID: "evil", Addr: "10.0.0.9:7000", Raft: "10.0.0.9:7001"})
+			return bad.AddMember(ctx, meta.Replica{ID: "evil", Addr: "10.0.0.9:7000", Raft: "10.0.0.9:7001"}, true)
 		},
 		"RemoveReplica":  func() error { return bad.RemoveMember(ctx, "m1") },
 		"TransferLeader": func() error { return bad.TransferLeadership(ctx, "") },

@@ -29,9 +29,52 @@ const (
 	adoptTmp    = "adopting"
 )
 
-// replicaNames are what a replica's own directory holds; anything else at
-// the top of a directory with a pebble store there belongs to the store.
-var replicaNames = map[string]bool{"meta": true, "raft": true, "snapshots": true, adoptMarker: true, adoptTmp: true}
+// ErrAdoptAlone refuses to adopt a single-process store except as a group
+// of one: founders with an empty log would elect a leader without the old
+// data, and a replica waiting to join would be overwritten by the group.
+var ErrAdoptAlone = errors.New("a single-process meta store is adopted by a group of one: start this replica without --peer or --join, then add the others (shale admin meta add)")
+
+// ErrStateLost refuses a replica whose store holds applied entries while
+// its raft log is gone.
+var ErrStateLost = errors.New("meta replica state lost")
+
+// IsLegacyDir reports whether dir holds a single-process store at its top,
+// or one whose adoption a crash interrupted (so a replica opening it
+// adopts it).
+func IsLegacyDir(fs vfs.FS, dir string) bool {
+	names, err := fs.List(dir)
+	if err != nil {
+		return false
+	}
+	for _, n := range names {
+		if n == adoptTmp || n == adoptMarker || strings.HasPrefix(n, "OPTIONS-") || strings.HasPrefix(n, "MANIFEST-") {
+			return true
+		}
+	}
+	return false
+}
+
+// pebbleFile reports whether name is one of pebble's own files or
+// directories (what moves with an adopted store; anything else, such as a
+// secret kept beside it, stays).
+func pebbleFile(name string) bool {
+	for _, p := range []string{"OPTIONS-", "MANIFEST-", "marker.", "CURRENT", "LOCK"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	for _, s := range []string{".sst", ".log", ".blob", ".dbtmp"} {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return name == "archive"
+}
+
+// aloneIn reports whether servers is exactly this replica.
+func aloneIn(servers []raft.Server, id string) bool {
+	return len(servers) == 1 && string(servers[0].ID) == id
+}
 
 // moveLegacyStore moves a single-process store found at the top of dir
 // into metaDir (crash-safe: through dir/adopting, then one rename) and
@@ -60,40 +103,29 @@ func moveLegacyStore(fs vfs.FS, dir, metaDir string) (bool, error) {
 		return false, err
 	}
 	for _, n := range names {
-		if replicaNames[n] {
+		if !pebbleFile(n) {
 			continue
 		}
 		if err := fs.Rename(fs.PathJoin(dir, n), fs.PathJoin(tmp, n)); err != nil {
 			return false, fmt.Errorf("adopt the single-process store: %w", err)
 		}
 	}
-	if err := syncDirs(fs, tmp, dir); err != nil {
+	if err := errors.Join(meta.SyncDir(fs, tmp), meta.SyncDir(fs, dir)); err != nil {
 		return false, err
 	}
+	// The marker is durable before the store moves: a replica that finds
+	// meta/ without raft state and without the marker is not adopting.
 	mf, err := fs.Create(fs.PathJoin(dir, adoptMarker))
 	if err != nil {
 		return false, err
 	}
-	if err := errors.Join(mf.Sync(), mf.Close()); err != nil {
+	if err := errors.Join(mf.Sync(), mf.Close(), meta.SyncDir(fs, dir)); err != nil {
 		return false, err
 	}
 	if err := fs.Rename(tmp, metaDir); err != nil {
 		return false, fmt.Errorf("adopt the single-process store: %w", err)
 	}
-	return true, syncDirs(fs, dir)
-}
-
-func syncDirs(fs vfs.FS, dirs ...string) error {
-	for _, d := range dirs {
-		f, err := fs.OpenDir(d)
-		if err != nil {
-			return err
-		}
-		if err := errors.Join(f.Sync(), f.Close()); err != nil {
-			return fmt.Errorf("sync directory %s: %w", d, err)
-		}
-	}
-	return nil
+	return true, meta.SyncDir(fs, dir)
 }
 
 // finishAdoption gives raft its starting point for an adopted store: the
@@ -108,6 +140,9 @@ func (n *Node) finishAdoption() error {
 	has, err := raft.HasExistingState(n.logs, n.logs, n.snaps)
 	if err != nil {
 		return err
+	}
+	if !has && !aloneIn(n.cfg.Bootstrap, n.cfg.ID) {
+		return ErrAdoptAlone
 	}
 	if !has {
 		// The grace is applied at a fresh index, which the snapshot then

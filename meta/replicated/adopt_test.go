@@ -1,10 +1,16 @@
 package replicated_test
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/vfs"
+	"github.com/hashicorp/raft"
 
 	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/meta/replicated"
@@ -17,10 +23,12 @@ import (
 func TestAdoptSingleProcessStore(t *testing.T) {
 	var want meta.Manifest
 	c := newCluster(t, 3, func(cfg *replicated.Config) {
-		cfg.Bootstrap = nil // m0 adopts and leads alone; m1 and m2 wait to be added
+		// m0 adopts and leads alone; m1 and m2 wait to be added.
 		if cfg.ID != "m0" {
+			cfg.Bootstrap = nil
 			return
 		}
+		cfg.Bootstrap = cfg.Bootstrap[:1]
 		old, err := meta.Open(meta.Config{Dir: cfg.Dir})
 		if err != nil {
 			t.Fatal(err)
@@ -47,7 +55,7 @@ func TestAdoptSingleProcessStore(t *testing.T) {
 		t.Fatalf("adopted object: %+v, %v; want generation %d", got, err, want.Generation)
 	}
 	for _, id := range []string{"m1", "m2"} {
-		if err := lead.AddMember(ctx, meta.Replica{ID: id, Addr: id + ":7000", Raft: id}); err != nil {
+		if err := lead.AddMember(ctx, meta.Replica{ID: id, Addr: id + ":7000", Raft: id}, true); err != nil {
 			t.Fatalf("add %s: %v", id, err)
 		}
 	}
@@ -96,5 +104,96 @@ func TestAdoptRefusesTwoStores(t *testing.T) {
 		t.Fatal("opened a directory with two stores")
 	} else if errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("wrong refusal: %v", err)
+	}
+}
+
+// TestAdoptRefusedWithPeers: a single-process store started as one of
+// several founders (or to join a group) is refused before anything moves:
+// founders with empty logs could elect a leader without the old data.
+func TestAdoptRefusedWithPeers(t *testing.T) {
+	dir := t.TempDir()
+	old, err := meta.Open(meta.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.CreateBucket(ctx, "old", ""); err != nil {
+		t.Fatal(err)
+	}
+	_ = old.Close()
+	for _, boot := range [][]raft.Server{
+		{{ID: "m0", Address: "m0"}, {ID: "m1", Address: "m1"}, {ID: "m2", Address: "m2"}},
+		nil, // --join
+	} {
+		cfg := replicated.Config{ID: "m0", Dir: dir, Bootstrap: boot}
+		quickConfig(&cfg)
+		_, cfg.Transport = newInmem("m0")
+		if n, err := replicated.Open(cfg); !errors.Is(err, replicated.ErrAdoptAlone) {
+			if n != nil {
+				_ = n.Close()
+			}
+			t.Fatalf("bootstrap %v: %v, want ErrAdoptAlone", boot, err)
+		}
+		if !replicated.IsLegacyDir(vfs.Default, dir) {
+			t.Fatal("the refused adoption moved the store")
+		}
+	}
+}
+
+// TestLostRaftLogRefused: a replica whose store has applied entries but
+// whose raft log is gone refuses to start (a new log would reuse indexes
+// the store skips) rather than diverge.
+func TestLostRaftLogRefused(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	lead := c.leader()
+	if err := lead.CreateBucket(ctx, "b", ""); err != nil {
+		t.Fatal(err)
+	}
+	c.stop(0)
+	if err := os.RemoveAll(filepath.Join(c.cfgs[0].Dir, "raft")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.cfgs[0]
+	_, cfg.Transport = newInmem("m0")
+	if n, err := replicated.Open(cfg); !errors.Is(err, replicated.ErrStateLost) {
+		if n != nil {
+			_ = n.Close()
+		}
+		t.Fatalf("reopened without its raft log: %v, want ErrStateLost", err)
+	}
+}
+
+// TestMembershipSurvivesFailedTransfer: a leadership transfer that fails
+// (its target is down) leaves the leader leading, and its membership work
+// goes on ticking rather than ending until a next term that never comes.
+func TestMembershipSurvivesFailedTransfer(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	lead := c.leader()
+	victim := (c.index(lead) + 1) % 3
+	c.stop(victim)
+	mctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	start := lead.AppliedIndex()
+	go func() { done <- lead.Membership(20*time.Millisecond, slog.New(slog.DiscardHandler))(mctx) }()
+	// Ticking (each tick a command): the transfer below meets ticks.
+	for deadline := time.Now().Add(10 * time.Second); lead.AppliedIndex() < start+3; {
+		if time.Now().After(deadline) {
+			t.Fatal("no ticks applied")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	tctx, tcancel := context.WithTimeout(ctx, 5*time.Second)
+	err := lead.TransferLeadership(tctx, c.cfgs[victim].ID)
+	tcancel()
+	if err == nil {
+		t.Fatal("leadership moved to a stopped replica")
+	}
+	if !lead.IsLeader() {
+		t.Skip("leadership moved anyway (an election meanwhile)")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("membership work ended while its replica still leads: %v", err)
+	case <-time.After(500 * time.Millisecond):
 	}
 }

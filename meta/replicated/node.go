@@ -158,6 +158,9 @@ func Open(cfg Config) (*Node, error) {
 	if err := cfg.FS.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, err)
 	}
+	if IsLegacyDir(cfg.FS, cfg.Dir) && !aloneIn(cfg.Bootstrap, cfg.ID) {
+		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, ErrAdoptAlone)
+	}
 	if _, err := moveLegacyStore(cfg.FS, cfg.Dir, cfg.Meta.Dir); err != nil {
 		return nil, fmt.Errorf("open meta replica %s: %w", cfg.ID, err)
 	}
@@ -214,11 +217,18 @@ func Open(cfg Config) (*Node, error) {
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.NoSnapshotRestoreOnStart = true
 	rc.Logger = cfg.Logger
+	has, err := raft.HasExistingState(n.logs, n.logs, n.snaps)
+	if err != nil {
+		return fail(err)
+	}
+	if !has && store.AppliedIndex() > 0 {
+		// The store applied entries of a log raft no longer has: a new log
+		// (bootstrapped or received) would reuse their indexes, which the
+		// store skips, and the replica would diverge in silence.
+		return fail(fmt.Errorf("%w: its store has applied up to raft index %d but the raft log in %s is gone; move %s away and add the replica again (it catches up by snapshot)",
+			ErrStateLost, store.AppliedIndex(), filepath.Join(cfg.Dir, "raft"), cfg.Dir))
+	}
 	if len(cfg.Bootstrap) > 0 {
-		has, err := raft.HasExistingState(n.logs, n.logs, n.snaps)
-		if err != nil {
-			return fail(err)
-		}
 		if !has {
 			if err := raft.BootstrapCluster(rc, n.logs, n.logs, n.snaps, cfg.Transport, raft.Configuration{Servers: cfg.Bootstrap}); err != nil {
 				return fail(err)
@@ -327,11 +337,7 @@ func (n *Node) propose(ctx context.Context, c meta.Command) (meta.Result, error)
 	deadline, _ := ctx.Deadline()
 	term := n.raft.CurrentTerm()
 	f := n.raft.Apply(data, time.Until(deadline))
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
+	if err = waitFuture(ctx, f); err != nil && ctx.Err() != nil {
 		return meta.Result{}, fmt.Errorf("%s: %w: %v (outcome unknown)", c.Op, meta.ErrUnavailable, ctx.Err())
 	}
 	switch {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,17 +86,7 @@ func (n *Node) ReplicaStatus(ctx context.Context) (meta.ReplicaStatus, error) {
 	return st, nil
 }
 
-func stateName(s raft.RaftState) string {
-	switch s {
-	case raft.Leader:
-		return "leader"
-	case raft.Follower:
-		return "follower"
-	case raft.Candidate:
-		return "candidate"
-	}
-	return "shutdown"
-}
+func stateName(s raft.RaftState) string { return strings.ToLower(s.String()) }
 
 // ReplicaHash hashes this replica's whole keyspace (never forwarded):
 // replicas at the same applied index hash alike.
@@ -131,11 +122,13 @@ func (n *Node) LeaderAPI(id string) string {
 	return ""
 }
 
-// AddMember adds (or re-adds with new addresses) replica r as a voter: its
+// AddMember adds replica r to the group, or changes its addresses: its
 // record first, so the group can name its API as soon as it may lead, then
-// the configuration change. The new replica starts empty (no --peer) and
-// catches up from the leader's log or by snapshot.
-func (n *Node) AddMember(ctx context.Context, r meta.Replica) error {
+// the configuration change. A new replica starts empty (--join) and
+// catches up from the leader's log or by snapshot; add it as a non-voter
+// first (voter false) and promote it (voter true) once it has caught up,
+// so the group's quorum never waits for a replica still copying.
+func (n *Node) AddMember(ctx context.Context, r meta.Replica, voter bool) error {
 	if err := r.Validate(); err != nil {
 		return err
 	}
@@ -143,12 +136,16 @@ func (n *Node) AddMember(ctx context.Context, r meta.Replica) error {
 		return err
 	}
 	return n.configure(ctx, "add "+r.ID, func(timeout time.Duration) raft.IndexFuture {
-		return n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.Raft), 0, timeout)
+		if voter {
+			return n.raft.AddVoter(raft.ServerID(r.ID), raft.ServerAddress(r.Raft), 0, timeout)
+		}
+		return n.raft.AddNonvoter(raft.ServerID(r.ID), raft.ServerAddress(r.Raft), 0, timeout)
 	})
 }
 
-// RemoveMember removes replica id from the group and forgets its record.
-// Removing the leader itself makes it step down after the change commits.
+// RemoveMember removes replica id from the group and forgets its record
+// (removing the leader itself makes it step down once the change commits;
+// the next leader forgets its record).
 func (n *Node) RemoveMember(ctx context.Context, id string) error {
 	if n.raft.State() != raft.Leader {
 		return n.notLeader()
@@ -162,7 +159,7 @@ func (n *Node) RemoveMember(ctx context.Context, id string) error {
 		return err
 	}
 	if id == n.cfg.ID {
-		return nil // no longer in the group: the next leader may forget the record
+		return nil // no longer in the group: the next leader's takeOffice forgets the record
 	}
 	return n.RemoveReplica(ctx, id)
 }
@@ -259,13 +256,17 @@ func (n *Node) Membership(tick time.Duration, logger *slog.Logger) func(ctx cont
 			case <-t.C:
 			}
 			if err := n.Tick(ctx); err != nil {
-				var nl *meta.NotLeaderError
-				if ctx.Err() != nil || errors.As(err, &nl) {
+				if ctx.Err() != nil {
 					return nil
 				}
-				if !errors.Is(err, meta.ErrUnavailable) {
+				if err = quiet(ctx, err); err != nil {
 					return err
 				}
+				if !n.IsLeader() {
+					return nil // the next term starts the task again
+				}
+				// Still leader: a leadership transfer that failed, or a
+				// quorum briefly out of reach.
 				logger.Warn("membership tick failed; retrying at the next", "err", err)
 			}
 		}
@@ -273,37 +274,50 @@ func (n *Node) Membership(tick time.Duration, logger *slog.Logger) func(ctx cont
 }
 
 // takeOffice proposes the restart grace and the replica records a new
-// leader owes.
+// leader owes: its own (when it knows its API address), those of founders
+// the group has no record of, and none of replicas no longer in the group.
 func (n *Node) takeOffice(ctx context.Context) error {
 	if err := n.Grace(ctx); err != nil {
 		return err
 	}
-	own := n.cfg.Self
-	own.ID = n.cfg.ID
-	own.Raft = string(n.cfg.Transport.LocalAddr())
-	records := []meta.Replica{}
-	if own.Addr != "" {
-		records = append(records, own)
-	}
 	members := n.members()
-	for _, f := range n.cfg.Founders {
-		if f.ID != own.ID && members[f.ID] {
-			records = append(records, f)
-		}
+	have, err := n.store.Replicas(ctx)
+	if err != nil {
+		return err
 	}
-	for i, r := range records {
-		cur, ok, err := n.store.Replica(r.ID)
-		if err != nil {
-			return err
-		}
-		if ok && (i > 0 || cur == r) { // a founder's record, once made, is the group's
+	recorded := map[string]meta.Replica{}
+	for _, r := range have {
+		if !members[r.ID] {
+			if err := n.RemoveReplica(ctx, r.ID); err != nil {
+				return err
+			}
 			continue
 		}
+		recorded[r.ID] = r
+	}
+	var owed []meta.Replica
+	if own := n.ownRecord(); own.Addr != "" && recorded[own.ID] != own {
+		owed = append(owed, own)
+	}
+	for _, f := range n.cfg.Founders {
+		if _, ok := recorded[f.ID]; !ok && f.ID != n.cfg.ID && members[f.ID] {
+			owed = append(owed, f) // a founder's record, once made, is the group's
+		}
+	}
+	for _, r := range owed {
 		if err := n.SetReplica(ctx, r); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ownRecord is this replica's record as it is now.
+func (n *Node) ownRecord() meta.Replica {
+	own := n.cfg.Self
+	own.ID = n.cfg.ID
+	own.Raft = string(n.cfg.Transport.LocalAddr())
+	return own
 }
 
 // quiet turns the errors of lost leadership, of a quorum out of reach and
