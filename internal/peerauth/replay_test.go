@@ -69,8 +69,10 @@ func TestReplayAfterRestartRefused(t *testing.T) {
 	replay.Header = r.Header.Clone()
 	w = httptest.NewRecorder()
 	after.Middleware(handler).ServeHTTP(w, replay)
-	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "before this process started") {
-		t.Fatalf("replay after restart: %d %q, want 401", w.Code, w.Body)
+	// Refused with 503: a request an honest client signed while the
+	// process restarted is retried, re-signed, rather than failed for good.
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "before this process started") {
+		t.Fatalf("replay after restart: %d %q, want 503", w.Code, w.Body)
 	}
 
 	// Requests signed from its start on pass.

@@ -203,7 +203,9 @@ func isLowerHex(s string, n int) bool {
 // Middleware authenticates every request before next sees it. A request
 // that fails gets a plain-text reason with 401 (bad or missing headers,
 // date, signature, replay, body hash), 413 (hashed body over MaxBody) or
-// 503 (replay cache full), and next is not called. A hashed body reaches
+// 503 (replay cache full, or dated before this process started: a client
+// that signed it while the process restarted re-signs and retries), and
+// next is not called. A hashed body reaches
 // next fully read and verified (as an in-memory reader); a Streaming body
 // reaches next untouched.
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
@@ -213,7 +215,7 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 			switch {
 			case errors.Is(err, ErrBodyTooLarge):
 				status = http.StatusRequestEntityTooLarge
-			case errors.Is(err, ErrBusy):
+			case errors.Is(err, ErrBusy), errors.Is(err, ErrBeforeStart):
 				status = http.StatusServiceUnavailable
 			}
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
