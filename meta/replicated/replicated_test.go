@@ -234,6 +234,12 @@ func TestFollowerRefuses(t *testing.T) {
 	l := c.leader()
 	li := c.index(l)
 	f := c.nodes[(li+1)%3]
+	// A follower learns the leader from its first heartbeat.
+	for deadline := time.Now().Add(10 * time.Second); f.Raft().Leader() == ""; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the follower heard no leader within 10s")
+		}
+	}
 	err := f.CreateBucket(ctx, "b", "")
 	if !errors.Is(err, meta.ErrNotLeader) {
 		t.Fatalf("follower CreateBucket: %v, want ErrNotLeader", err)
