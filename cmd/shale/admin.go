@@ -35,42 +35,51 @@ func (t *clusterTarget) flags(cmd *cobra.Command) {
 	t.itls.register(cmd.PersistentFlags())
 }
 
-// client opens a meta client and, for dev clusters, returns the cluster file
-// (for pids).
-func (t clusterTarget) client() (*metaremote.Client, *devcluster.File, error) {
-	switch {
-	case t.metaAddr != "":
+// resolvedTarget is where meta is and how to speak to it.
+type resolvedTarget struct {
+	addrs  string // the replicas' API addresses, comma-separated
+	secret []byte
+	inet   *internalNet
+	cf     *devcluster.File // a dev cluster's file; nil with --meta
+}
+
+// resolve reads --meta with --secret-file, or else a dev cluster's file.
+func (t clusterTarget) resolve() (resolvedTarget, error) {
+	if t.metaAddr != "" {
 		if t.secretFile == "" {
-			return nil, nil, errors.New("--meta needs --secret-file")
+			return resolvedTarget{}, errors.New("--meta needs --secret-file")
 		}
 		secret, err := loadSecretFlag(t.secretFile)
 		if err != nil {
-			return nil, nil, err
+			return resolvedTarget{}, err
 		}
 		inet, err := t.itls.load()
-		if err != nil {
-			return nil, nil, err
-		}
-		return newMetaClient(t.metaAddr, secret, inet), nil, nil
-	default:
-		data := t.data
-		if data == "" {
-			data = "./shale-data"
-		}
-		cf, err := devcluster.Read(data)
-		if err != nil {
-			return nil, nil, err
-		}
-		secret, err := loadSecretFlag(cf.SecretFile)
-		if err != nil {
-			return nil, nil, err
-		}
-		inet, err := devNet(cf)
-		if err != nil {
-			return nil, nil, err
-		}
-		return newMetaClient(cf.Meta, secret, inet), &cf, nil
+		return resolvedTarget{addrs: t.metaAddr, secret: secret, inet: inet}, err
 	}
+	data := t.data
+	if data == "" {
+		data = "./shale-data"
+	}
+	cf, err := devcluster.Read(data)
+	if err != nil {
+		return resolvedTarget{}, err
+	}
+	secret, err := loadSecretFlag(cf.SecretFile)
+	if err != nil {
+		return resolvedTarget{}, err
+	}
+	inet, err := devNet(cf)
+	return resolvedTarget{addrs: cf.Meta, secret: secret, inet: inet, cf: &cf}, err
+}
+
+// client opens a meta client (over every replica) and, for dev clusters,
+// returns the cluster file (for pids).
+func (t clusterTarget) client() (*metaremote.Client, *devcluster.File, error) {
+	r, err := t.resolve()
+	if err != nil {
+		return nil, nil, err
+	}
+	return newMetaClient(r.addrs, r.secret, r.inet), r.cf, nil
 }
 
 func newAdminCmd() *cobra.Command {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -42,46 +41,37 @@ type replicaTarget struct {
 
 // replicaTargets lists the replicas an operator command can ask directly:
 // a dev cluster's metas, or the addresses given to --meta.
-func (t clusterTarget) replicaTargets() ([]replicaTarget, error) {
-	if t.metaAddr != "" {
-		var out []replicaTarget
-		for _, a := range splitAddrs(t.metaAddr) {
-			out = append(out, replicaTarget{addr: a})
-		}
-		return out, nil
-	}
-	_, cf, err := t.client()
-	if err != nil {
-		return nil, err
-	}
+func replicaTargets(r resolvedTarget) []replicaTarget {
 	var out []replicaTarget
-	for _, m := range cf.Metas {
-		out = append(out, replicaTarget{id: m.ID, addr: m.Addr, zone: m.Zone, pid: m.PID})
+	if r.cf != nil {
+		for _, m := range r.cf.Metas {
+			out = append(out, replicaTarget{id: m.ID, addr: m.Addr, zone: m.Zone, pid: m.PID})
+		}
+		if len(out) > 0 {
+			return out
+		}
 	}
-	if len(out) == 0 && cf.Meta != "" { // a cluster file from before replicas
-		out = append(out, replicaTarget{addr: cf.Meta, pid: cf.MetaPID})
+	for _, a := range splitAddrs(r.addrs) { // --meta, or a cluster file from before replicas
+		out = append(out, replicaTarget{addr: a})
 	}
-	return out, nil
+	return out
 }
 
 // replicaRows asks every target for its status at once, each bounded by
 // per: a replica that does not answer in time is down.
 func (t clusterTarget) replicaRows(ctx context.Context, per time.Duration) ([]replicaRow, error) {
-	targets, err := t.replicaTargets()
+	r, err := t.resolve()
 	if err != nil {
 		return nil, err
 	}
-	secret, inet, err := t.secretAndNet()
-	if err != nil {
-		return nil, err
-	}
+	targets := replicaTargets(r)
 	rows := make([]replicaRow, len(targets))
 	var wg sync.WaitGroup
 	for i, rt := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := replicaClient(rt.addr, secret, inet, per)
+			c := replicaClient(rt.addr, r.secret, r.inet, per)
 			cctx, cancel := context.WithTimeout(ctx, per)
 			defer cancel()
 			st, err := c.ReplicaStatus(cctx)
@@ -151,32 +141,6 @@ func joinReplica(ctx context.Context, c, target *metaremote.Client, rec meta.Rep
 	}
 	fmt.Fprintf(progress, "\r%s caught up at index %d; promoting it to voter\n", rec.ID, st.AppliedIndex)
 	return c.AddMember(ctx, rec, true)
-}
-
-// secretAndNet loads what every call to meta needs: the cluster secret and
-// the internal network (plain or mutual TLS).
-func (t clusterTarget) secretAndNet() ([]byte, *internalNet, error) {
-	if t.metaAddr != "" {
-		if t.secretFile == "" {
-			return nil, nil, errors.New("--meta needs --secret-file")
-		}
-		secret, err := loadSecretFlag(t.secretFile)
-		if err != nil {
-			return nil, nil, err
-		}
-		inet, err := t.itls.load()
-		return secret, inet, err
-	}
-	_, cf, err := t.client()
-	if err != nil {
-		return nil, nil, err
-	}
-	secret, err := loadSecretFlag(cf.SecretFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	inet, err := devNet(*cf)
-	return secret, inet, err
 }
 
 // printReplicas writes the replicas' table.
@@ -263,11 +227,11 @@ func newAdminMetaCmd(t *clusterTarget) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rec.ID = args[0]
-			secret, inet, err := t.secretAndNet()
+			r, err := t.resolve()
 			if err != nil {
 				return err
 			}
-			target := replicaClient(rec.Addr, secret, inet, 3*time.Second)
+			target := replicaClient(rec.Addr, r.secret, r.inet, 3*time.Second)
 			return t.leaderCall(cmd, "add "+rec.ID, func(ctx context.Context, c *metaremote.Client) error {
 				return joinReplica(ctx, c, target, rec, cmd.ErrOrStderr())
 			})
