@@ -35,8 +35,10 @@ import (
 // TestDevClusterChaos is the repair issue's end-to-end demonstration: a real
 // 8-node, 4-zone, 4+2 dev cluster takes a few hundred objects from
 // concurrent uploaders while a node is SIGKILLed, a second one is SIGKILLed
-// while the first one's shards are being repaired, and the meta process is
-// SIGKILLed during repair and restarted. A reader checks acknowledged
+// while the first one's shards are being repaired, and the meta leader is
+// SIGKILLed during repair and restarted: another replica leads and finishes
+// the repair, the restarted one catches up as a follower, and exactly one
+// replica runs the leader-only work. A reader checks acknowledged
 // objects all along. Repair must bring every object back to k+m shards that
 // obey the spread rules on the live map; then m more nodes are SIGKILLed and
 // every acknowledged object must still read back byte for byte.
@@ -148,6 +150,9 @@ func TestDevClusterChaos(t *testing.T) {
 	c.KillMetaReplica(t, lead.ID)
 	tl.event("SIGKILL the meta leader %s during repair", lead.ID)
 	next := c.MetaLeader(t, 30*time.Second)
+	if next.ID == lead.ID {
+		t.Fatalf("%s still leads after its SIGKILL", lead.ID)
+	}
 	tl.event("%s leads", next.ID)
 	time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
 	c.RestartMetaReplica(t, lead.ID)
@@ -183,6 +188,11 @@ func TestDevClusterChaos(t *testing.T) {
 		t.Fatalf("admin status disagrees: %s", chaosSummary(st))
 	}
 	tl.event("repair done: %s", chaosSummary(st))
+	// The restarted replica follows and has caught up; the leader-only
+	// work (membership, repair) runs on exactly one replica.
+	rs := waitCaughtUp(t, c, lead.ID)
+	tl.event("%s follows %s, caught up at applied index %d", lead.ID, rs.LeaderID, rs.AppliedIndex)
+	tl.event("leader work runs exactly once: %s", waitLeaderWorkOnce(t, c, ""))
 	// Time-to-repair is reported once the pass that finished the episode
 	// ends; /metrics shows the same figures.
 	c.WaitFor(t, "repair to report a time-to-repair", 30*time.Second, func() (bool, string) {

@@ -84,37 +84,15 @@ func TestMetaLeaderFailover(t *testing.T) {
 	})
 	mio := foMinio(t, c, &foStatusRecorder{base: c.MinioWire, log: codes})
 
-	// leaderWorkOnce waits until the live replicas (all but dead) run the
-	// leader work exactly once between them.
 	leaderWorkOnce := func(dead string) {
 		t.Helper()
-		skip := map[string]bool{dead: true}
-		c.WaitFor(t, "exactly one replica running the leader work", 20*time.Second, func() (bool, string) {
-			sum, per := foLeaderWork(c, skip)
-			return sum == 1, per
-		})
-		_, per := foLeaderWork(c, skip)
-		tl.event("leader work runs exactly once: %s", per)
+		tl.event("leader work runs exactly once: %s", waitLeaderWorkOnce(t, c, dead))
 	}
-	// catchUp restarts replica id and waits until it follows lead with
-	// lead's applied index.
-	catchUp := func(id, lead string) {
+	catchUp := func(id string) {
 		t.Helper()
 		c.RestartMetaReplica(t, id)
 		tl.event("%s restarted with its cluster.json arguments", id)
-		var rs meta.ReplicaStatus
-		c.WaitFor(t, id+" following and caught up", 30*time.Second, func() (bool, string) {
-			ls, err := c.ReplicaStatus(lead)
-			if err != nil {
-				return false, lead + ": " + err.Error()
-			}
-			if rs, err = c.ReplicaStatus(id); err != nil {
-				return false, id + ": " + err.Error()
-			}
-			why := fmt.Sprintf("%s %s applied %d; %s %s applied %d, leader %q", lead, ls.State, ls.AppliedIndex,
-				id, rs.State, rs.AppliedIndex, rs.LeaderID)
-			return ls.State == "leader" && rs.State == "follower" && rs.LeaderID == lead && rs.AppliedIndex >= ls.AppliedIndex, why
-		})
+		rs := waitCaughtUp(t, c, id)
 		tl.event("%s follows %s, caught up at applied index %d", id, rs.LeaderID, rs.AppliedIndex)
 	}
 
@@ -151,7 +129,7 @@ func TestMetaLeaderFailover(t *testing.T) {
 		tl.event("writes resumed: %d acknowledged since the kill (%d multipart)", w.ackedSince(killedAt), w.mpuAckedSince(killedAt))
 		leaderWorkOnce(lead.ID)
 		if round == 1 {
-			catchUp(lead.ID, next.ID) // under the write load
+			catchUp(lead.ID) // under the write load
 		}
 		lead = next
 	}
@@ -209,7 +187,7 @@ func TestMetaLeaderFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl.event("repair done under %s: %s", lead.ID, chaosSummary(st))
-	catchUp(killed[1], lead.ID)
+	catchUp(killed[1])
 	leaderWorkOnce("")
 
 	// 6. Every acknowledged write reads back whole; no failed write reads
@@ -510,6 +488,46 @@ func foEach(ws []foWrite, n int, fn func(foWrite)) {
 	}
 	close(work)
 	wg.Wait()
+}
+
+// waitLeaderWorkOnce waits (bounded) until the meta replicas other than
+// skip run the leader-only work exactly once between them (the sum of
+// their shale_meta_leader_work is 1) and returns each one's value.
+func waitLeaderWorkOnce(t testing.TB, c *Cluster, skip string) string {
+	t.Helper()
+	dead := map[string]bool{skip: true}
+	c.WaitFor(t, "exactly one meta replica running the leader work", 20*time.Second, func() (bool, string) {
+		sum, per := foLeaderWork(c, dead)
+		return sum == 1, per
+	})
+	_, per := foLeaderWork(c, dead)
+	return per
+}
+
+// waitCaughtUp waits (bounded) until meta replica id follows the leader
+// and has applied every command the leader had applied just before.
+func waitCaughtUp(t testing.TB, c *Cluster, id string) meta.ReplicaStatus {
+	t.Helper()
+	var rs meta.ReplicaStatus
+	c.WaitFor(t, id+" following and caught up", 30*time.Second, func() (bool, string) {
+		var ls meta.ReplicaStatus
+		for _, r := range c.File.Metas {
+			if st, err := c.ReplicaStatus(r.ID); r.ID != id && err == nil && st.State == "leader" {
+				ls = st
+			}
+		}
+		if ls.ID == "" {
+			return false, "no other replica leads"
+		}
+		var err error
+		if rs, err = c.ReplicaStatus(id); err != nil {
+			return false, id + ": " + err.Error()
+		}
+		return rs.State == "follower" && rs.LeaderID == ls.ID && rs.AppliedIndex >= ls.AppliedIndex,
+			fmt.Sprintf("%s %s applied %d; %s %s applied %d, leader %q", ls.ID, ls.State, ls.AppliedIndex,
+				id, rs.State, rs.AppliedIndex, rs.LeaderID)
+	})
+	return rs
 }
 
 // foLeaderWork scrapes shale_meta_leader_work from every replica not in
