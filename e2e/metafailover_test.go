@@ -209,7 +209,7 @@ func TestMetaLeaderFailover(t *testing.T) {
 			t.Errorf("acknowledged %s %s (%d bytes, done t+%.2fs): %v", o.kind, o.key, o.content.Size(), o.end.Sub(tl.start).Seconds(), err)
 		}
 	})
-	var present int
+	var present []foWrite
 	foEach(failed, 3, func(o foWrite) {
 		exists, err := foRead(ctx, c, bucket, o)
 		mu.Lock()
@@ -218,11 +218,37 @@ func TestMetaLeaderFailover(t *testing.T) {
 			wrong++
 			t.Errorf("failed %s %s: reading it back: %v", o.kind, o.key, err)
 		} else if exists {
-			present++
+			present = append(present, o)
 		}
 	})
 	tl.event("read back %d acknowledged writes (%d not byte-identical); of %d failed writes %d are whole, %d absent, %d wrong",
-		len(acked), missing, len(failed), present, len(failed)-present-wrong, wrong)
+		len(acked), missing, len(failed), len(present), len(failed)-len(present)-wrong, wrong)
+
+	// The bucket lists exactly those objects, and no multipart upload is
+	// left open: each one was completed or aborted once (a create or
+	// complete applied twice would leave one behind). A failed upload's
+	// abort may itself have failed, so that case is only logged.
+	want := map[string]sized{}
+	for _, o := range append(slices.Clone(acked), present...) {
+		want[o.key] = o.content
+	}
+	checkListing(t, "listing after the failovers", listAll(ctx, t, c, bucket, ""), want)
+	ups, err := c.S3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatalf("list multipart uploads: %v", err)
+	}
+	var open []string
+	for _, u := range ups.Uploads {
+		open = append(open, aws.ToString(u.Key)+" "+aws.ToString(u.UploadId))
+	}
+	mpuFailed := slices.ContainsFunc(failed, foWrite.multipart)
+	switch {
+	case len(open) > 0 && !mpuFailed:
+		t.Errorf("%d multipart uploads left open though every upload completed or was aborted: %s", len(open), strings.Join(open, ", "))
+	case len(open) > 0:
+		t.Logf("%d multipart uploads left open (some uploads failed; their abort may have too): %s", len(open), strings.Join(open, ", "))
+	}
+	tl.event("the bucket lists the %d objects; %d multipart uploads left open", len(want), len(open))
 }
 
 // foWrite is one write a writer made: a single PUT or a multipart upload.
@@ -238,9 +264,9 @@ func (w foWrite) multipart() bool { return w.kind != "put" }
 
 // foWriters is a running set of writers.
 type foWriters struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	seq    atomic.Int64
+	quit chan struct{} // closed by stop
+	wg   sync.WaitGroup
+	seq  atomic.Int64
 	// Writes under way, by kind.
 	putInFlight, mpuInFlight atomic.Int64
 
@@ -253,8 +279,15 @@ type foWriters struct {
 // and two multipart writers: the SDK step by step (a 5 MiB part and a
 // smaller last one) and minio-go (which splits 5–6 MiB into parts itself).
 func foStartWriters(ctx context.Context, sdk *s3.Client, mio *minio.Client, bucket string, seed uint64, puts int) *foWriters {
-	ctx, cancel := context.WithCancel(ctx)
-	w := &foWriters{cancel: cancel}
+	w := &foWriters{quit: make(chan struct{})}
+	stopped := func() bool {
+		select {
+		case <-w.quit:
+			return true
+		default:
+			return ctx.Err() != nil
+		}
+	}
 	run := func(kind string, one func(ctx context.Context, i int64) foWrite) {
 		inFlight := &w.mpuInFlight
 		if kind == "put" {
@@ -263,12 +296,12 @@ func foStartWriters(ctx context.Context, sdk *s3.Client, mio *minio.Client, buck
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
-			for ctx.Err() == nil {
+			for !stopped() {
 				inFlight.Add(1)
 				o := one(ctx, w.seq.Add(1))
 				inFlight.Add(-1)
 				if ctx.Err() != nil && o.err != nil {
-					return // stopped, not failed
+					return // the test is over, not a failure
 				}
 				w.mu.Lock()
 				if o.err == nil {
@@ -280,6 +313,7 @@ func foStartWriters(ctx context.Context, sdk *s3.Client, mio *minio.Client, buck
 				if o.err != nil {
 					select { // a failed write is not retried in a tight loop
 					case <-ctx.Done():
+					case <-w.quit:
 					case <-time.After(50 * time.Millisecond):
 					}
 				}
@@ -367,11 +401,11 @@ func foMultipartSDK(ctx context.Context, sdk *s3.Client, bucket, key string, par
 	return err
 }
 
-// stop ends the writers (a write in flight is abandoned, not counted) and
-// waits for them, bounded.
+// stop lets the writes in flight end (acknowledged or failed) and starts no
+// more; it waits for them, bounded.
 func (w *foWriters) stop(t testing.TB) {
 	t.Helper()
-	w.cancel()
+	close(w.quit)
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
 	select {
