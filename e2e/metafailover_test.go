@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -30,8 +32,10 @@ import (
 // node lost, 7 nodes still hold 6 shards at most 2 per zone):
 //
 //  1. Writers run concurrently with real S3 clients: single PUTs (the SDK)
-//     and multipart uploads (the SDK step by step, and minio-go). While
-//     they run, the meta leader is SIGKILLed.
+//     and multipart uploads (the SDK step by step, and minio-go); a reader
+//     GETs what they acknowledged and must never get a wrong answer (an
+//     acknowledged object absent, or other bytes). While they run, the meta
+//     leader is SIGKILLed.
 //  2. Another replica leads and writes resume: single PUTs and multipart
 //     completions are acknowledged again. Exactly one replica runs the
 //     leader-only work (the sum of shale_meta_leader_work over the live
@@ -77,7 +81,8 @@ func TestMetaLeaderFailover(t *testing.T) {
 	if _, err := c.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatalf("create bucket: %v", err)
 	}
-	// Every writer's client records the status of every response it got.
+	// The writers' and the reader's clients record the status of every
+	// response they get.
 	codes := &foStatusLog{}
 	sdk := s3.New(c.S3.Options(), func(o *s3.Options) {
 		o.HTTPClient = &http.Client{Transport: &foStatusRecorder{base: c.Wire, log: codes}}
@@ -99,6 +104,7 @@ func TestMetaLeaderFailover(t *testing.T) {
 	lead := c.MetaLeader(t, 20*time.Second)
 	leaderWorkOnce("")
 	w := foStartWriters(ctx, sdk, mio, bucket, seed, putWriters)
+	rd := foStartReader(ctx, sdk, bucket, w, seed)
 	c.WaitFor(t, fmt.Sprintf("%d acknowledged writes and a multipart upload in flight", ackedBeforeKill), 30*time.Second, func() (bool, string) {
 		n := w.ackedSince(time.Time{})
 		return n >= ackedBeforeKill && w.mpuAcked() > 0 && w.mpuInFlight.Load() > 0,
@@ -134,6 +140,7 @@ func TestMetaLeaderFailover(t *testing.T) {
 		lead = next
 	}
 	w.stop(t)
+	rd.wait(t)
 	acked, failed := w.results()
 	tl.event("writers stopped: %d writes acknowledged (%d single PUTs, %d multipart), %d failed",
 		len(acked), len(acked)-w.mpuAcked(), w.mpuAcked(), len(failed))
@@ -159,7 +166,17 @@ func TestMetaLeaderFailover(t *testing.T) {
 	if win.gap > maxWindow {
 		t.Errorf("writes were unavailable for %.2fs, more than %v", win.gap.Seconds(), maxWindow)
 	}
-	tl.event("S3 responses seen by the writers: %s", codes)
+	tl.event("reads of acknowledged writes meanwhile: %d right, %d failed, %d wrong", rd.ok.Load(), rd.failed.Load(), rd.wrong.Load())
+	for _, e := range rd.errs {
+		t.Logf("read failed: %s", e)
+	}
+	for _, e := range rd.wrongs {
+		t.Errorf("wrong answer: %s", e)
+	}
+	if rd.ok.Load() == 0 {
+		t.Error("the reader never read an acknowledged write back")
+	}
+	tl.event("S3 responses seen by the writers and the reader: %s", codes)
 	for _, r := range codes.serverErrors() {
 		t.Errorf("%s %s answered %d at t+%.2fs (only 503 SlowDown is allowed while no leader exists)",
 			r.method, r.path, r.code, r.at.Sub(tl.start).Seconds())
@@ -195,7 +212,7 @@ func TestMetaLeaderFailover(t *testing.T) {
 	var mu sync.Mutex
 	var wrong, missing int
 	foEach(acked, 3, func(o foWrite) {
-		exists, err := foRead(ctx, c, bucket, o)
+		exists, err := foRead(ctx, c.S3, bucket, o)
 		if err == nil && exists {
 			return
 		}
@@ -211,7 +228,7 @@ func TestMetaLeaderFailover(t *testing.T) {
 	})
 	var present []foWrite
 	foEach(failed, 3, func(o foWrite) {
-		exists, err := foRead(ctx, c, bucket, o)
+		exists, err := foRead(ctx, c.S3, bucket, o)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -415,6 +432,20 @@ func (w *foWriters) stop(t testing.TB) {
 	}
 }
 
+// pick returns the acknowledged write number n modulo their count, or the
+// latest for math.MaxUint64.
+func (w *foWriters) pick(n uint64) (foWrite, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.acked) == 0 {
+		return foWrite{}, false
+	}
+	if n == math.MaxUint64 {
+		return w.acked[len(w.acked)-1], true
+	}
+	return w.acked[n%uint64(len(w.acked))], true
+}
+
 func (w *foWriters) results() (acked, failed []foWrite) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -448,6 +479,81 @@ func (w *foWriters) mpuAckedSince(t time.Time) int {
 }
 
 func (w *foWriters) mpuAcked() int { return w.mpuAckedSince(time.Time{}) }
+
+// foReader GETs acknowledged writes, at random, while the writers run.
+type foReader struct {
+	done              chan struct{}
+	ok, failed, wrong atomic.Int64
+
+	mu     sync.Mutex
+	errs   []string // the first failures
+	wrongs []string // every wrong answer
+}
+
+// foStartReader reads what w acknowledged until w stops. An acknowledged
+// object that reads as absent or with other bytes is a wrong answer; a
+// read that fails (503 after the SDK's retries, a timeout) is only counted.
+func foStartReader(ctx context.Context, sdk *s3.Client, bucket string, w *foWriters, seed uint64) *foReader {
+	r := &foReader{done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for i := 0; ; i++ {
+			select {
+			case <-w.quit:
+				return
+			case <-ctx.Done():
+				return
+			default:
+			}
+			// Every other read is of the latest acknowledged write: a
+			// replica serving a stale read would answer NoSuchKey.
+			n := chaosRand64(seed^0x4ead, i)
+			if i%2 == 0 {
+				n = math.MaxUint64
+			}
+			o, ok := w.pick(n)
+			if !ok {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			from := time.Now()
+			exists, err := foRead(ctx, sdk, bucket, o)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err == nil && exists:
+				r.ok.Add(1)
+			case err == nil || errors.Is(err, errWrongBytes):
+				if err == nil {
+					err = errors.New("NoSuchKey")
+				}
+				r.wrong.Add(1)
+				r.mu.Lock()
+				r.wrongs = append(r.wrongs, fmt.Sprintf("%s %s (acknowledged at %s) read at %s: %v",
+					o.kind, o.key, o.end.Format("15:04:05.000"), from.Format("15:04:05.000"), err))
+				r.mu.Unlock()
+			default:
+				r.failed.Add(1)
+				r.mu.Lock()
+				if len(r.errs) < 5 {
+					r.errs = append(r.errs, fmt.Sprintf("%s at %s: %v", o.key, from.Format("15:04:05.000"), err))
+				}
+				r.mu.Unlock()
+			}
+		}
+	}()
+	return r
+}
+
+// wait waits (bounded) for the reader to end once the writers stopped.
+func (r *foReader) wait(t testing.TB) {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(time.Minute):
+		t.Fatal("reader did not stop within 1m")
+	}
+}
 
 // foWindow is the longest stretch without a successful write completion.
 type foWindow struct {
@@ -489,11 +595,11 @@ func foLongestGap(acked []foWrite, kills []time.Time) foWindow {
 }
 
 // foRead GETs o: exists is false on NoSuchKey; err is set when the read
-// failed otherwise or the bytes are not exactly o's.
-func foRead(ctx context.Context, c *Cluster, bucket string, o foWrite) (exists bool, err error) {
+// failed otherwise, or wraps errWrongBytes when the bytes are not o's.
+func foRead(ctx context.Context, cl *s3.Client, bucket string, o foWrite) (exists bool, err error) {
 	gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	out, err := c.S3.GetObject(gctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(o.key)})
+	out, err := cl.GetObject(gctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(o.key)})
 	if errCode(err) == "NoSuchKey" {
 		return false, nil
 	}
@@ -501,8 +607,19 @@ func foRead(ctx context.Context, c *Cluster, bucket string, o foWrite) (exists b
 		return false, err
 	}
 	defer out.Body.Close()
-	return true, compareBody(out.Body, o.content)
+	b, err := io.ReadAll(out.Body) // at most a few MiB
+	if err != nil {
+		return true, fmt.Errorf("read body: %w", err)
+	}
+	if err := compareBody(bytes.NewReader(b), o.content); err != nil {
+		return true, fmt.Errorf("%w: %w", errWrongBytes, err)
+	}
+	return true, nil
 }
+
+// errWrongBytes marks a read that returned other bytes than were written
+// (rather than failing).
+var errWrongBytes = errors.New("wrong bytes")
 
 // foEach runs fn over ws with n goroutines.
 func foEach(ws []foWrite, n int, fn func(foWrite)) {
