@@ -242,9 +242,61 @@ func startDev(t *testing.T, o opts) *Cluster {
 	return c
 }
 
+// startAttempts bounds how often start runs `shale dev` again when it
+// failed because a port was taken between being picked and being bound:
+// the harness picks --s3, and dev picks its meta replicas' and nodes'
+// ports, by listening on port 0 and closing, so another process (or dev's
+// own next pick) can take one first.
+const startAttempts = 3
+
 func (c *Cluster) start(t testing.TB) {
 	t.Helper()
 	c.starts++
+	for attempt := 1; ; attempt++ {
+		err := c.startOnce(t)
+		if err == nil {
+			break
+		}
+		if attempt == startAttempts || !c.portTaken() {
+			t.Fatal(err)
+		}
+		t.Logf("shale dev, attempt %d: a port was taken (%v); starting it again", attempt, err)
+		if c.starts == 1 { // a fresh cluster starts again from nothing
+			c.Data = filepath.Join(t.TempDir(), "data")
+		}
+	}
+	var err error
+	if c.File, err = devcluster.Read(c.Data); err != nil {
+		t.Fatal(err)
+	}
+	if err := readJSON(c.File.Credentials, &c.Creds); err != nil {
+		t.Fatal(err)
+	}
+	c.Endpoint = c.File.S3
+	if c.Opts.tls != strings.HasPrefix(c.Endpoint, "https://") {
+		t.Fatalf("cluster.json s3 = %q with tls=%v", c.Endpoint, c.Opts.tls)
+	}
+	c.newClients(t)
+	t.Logf("dev cluster #%d up: %s, meta %s, %d nodes, %d+%d, data %s",
+		c.starts, c.Endpoint, c.File.Meta, len(c.File.Nodes), c.File.K, c.File.M, c.Data)
+}
+
+// portTaken reports whether a log of the last start says a listen failed
+// on a port in use.
+func (c *Cluster) portTaken() bool {
+	logs, _ := filepath.Glob(filepath.Join(c.Data, "logs", "*.log"))
+	for _, f := range append(logs, c.devLog()) {
+		if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, []byte("address already in use")) {
+			return true
+		}
+	}
+	return false
+}
+
+// startOnce runs `shale dev` and waits until it is ready; an error when it
+// exits first.
+func (c *Cluster) startOnce(t testing.TB) error {
+	t.Helper()
 	s3addr, err := freePort()
 	if err != nil {
 		t.Fatalf("free port: %v", err)
@@ -277,24 +329,13 @@ func (c *Cluster) start(t testing.TB) {
 	c.dev = dev
 	select {
 	case <-ready:
+		return nil
 	case <-dev.done:
-		t.Fatalf("shale dev exited before it was ready: %v:\n%s", dev.err, tail(c.devLog(), 10))
+		return fmt.Errorf("shale dev exited before it was ready: %v:\n%s", dev.err, tail(c.devLog(), 10))
 	case <-time.After(readyTimeout):
 		t.Fatalf("shale dev not ready within %v", readyTimeout)
+		return nil
 	}
-	if c.File, err = devcluster.Read(c.Data); err != nil {
-		t.Fatal(err)
-	}
-	if err := readJSON(c.File.Credentials, &c.Creds); err != nil {
-		t.Fatal(err)
-	}
-	c.Endpoint = c.File.S3
-	if o.tls != strings.HasPrefix(c.Endpoint, "https://") {
-		t.Fatalf("cluster.json s3 = %q with tls=%v", c.Endpoint, o.tls)
-	}
-	c.newClients(t)
-	t.Logf("dev cluster #%d up: %s, meta %s, %d nodes, %d+%d, data %s",
-		c.starts, c.Endpoint, c.File.Meta, len(c.File.Nodes), c.File.K, c.File.M, c.Data)
 }
 
 func (c *Cluster) devLog() string {
