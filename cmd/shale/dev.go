@@ -167,26 +167,51 @@ func (c *child) stop(grace time.Duration) {
 	}
 }
 
-// freePort asks the kernel for a free loopback port.
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+// ports picks the dev cluster's loopback ports: the one each process had
+// in the previous run when it is free (so a restarted cluster keeps its
+// addresses), else one the kernel hands out. Every port picked stays bound
+// until release, so no two picks (and no pick and the S3 address) collide
+// before the processes bind them.
+type ports struct {
+	held  []net.Listener
+	avoid map[string]bool
 }
 
-// stablePort keeps the port a process had in the previous run (so a
-// restarted cluster keeps its addresses), else picks a free one.
-func stablePort(prev string) (string, error) {
-	if prev != "" {
+func newPorts(avoid ...string) *ports {
+	p := &ports{avoid: map[string]bool{}}
+	for _, a := range avoid {
+		p.avoid[a] = true
+	}
+	return p
+}
+
+// pick returns prev if it can be bound, else a free port.
+func (p *ports) pick(prev string) (string, error) {
+	if prev != "" && !p.avoid[prev] {
 		if ln, err := net.Listen("tcp", prev); err == nil {
-			ln.Close()
+			p.held = append(p.held, ln)
 			return prev, nil
 		}
 	}
-	return freePort()
+	for range 16 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		p.held = append(p.held, ln)
+		if a := ln.Addr().String(); !p.avoid[a] {
+			return a, nil
+		}
+	}
+	return "", errors.New("no free loopback port")
+}
+
+// release frees every port picked, for the processes to bind.
+func (p *ports) release() {
+	for _, ln := range p.held {
+		_ = ln.Close()
+	}
+	p.held = nil
 }
 
 func runDev(ctx context.Context, out io.Writer, f devFlags) error {
@@ -268,7 +293,15 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		a := itls["admin"]
 		cf.InternalTLS = &devcluster.InternalTLS{CA: a.ca, Cert: a.cert, Key: a.key}
 	}
-	metas, err := startDevMetas(ctx, exe, data, prev, f, secretFile, itls, add)
+	pp := newPorts(f.s3)
+	defer pp.release()
+	nodePorts := make([]string, f.nodes)
+	for i := range nodePorts {
+		if nodePorts[i], err = pp.pick(prevNode[fmt.Sprintf("node-%d", i+1)]); err != nil {
+			return err
+		}
+	}
+	metas, err := startDevMetas(ctx, exe, data, prev, f, secretFile, itls, pp, add)
 	if err != nil {
 		return err
 	}
@@ -279,10 +312,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		zone := fmt.Sprintf("zone-%d", (i-1)%f.zones+1)
 		n := devcluster.Node{ID: id, Zone: zone, Rack: zone + "-rack-1", Host: "host-" + strconv.Itoa(i),
 			Data: filepath.Join(data, "nodes", id)}
-		listen, err := stablePort(prevNode[id])
-		if err != nil {
-			return err
-		}
+		listen := nodePorts[i-1]
 		n.Args = []string{"node", "--data", n.Data, "--listen", listen, "--id", id, "--zone", n.Zone,
 			"--rack", n.Rack, "--host", n.Host, "--secret-file", secretFile, "--meta", cf.Meta}
 		if f.scrubRate > 0 {

@@ -23,7 +23,8 @@ const (
 	devLeaderLease = 250 * time.Millisecond
 )
 
-// startDevMetas starts the dev cluster's meta replicas, each in its own
+// startDevMetas picks the ports of the dev cluster's meta replicas (pp
+// already holds the nodes'), releases every pick and starts the replicas, each in its own
 // zone (round robin over --zones), and returns their cluster.json records.
 // A fresh cluster's replicas found the group together (--peer). A cluster
 // that ran before keeps its replicas, addresses and data. A data dir of a
@@ -32,7 +33,7 @@ const (
 // the old store, and the others join it (shale admin meta add's path) and
 // catch up by snapshot.
 func startDevMetas(ctx context.Context, exe, data string, prev devcluster.File, f devFlags, secretFile string,
-	itls map[string]internalTLSFlags, add func(*child)) ([]devcluster.MetaReplica, error) {
+	itls map[string]internalTLSFlags, pp *ports, add func(*child)) ([]devcluster.MetaReplica, error) {
 	n := f.metaReplicas
 	if len(prev.Metas) > 0 && len(prev.Metas) != n {
 		fmt.Fprintf(os.Stderr, "shale dev: the cluster has %d meta replicas; keeping them (shale admin meta add|remove changes the group)\n", len(prev.Metas))
@@ -67,18 +68,19 @@ func startDevMetas(ctx context.Context, exe, data string, prev devcluster.File, 
 		if adopt && i == 0 {
 			prevAddr, prevMetrics = prev.Meta, prev.MetaMetrics
 		}
-		if r.Addr, err = stablePort(prevAddr); err != nil {
+		if r.Addr, err = pp.pick(prevAddr); err != nil {
 			return nil, err
 		}
-		if r.Raft, err = stablePort(p.Raft); err != nil {
+		if r.Raft, err = pp.pick(p.Raft); err != nil {
 			return nil, err
 		}
-		if r.Metrics, err = stablePort(prevMetrics); err != nil {
+		if r.Metrics, err = pp.pick(prevMetrics); err != nil {
 			return nil, err
 		}
 		reps[i] = r
 		peers = append(peers, "--peer", fmt.Sprintf("id=%s,addr=%s,raft=%s,zone=%s", r.ID, r.Addr, r.Raft, r.Zone))
 	}
+	pp.release() // every port is picked: the processes bind them now
 	for i := range reps {
 		r := &reps[i]
 		r.Args = []string{"meta", "--id", r.ID, "--data", r.Data, "--listen", r.Addr, "--raft-listen", r.Raft,
