@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"internal/pace":            {},
 	"internal/privfs":          {},
 	"internal/progress":        {},
+	"internal/md5lanes":        {},
 	"internal/serve":           {},
 	"internal/serve/servetest": {},
 	"internal/s3auth":          {},
