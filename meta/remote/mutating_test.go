@@ -54,8 +54,10 @@ func (withReplicas) ReplicaStatus(context.Context) (meta.ReplicaStatus, error) {
 func (withReplicas) ReplicaHash(context.Context) (meta.ReplicaHash, error) {
 	return meta.ReplicaHash{}, nil
 }
-func (withReplicas) AddMember(context.Context, meta.Replica, bool) error { return meta.ErrInvalidArgument }
-func (withReplicas) RemoveMember(context.Context, string) error    { return meta.ErrInvalidArgument }
+func (withReplicas) AddMember(context.Context, meta.Replica, bool) error {
+	return meta.ErrInvalidArgument
+}
+func (withReplicas) RemoveMember(context.Context, string) error { return meta.ErrInvalidArgument }
 func (withReplicas) TransferLeadership(context.Context, string) error {
 	return meta.ErrInvalidArgument
 }
