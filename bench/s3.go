@@ -55,6 +55,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -133,6 +134,11 @@ type S3Config struct {
 	// Checksum is S3ChecksumWhenSupported or S3ChecksumWhenRequired.
 	// Default S3ChecksumWhenSupported, what current SDKs do out of the box.
 	Checksum string
+	// UnsignedPayload sends every PUT body as UNSIGNED-PAYLOAD: the SDK
+	// does not hash it for the signature and the server does not check
+	// it (over http the SDK otherwise signs the payload's SHA-256, which
+	// the server then computes too). Default false, the SDK's own choice.
+	UnsignedPayload bool
 	// OpTimeout bounds one op, request and body; an op past it fails with
 	// kind "timeout". Default 1 minute.
 	OpTimeout time.Duration
@@ -199,8 +205,9 @@ type S3Result struct {
 	// ByOp holds put and get apart for mixed; nil otherwise.
 	ByOp map[string]S3Stats `json:"by_op,omitempty"`
 	// Keys read by get and mixed (0 for put).
-	Keys     int    `json:"keys,omitempty"`
-	Checksum string `json:"checksum"`
+	Keys            int    `json:"keys,omitempty"`
+	Checksum        string `json:"checksum"`
+	UnsignedPayload bool   `json:"unsigned_payload"`
 	// Cleaned is the number of keys deleted after the run, CleanupErrors
 	// the deletes that failed (bucket delete included).
 	Cleaned       int64 `json:"cleaned"`
@@ -371,6 +378,9 @@ func newS3Bench(cfg S3Config) *s3Bench {
 	if cfg.Checksum == S3ChecksumWhenRequired {
 		opts.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		opts.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	}
+	if cfg.UnsignedPayload {
+		opts.APIOptions = append(opts.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 	}
 	setup := s3.New(opts)
 	opts.Retryer = aws.NopRetryer{}
@@ -611,7 +621,7 @@ func (b *s3Bench) run(ctx context.Context) S3Result {
 	stop()
 
 	res := S3Result{Op: cfg.Op, Size: cfg.Size, Concurrency: cfg.Concurrency, DurationS: elapsed.Seconds(),
-		Keys: cfg.Keys, Checksum: cfg.Checksum}
+		Keys: cfg.Keys, Checksum: cfg.Checksum, UnsignedPayload: cfg.UnsignedPayload}
 	var all s3Hist
 	allErr := map[string]int64{}
 	var allBytes int64

@@ -29,6 +29,7 @@ type fakeS3 struct {
 
 	puts, gets, deletes, putBytes atomic.Int64
 	chunked                       atomic.Int64 // PUTs with an aws-chunked body
+	unsigned                      atomic.Int64 // PUTs whose payload hash is UNSIGNED-PAYLOAD
 
 	// fail, if set, answers a request with the S3 error it names, if any
 	// ("SlowDown": 503, "AccessDenied": 403).
@@ -106,6 +107,9 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPut:
 		if strings.Contains(r.Header.Get("Content-Encoding"), "aws-chunked") {
 			f.chunked.Add(1)
+		}
+		if r.Header.Get("X-Amz-Content-Sha256") == "UNSIGNED-PAYLOAD" {
+			f.unsigned.Add(1)
 		}
 		n, err := readS3Body(r)
 		if err != nil {
@@ -375,6 +379,35 @@ func TestS3Workloads(t *testing.T) {
 
 // TestS3CountAndExistingBucket: Count bounds the run exactly, and a bucket
 // that already existed is used and kept.
+// TestS3UnsignedPayload: --unsigned-payload sends every PUT (the GET
+// cells' uploads too) as UNSIGNED-PAYLOAD over http, where the SDK would
+// otherwise sign the payload's SHA-256; without it none is.
+func TestS3UnsignedPayload(t *testing.T) {
+	for _, unsigned := range []bool{false, true} {
+		f := newFakeS3()
+		cfg := testS3Config(startFakeS3(t, f))
+		cfg.Op = S3OpMixed
+		cfg.Checksum = S3ChecksumWhenRequired
+		cfg.UnsignedPayload = unsigned
+		res, err := S3(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		puts, got := f.puts.Load(), f.unsigned.Load()
+		switch {
+		case puts == 0:
+			t.Fatal("no PUTs")
+		case unsigned && got != puts:
+			t.Errorf("unsigned: %d of %d PUTs sent UNSIGNED-PAYLOAD", got, puts)
+		case !unsigned && got != 0:
+			t.Errorf("signed: %d of %d PUTs sent UNSIGNED-PAYLOAD", got, puts)
+		}
+		if res.UnsignedPayload != unsigned {
+			t.Errorf("result says unsigned_payload %v", res.UnsignedPayload)
+		}
+	}
+}
+
 func TestS3CountAndExistingBucket(t *testing.T) {
 	f := newFakeS3()
 	f.buckets["mine"] = true

@@ -71,6 +71,7 @@ SHALE_ACCESS_KEY/SHALE_SECRET_KEY.`,
 	fl.BoolVar(&f.cfg.Insecure, "insecure", false, "skip TLS certificate verification (self-signed endpoints)")
 	fl.StringVar(&f.cfg.Checksum, "checksum", bench.S3ChecksumWhenSupported,
 		"SDK request checksums: when_supported (SDK default: CRC32 on every PUT) or when_required (none for PUT/GET)")
+	fl.BoolVar(&f.cfg.UnsignedPayload, "unsigned-payload", false, "send PUT bodies as UNSIGNED-PAYLOAD (no payload SHA-256 on either side; what the CPU accounting of issue 13 measures)")
 	fl.DurationVar(&f.cfg.OpTimeout, "timeout", time.Minute, "per-request timeout (counted as error kind timeout)")
 	fl.BoolVar(&f.cfg.Keep, "keep", false, "keep the written objects (and a created bucket) instead of deleting them")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object (op, size, concurrency, duration_s, ops, bytes, mbps, ops_per_s, p50_ms, p90_ms, p99_ms, max_ms, errors{kind: count}, errors_total, …)")
