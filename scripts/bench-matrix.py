@@ -38,6 +38,14 @@ Environment (all optional):
   OUT=/tmp/shale-bench-matrix   clusters' data, logs, results.jsonl
   KEEP=1           leave OUT's cluster data after the run
 
+Before the first cell each cluster's CPU is sampled idle for DURATION s (the
+background every cell also pays: heartbeats, raft, leader-only work). After
+each cell the script waits (at most SETTLE_MAX=60 s) until the cluster's CPU
+over one second is under twice that idle rate, so the work a cell leaves
+behind (garbage collection of the keys its cleanup deleted, compactions) is
+not charged to the next cell; results.jsonl keeps it as settle_s and
+settle_cpu_s.
+
 Usage: scripts/bench-matrix.py
        BEFORE=/tmp/shale-old AFTER=bin/shale ROUNDS=3 scripts/bench-matrix.py
 Only the Python standard library; Linux (/proc) only.
@@ -72,6 +80,9 @@ WARMUP = env_float("WARMUP", 2)
 ROUNDS = int(os.environ.get("ROUNDS", "1"))
 KEYS = int(os.environ.get("KEYS", "32"))
 OUT = os.path.abspath(os.environ.get("OUT", "/tmp/shale-bench-matrix"))
+SETTLE_MAX = env_float("SETTLE_MAX", 60)
+IDLE_RATE = {}  # cluster label -> idle CPU in cores
+RUNNING = []  # the load tool under way, killed on interrupt
 
 
 def free_port():
@@ -179,6 +190,24 @@ def last_progress(path):
     return (float(m[-1][0]), int(m[-1][1])) if m else None
 
 
+def settle(cl):
+    """Waits (up to SETTLE_MAX s) until the cluster's CPU over a second is
+    back near its idle rate, so work a cell leaves behind (garbage
+    collection of its deleted keys, compactions) is not charged to the next
+    cell. Returns the seconds waited and the CPU-seconds spent meanwhile."""
+    pids = list(cl.roles)
+    limit = max(IDLE_RATE.get(cl.label, 0.1) * 2, 0.15)  # cores
+    t0, total = time.monotonic(), 0.0
+    while time.monotonic() - t0 < SETTLE_MAX:
+        c0 = sum(cpu_ticks(p) for p in pids)
+        time.sleep(1)
+        used = (sum(cpu_ticks(p) for p in pids) - c0) / TICK
+        total += used
+        if used <= limit:
+            break
+    return round(time.monotonic() - t0, 1), round(total, 2)
+
+
 def run_cell(cl, client, op, size, conc, rnd):
     cl.check_alive()
     pids = list(cl.roles)
@@ -195,6 +224,7 @@ def run_cell(cl, client, op, size, conc, rnd):
              "--concurrency", str(conc), "--keys", str(KEYS), "--duration", f"{secs}s",
              "--checksum", "when_required", "--json"],
             stdout=of, stderr=ef)
+    RUNNING[:] = [bench]
     # The run phase starts when the first progress line of it appears.
     while bench.poll() is None and last_progress(errp) is None:
         time.sleep(0.02)
@@ -208,6 +238,7 @@ def run_cell(cl, client, op, size, conc, rnd):
     cb1 = cpu_ticks(bench.pid)
     hwm = {cl.roles[p]: vm_hwm_kib(p) for p in pids}
     bench.wait()
+    settle_s, settle_cpu = settle(cl)
     with open(outp) as f:
         res = json.load(f)
     # Ops of the window: the load tool's rate between the progress lines
@@ -229,6 +260,7 @@ def run_cell(cl, client, op, size, conc, rnd):
         "cpu_ms_per_op": 1000 * total / ops if ops else None,
         "cpu_ms_per_mib": 1000 * total / (ops * SIZES[size] / MIB) if ops else None,
         "peak_rss_mib": sum(hwm.values()) / 1024, "peak_rss_kib_by_proc": hwm,
+        "settle_s": settle_s, "settle_cpu_s": settle_cpu,
         "dev_cpu_s": (g1 - g0) / TICK, "client_cpu_s": (cb1 - cb0) / TICK,
         "loadavg": open("/proc/loadavg").read().split()[:3],
     }
@@ -238,8 +270,31 @@ def run_cell(cl, client, op, size, conc, rnd):
           f"p50 {rec['p50_ms']:7.1f} p99 {rec['p99_ms']:7.1f} ms  CPU {total:5.2f} s = "
           f"{rec['cpu_ms_per_mib']:7.2f} ms/MiB {rec['cpu_ms_per_op']:7.2f} ms/op  "
           f"({' '.join(f'{k} {v:.2f}' for k, v in sorted(cpu.items()))})  RSS {rec['peak_rss_mib']:.0f} MiB"
+          f"  settled {settle_s:.0f} s, {settle_cpu:.1f} CPU-s"
           f"{'  ERRORS ' + str(rec['errors']) if rec['errors'] else ''}", flush=True)
     return rec
+
+
+def idle_cpu(cl):
+    """CPU of the idle cluster over DURATION s: the floor under every cell."""
+    pids = list(cl.roles)
+    c0 = {p: cpu_ticks(p) for p in pids}
+    w0 = time.monotonic()
+    time.sleep(DURATION)
+    c1 = {p: cpu_ticks(p) for p in pids}
+    w = time.monotonic() - w0
+    IDLE_RATE[cl.label] = sum((c1[p] - c0[p]) / TICK for p in pids) / w
+    cpu = {}
+    for p in pids:
+        g = role_group(cl.roles[p])
+        cpu[g] = cpu.get(g, 0) + (c1[p] - c0[p]) / TICK
+    rec = {"cluster": cl.label, "op": "idle", "window_s": round(w, 3),
+           "cpu_s": round(sum(cpu.values()), 2), "cpu_s_by_role": {k: round(v, 2) for k, v in cpu.items()},
+           "loadavg": open("/proc/loadavg").read().split()[:3]}
+    with open(os.path.join(OUT, "results.jsonl"), "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    print(f"  {cl.label:6} idle: {rec['cpu_s'] / w * 100:.1f}% of a core "
+          f"({' '.join(f'{k} {v / w * 100:.1f}%' for k, v in sorted(cpu.items()))})", flush=True)
 
 
 def summarize(recs, labels):
@@ -280,7 +335,15 @@ def summarize(recs, labels):
                   f"(in {top['op']} {top['size']} c={top['conc']}); errors {sum(r['errors'] for r in v)}")
 
 
+def interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
+    # A script started in the background by a non-interactive shell inherits
+    # SIGINT ignored: stop on SIGINT and SIGTERM alike, clusters included.
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     before, after = os.environ.get("BEFORE"), os.environ.get("AFTER")
     base_args = os.environ.get("DEV_ARGS", "").split()
     if bool(before) != bool(after):
@@ -311,6 +374,9 @@ def main():
     try:
         for c in clusters:
             c.start()
+        time.sleep(2)
+        for c in clusters:  # the background (heartbeats, raft, leader work)
+            idle_cpu(c)
         for rnd in range(1, ROUNDS + 1):
             for i, (op, size, conc) in enumerate(cells):
                 order = clusters if (rnd + i) % 2 else clusters[::-1]
@@ -319,6 +385,10 @@ def main():
     except KeyboardInterrupt:
         print("interrupted; summary of the cells done", file=sys.stderr)
     finally:
+        for b in RUNNING:
+            if b.poll() is None:
+                b.kill()
+                b.wait()
         for c in clusters:
             c.stop()
         if not os.environ.get("KEEP"):

@@ -3,7 +3,9 @@
 # 4+2, 3 meta replicas): gateways and nodes serve net/http/pprof on loopback
 # (SHALE_PPROF), and while `shale bench s3` runs, a CPU profile of the
 # gateway and of node-1 and, afterwards, their block, mutex, heap and
-# goroutine profiles are saved to OUT. The meta replicas serve no pprof (no
+# goroutine profiles are saved to OUT; with ALL_NODES=1 every node's CPU
+# profile too (OUT/node-N.cpu; `go tool pprof -top OUT/node-*.cpu` merges
+# them, six times node-1's samples). The meta replicas serve no pprof (no
 # --pprof on `shale meta`): the meta leader is sampled with `perf record -g`
 # (frame pointers) into OUT/meta-leader.perf.data when perf is installed, or
 # through its pprof if its log names one.
@@ -55,6 +57,15 @@ curl -s -o "$out/gateway.cpu" "http://$gwp/debug/pprof/profile?seconds=$prof" &
 c1=$!
 curl -s -o "$out/node1.cpu" "http://$n1p/debug/pprof/profile?seconds=$prof" &
 c2=$!
+nodes=()
+if [ -n "${ALL_NODES:-}" ]; then
+	for l in "$data"/logs/node-*.log; do
+		n=$(basename "$l" .log)
+		[ "$n" != node-1 ] || continue # node1.cpu below; one CPU profile at a time per process
+		curl -s -o "$out/$n.cpu" "http://$(addr "$n")/debug/pprof/profile?seconds=$prof" &
+		nodes+=($!)
+	done
+fi
 c3=
 if [ -n "$mp" ]; then
 	curl -s -o "$out/meta-leader.cpu" "http://$mp/debug/pprof/profile?seconds=$prof" &
@@ -63,7 +74,8 @@ elif [ -n "$mpid" ] && command -v perf >/dev/null; then
 	perf record -q -F 499 -g -p "$mpid" -o "$out/meta-leader.perf.data" -- sleep "$prof" 2>/dev/null &
 	c3=$!
 fi
-wait $bench $c1 $c2 $c3
+wait $bench $c1 $c2 $c3 "${nodes[@]}"
+[ -z "${ALL_NODES:-}" ] || cp "$out/node1.cpu" "$out/node-1.cpu"
 for p in block mutex goroutine heap; do
 	curl -s -o "$out/gateway.$p" "http://$gwp/debug/pprof/$p"
 	curl -s -o "$out/node1.$p" "http://$n1p/debug/pprof/$p"
