@@ -3,8 +3,9 @@
 
 PUT and GET x 4 KiB, 1 MiB, 16 MiB x concurrency 1, 8, 32 through a `shale
 dev` cluster (3 meta replicas, 6 nodes over 3 zones, 4+2, gateway) with
-`shale bench s3 --checksum when_required` (UNSIGNED-PAYLOAD PUTs, no
-checksums). For every cell it prints MB/s, ops/s, p50/p99 and the CPU
+`shale bench s3 --checksum when_required --unsigned-payload` (UNSIGNED-PAYLOAD
+PUTs, no checksums; BENCH_ARGS replaces --unsigned-payload: BENCH_ARGS= signs
+the payload as the SDK does by default over http). For every cell it prints MB/s, ops/s, p50/p99 and the CPU
 (user+system, /proc/PID/stat) of all the cluster's server processes -- every
 meta replica, the gateway, every node -- per MiB and per op, and their peak
 RSS (VmHWM, summed over the processes).
@@ -31,6 +32,7 @@ Environment (all optional):
   ROUNDS=1         rounds of the whole matrix
   CELLS="put:4KiB:32 get:16MiB:8"   a subset (default: all 18 cells)
   KEYS=32          objects each GET cell reads (uploaded by the cell)
+  BENCH_ARGS="--unsigned-payload"   more `shale bench s3` flags (CLIENT's)
   DEV_ARGS=...     extra `shale dev` flags for every cluster (e.g.
                    "--meta-replicas 1"); BEFORE_DEV_ARGS / AFTER_DEV_ARGS
                    for one side only (compare two configs of one binary:
@@ -79,6 +81,7 @@ DURATION = env_float("DURATION", 10)
 WARMUP = env_float("WARMUP", 2)
 ROUNDS = int(os.environ.get("ROUNDS", "1"))
 KEYS = int(os.environ.get("KEYS", "32"))
+BENCH_ARGS = os.environ.get("BENCH_ARGS", "--unsigned-payload").split()
 OUT = os.path.abspath(os.environ.get("OUT", "/tmp/shale-bench-matrix"))
 SETTLE_MAX = env_float("SETTLE_MAX", 60)
 IDLE_RATE = {}  # cluster label -> idle CPU in cores
@@ -222,7 +225,7 @@ def run_cell(cl, client, op, size, conc, rnd):
             [client, "bench", "s3", "--endpoint", f"http://127.0.0.1:{cl.port}",
              "--access", cl.ak, "--secret", cl.sk, "--op", op, "--size", size,
              "--concurrency", str(conc), "--keys", str(KEYS), "--duration", f"{secs}s",
-             "--checksum", "when_required", "--json"],
+             "--checksum", "when_required", "--json"] + BENCH_ARGS,
             stdout=of, stderr=ef)
     RUNNING[:] = [bench]
     # The run phase starts when the first progress line of it appears.
