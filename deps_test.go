@@ -23,7 +23,6 @@ var allowed = map[string][]string{
 	"internal/pace":            {},
 	"internal/privfs":          {},
 	"internal/progress":        {},
-	"internal/md5lanes":        {},
 	"internal/serve":           {},
 	"internal/serve/servetest": {},
 	"internal/s3auth":          {},

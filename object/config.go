@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"time"
 
@@ -89,11 +88,6 @@ type Config struct {
 	// client then holds none of the budget. Default 100ms; negative: never
 	// (the budget stays held while the client is slow).
 	ClientYield time.Duration
-	// MD5 hands out the hash of one body (the ETag of a PUT or a part) and
-	// the func that gives it back after its last Sum. nil: crypto/md5. The
-	// gateway passes internal/md5lanes' Pool, which hashes concurrent
-	// bodies in SIMD lanes.
-	MD5 func() (hash.Hash, func())
 	// Now is the clock for manifest and report times, map caching and
 	// garbage deadlines. Default time.Now.
 	Now func() time.Time

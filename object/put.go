@@ -17,15 +17,6 @@ import (
 	"github.com/shale-store/shale/placement"
 )
 
-// newMD5 returns the hash of one body's MD5 (Config.MD5, else crypto/md5)
-// and the func that gives it back.
-func (c *Coordinator) newMD5() (hash.Hash, func()) {
-	if c.cfg.MD5 != nil {
-		return c.cfg.MD5()
-	}
-	return md5.New(), func() {}
-}
-
 // bodyReader is the PUT body as the encoder sees it: it hashes the bytes
 // (MD5, the ETag) as they pass, enforces the declared size and remembers the
 // body's own error so it is reported as such, whatever the encoder wraps.
@@ -37,11 +28,11 @@ type bodyReader struct {
 	err       error // first error other than io.EOF
 }
 
-func newBodyReader(r io.Reader, size int64, h hash.Hash) *bodyReader {
+func newBodyReader(r io.Reader, size int64) *bodyReader {
 	if r == nil {
 		r = bytes.NewReader(nil)
 	}
-	return &bodyReader{r: r, md5: h, remaining: size}
+	return &bodyReader{r: r, md5: md5.New(), remaining: size}
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -195,9 +186,7 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 		ids[i] = shardID(version, number, i)
 	}
 	fan := c.startFanout(ctx, mp, targets, ids)
-	h, release := c.newMD5()
-	defer release() // after the last Sum, on every path
-	br := newBodyReader(body, size, h)
+	br := newBodyReader(body, size)
 
 	fail := func(cause error) (*segmentWrite, error) {
 		fan.cancel(cause)

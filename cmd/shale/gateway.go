@@ -23,7 +23,6 @@ import (
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/erasure"
 	"github.com/shale-store/shale/httpapi"
-	"github.com/shale-store/shale/internal/md5lanes"
 	"github.com/shale-store/shale/internal/privfs"
 	"github.com/shale-store/shale/internal/s3auth"
 	"github.com/shale-store/shale/internal/serve"
@@ -208,12 +207,9 @@ func runGateway(ctx context.Context, stdout io.Writer, f gatewayFlags) error {
 	if err != nil {
 		return err
 	}
-	// Concurrent bodies' MD5 (their ETags) share SIMD lanes.
-	md5s := md5lanes.New(0)
-	defer md5s.Close()
 	coord, err := object.New(object.Config{
 		K: f.k, M: f.m, BlockSize: f.blockSize, WriteQuorum: f.quorum, ReadTimeout: f.readTimeout,
-		MemoryBudget: f.memBudget, BudgetWait: f.budgetWait, ClientYield: f.clientYield, MD5: md5s.New,
+		MemoryBudget: f.memBudget, BudgetWait: f.budgetWait, ClientYield: f.clientYield,
 	}, newMetaClient(f.metaAddr, secret, inet), newNodeDialer(secret, inet))
 	if err != nil {
 		return err
