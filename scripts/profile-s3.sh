@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Profiles one S3 workload on a fresh `shale dev` cluster (6 nodes, 3 zones,
-# 4+2, 3 meta replicas): gateways and nodes serve net/http/pprof on loopback
+# 4+2, 3 meta replicas): every process serves net/http/pprof on loopback
 # (SHALE_PPROF), and while `shale bench s3` runs, a CPU profile of the
 # gateway and of node-1 and, afterwards, their block, mutex, heap and
 # goroutine profiles are saved to OUT; with ALL_NODES=1 every node's CPU
 # profile too (OUT/node-N.cpu; `go tool pprof -top OUT/node-*.cpu` merges
-# them, six times node-1's samples). The meta replicas serve no pprof (no
-# --pprof on `shale meta`): the meta leader is sampled with `perf record -g`
-# (frame pointers) into OUT/meta-leader.perf.data when perf is installed, or
-# through its pprof if its log names one.
+# them, six times node-1's samples). The meta leader is profiled through its
+# pprof (OUT/meta-leader.cpu), or, a build whose meta serves none, sampled
+# with `perf record -g` into OUT/meta-leader.perf.data when perf is there.
 # Usage: scripts/profile-s3.sh OUT OP SIZE CONCURRENCY [DURATION] (OUT: an
 # absolute directory outside the repository)
 #   e.g. scripts/profile-s3.sh /tmp/prof put 1MiB 1 10s

@@ -58,6 +58,7 @@ type metaFlags struct {
 	// (serveMetrics); "" serves no metrics.
 	metricsListen string
 	metricsServe  serve.Config // its limits; zero: defaultMetricsServe
+	pprof         string       // net/http/pprof listen address (loopback); "" off
 	itls          internalTLSFlags
 	serve         serve.Config // the listener's limits
 }
@@ -118,6 +119,7 @@ starting snapshot.`,
 	fl.DurationVar(&f.orphanEvery, "orphan-every", 10*time.Minute, "least time between the starts of two sweeps of every node's shards (orphan inventory)")
 	fl.DurationVar(&f.abortUploadsAfter, "abort-uploads-after", 7*24*time.Hour, "multipart uploads still incomplete this long after they began are aborted and their parts deleted; 0: never (repair loop)")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:0", `Prometheus /metrics listen address, unauthenticated and apart from --listen (which never serves it); keep it on loopback or a monitoring network. Port 0: any free port, printed as "meta metrics on ADDR". "": no metrics`)
+	fl.StringVar(&f.pprof, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6062; default $"+pprofEnv+", else off)")
 	f.itls.register(fl)
 	addServeFlags(fl, &f.serve, 1024)
 	return cmd
@@ -240,6 +242,11 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	if err != nil {
 		return err
 	}
+	stopPprof, err := startPprof(ctx, pprofAddr(f.pprof), pprofServe(), os.Stderr)
+	if err != nil {
+		return fmt.Errorf("meta: %w", err)
+	}
+	defer stopPprof()
 	// The handler is made before the listener binds: its verifier refuses
 	// requests dated before it, and the kernel queues connections from the
 	// bind on, so one made after the replica opened would refuse requests
