@@ -91,16 +91,14 @@ func newAdminCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Nodes, objects by healthy shards, and repair progress",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, cf, err := t.client()
+			r, err := t.resolve()
 			if err != nil {
 				return err
 			}
+			c, cf := newMetaClient(r.addrs, r.secret, r.inet), r.cf
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			rows, err := t.replicaRows(ctx, 3*time.Second)
-			if err != nil {
-				return err
-			}
+			rows := replicaRows(ctx, r, 3*time.Second)
 			st, err := c.Status(ctx)
 			if err != nil {
 				if !asJSON {

@@ -59,11 +59,7 @@ func replicaTargets(r resolvedTarget) []replicaTarget {
 
 // replicaRows asks every target for its status at once, each bounded by
 // per: a replica that does not answer in time is down.
-func (t clusterTarget) replicaRows(ctx context.Context, per time.Duration) ([]replicaRow, error) {
-	r, err := t.resolve()
-	if err != nil {
-		return nil, err
-	}
+func replicaRows(ctx context.Context, r resolvedTarget, per time.Duration) []replicaRow {
 	targets := replicaTargets(r)
 	rows := make([]replicaRow, len(targets))
 	var wg sync.WaitGroup
@@ -88,7 +84,7 @@ func (t clusterTarget) replicaRows(ctx context.Context, per time.Duration) ([]re
 		}()
 	}
 	wg.Wait()
-	return rows, nil
+	return rows
 }
 
 // replicaClient is a client of the one replica at addr, which answers for
@@ -209,10 +205,11 @@ func newAdminMetaCmd(t *clusterTarget) *cobra.Command {
 		Short: "Each meta replica's state (leader, follower, down), term, applied index and last leader change",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rows, err := t.replicaRows(cmd.Context(), 3*time.Second)
+			r, err := t.resolve()
 			if err != nil {
 				return err
 			}
+			rows := replicaRows(cmd.Context(), r, 3*time.Second)
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), rows)
 			}
@@ -227,13 +224,8 @@ func newAdminMetaCmd(t *clusterTarget) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rec.ID = args[0]
-			r, err := t.resolve()
-			if err != nil {
-				return err
-			}
-			target := replicaClient(rec.Addr, r.secret, r.inet, 3*time.Second)
-			return t.leaderCall(cmd, "add "+rec.ID, func(ctx context.Context, c *metaremote.Client) error {
-				return joinReplica(ctx, c, target, rec, cmd.ErrOrStderr())
+			return t.leaderCall(cmd, "add "+rec.ID, func(ctx context.Context, r resolvedTarget, c *metaremote.Client) error {
+				return joinReplica(ctx, c, replicaClient(rec.Addr, r.secret, r.inet, 3*time.Second), rec, cmd.ErrOrStderr())
 			})
 		},
 	}
@@ -245,7 +237,9 @@ func newAdminMetaCmd(t *clusterTarget) *cobra.Command {
 		Short: "Remove a replica from the group (stop its process afterwards)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return t.leaderCall(cmd, "remove "+args[0], func(ctx context.Context, c *metaremote.Client) error { return c.RemoveMember(ctx, args[0]) })
+			return t.leaderCall(cmd, "remove "+args[0], func(ctx context.Context, _ resolvedTarget, c *metaremote.Client) error {
+				return c.RemoveMember(ctx, args[0])
+			})
 		},
 	}
 	transfer := &cobra.Command{
@@ -257,7 +251,7 @@ func newAdminMetaCmd(t *clusterTarget) *cobra.Command {
 			if len(args) == 1 {
 				id = args[0]
 			}
-			return t.leaderCall(cmd, "transfer leadership", func(ctx context.Context, c *metaremote.Client) error {
+			return t.leaderCall(cmd, "transfer leadership", func(ctx context.Context, _ resolvedTarget, c *metaremote.Client) error {
 				return c.TransferLeadership(ctx, id)
 			})
 		},
@@ -268,20 +262,18 @@ func newAdminMetaCmd(t *clusterTarget) *cobra.Command {
 
 // leaderCall runs one membership change through the leader, then prints
 // the replicas as they are after it.
-func (t clusterTarget) leaderCall(cmd *cobra.Command, what string, call func(context.Context, *metaremote.Client) error) error {
-	c, _, err := t.client()
+func (t clusterTarget) leaderCall(cmd *cobra.Command, what string, call func(context.Context, resolvedTarget, *metaremote.Client) error) error {
+	r, err := t.resolve()
 	if err != nil {
 		return err
 	}
+	c := newMetaClient(r.addrs, r.secret, r.inet)
 	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 	defer cancel()
-	if err := call(ctx, c); err != nil {
+	if err := call(ctx, r, c); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s: done\n\n", what)
-	rows, err := t.replicaRows(ctx, 3*time.Second)
-	if err != nil {
-		return err
-	}
+	rows := replicaRows(ctx, r, 3*time.Second)
 	return printReplicas(cmd.OutOrStdout(), rows)
 }
