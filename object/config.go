@@ -24,6 +24,11 @@ var ErrInvalidConfig = errors.New("object: invalid config")
 // them faster on two cores.
 const DefaultMemoryBudget = 96 << 20
 
+// DefaultReplicateMax is Config.ReplicateMax's default. Chosen by
+// measurement (docs/BENCHMARKS.md, issue 13): below it a segment's cost is
+// the number of shard requests, not its bytes.
+const DefaultReplicateMax = 64 << 10
+
 // Config holds the coordinator's settings. Zero fields take the defaults
 // documented on each.
 type Config struct {
@@ -42,6 +47,18 @@ type Config struct {
 	// With K+1 a 4+2 object survives one more failure as soon as it is
 	// acknowledged, and a 6-node cluster still takes writes with one node down.
 	WriteQuorum int
+	// ReplicateMax: a segment of at most this many bytes whose size is
+	// known before its first byte (a PUT or part with a Content-Length) is
+	// stored as M+1 full copies — coded 1+M, whose M parity shards of one
+	// data shard are copies of it — instead of K+M shards. It survives any
+	// M lost shards as a K+M segment does, on M+1 nodes placed across
+	// failure domains the same way, and a GET reads one node instead of K;
+	// a PUT writes M+1 shards instead of K+M. The price is space: (M+1)×
+	// the segment instead of (K+M)/K×, paid only by small segments. Its
+	// write quorum keeps the spare shards of WriteQuorum: WriteQuorum-K+1
+	// copies (2 of 3 at the defaults). Default DefaultReplicateMax;
+	// negative: never. Ignored when M is 0 (copies would add nothing).
+	ReplicateMax int64
 	// ReadTimeout is how long one shard read (an open or a single Read) may
 	// make no progress before the shard is abandoned and the stripe is
 	// reconstructed from parity. Default 2s.
@@ -119,6 +136,9 @@ func (c *Config) setDefaults() error {
 	if c.WriteQuorum > c.K+c.M {
 		return fmt.Errorf("%w: write quorum %d is above k+m = %d", ErrInvalidConfig, c.WriteQuorum, c.K+c.M)
 	}
+	if c.ReplicateMax == 0 {
+		c.ReplicateMax = DefaultReplicateMax
+	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = 2 * time.Second
 	}
@@ -153,4 +173,13 @@ func (c *Config) setDefaults() error {
 		c.Rand = rand.Reader
 	}
 	return nil
+}
+
+// scheme is how a segment of size bytes (-1: not known yet) is coded:
+// k data and m parity shards, and the durable shards its write needs.
+func (c *Config) scheme(size int64) (k, m, quorum int) {
+	if c.M > 0 && c.ReplicateMax > 0 && size >= 0 && size <= c.ReplicateMax {
+		return 1, c.M, min(max(c.WriteQuorum-c.K+1, 2), 1+c.M)
+	}
+	return c.K, c.M, c.WriteQuorum
 }

@@ -186,13 +186,15 @@ type harness struct {
 
 const testBucket = "bkt"
 
-// testConfig is a small, fast layout: 4+2 with 4 KiB blocks. Its deadlines
+// testConfig is a small, fast layout: 4+2 with 4 KiB blocks, every
+// segment erasure coded (no copies for small ones: replicate_test.go covers
+// those). Its deadlines
 // are generous, since the machine running the tests may be loaded; tests of
 // slow nodes shorten them with fastDeadlines (their slow nodes block until
 // cancelled, so the outcome never depends on the deadline's length).
 func testConfig() Config {
 	return Config{
-		K: 4, M: 2, BlockSize: 4096,
+		K: 4, M: 2, BlockSize: 4096, ReplicateMax: -1,
 		ReadTimeout: 5 * time.Second,
 		WriteStall:  5 * time.Second,
 	}

@@ -152,7 +152,8 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 	if size < -1 {
 		return nil, fmt.Errorf("%w: declared size %d", ErrIncompleteBody, size)
 	}
-	k, m, bs := c.cfg.K, c.cfg.M, c.cfg.BlockSize
+	k, m, quorum := c.cfg.scheme(size)
+	bs := c.cfg.BlockSize
 	cd, err := c.codec(k, m, bs)
 	if err != nil {
 		return nil, err
@@ -174,7 +175,7 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 		return nil, err
 	}
 	objID := fmt.Sprintf("%s.%d", version, number)
-	targets, err := placement.PlaceDegraded(mp, objID, k, m, c.cfg.WriteQuorum)
+	targets, err := placement.PlaceDegraded(mp, objID, k, m, quorum)
 	if err != nil {
 		if errors.Is(err, placement.ErrTooFewNodes) {
 			return nil, fmt.Errorf("place %s: %w: %w", objID, ErrNoPlacement, err)
@@ -193,7 +194,7 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 		return nil, errJoin([]error{cause, c.queueGarbage(ctx, fan.attempted())})
 	}
 
-	res, err := cd.EncodeSize(ctx, br, size, fan.writers(), c.cfg.WriteQuorum)
+	res, err := cd.EncodeSize(ctx, br, size, fan.writers(), quorum)
 	g.stop()
 	l.end() // the stripe buffers are back in the codec's pool
 	switch {
@@ -212,9 +213,9 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 	}
 	shardSize := cd.ShardSize(res.Size)
 	fan.finish(res.ShardErrs)
-	good := fan.wait(c.cfg.WriteQuorum, shardSize, res.Summaries)
-	if good < c.cfg.WriteQuorum {
-		cause := fmt.Errorf("put %s: %w: %d of %d shards durable, need %d: %w", objID, ErrQuorum, good, k+m, c.cfg.WriteQuorum, fan.errs())
+	good := fan.wait(quorum, shardSize, res.Summaries)
+	if good < quorum {
+		cause := fmt.Errorf("put %s: %w: %d of %d shards durable, need %d: %w", objID, ErrQuorum, good, k+m, quorum, fan.errs())
 		return nil, errJoin([]error{cause, c.queueGarbage(ctx, fan.attempted())})
 	}
 	seg := meta.Segment{
@@ -399,7 +400,8 @@ func (c *Coordinator) copyMemory(src meta.Manifest, off, length int64) int64 {
 		segStart += seg.Size
 	}
 	var write int64
-	if cd, err := c.codec(c.cfg.K, c.cfg.M, c.cfg.BlockSize); err == nil {
+	k, m, _ := c.cfg.scheme(length)
+	if cd, err := c.codec(k, m, c.cfg.BlockSize); err == nil {
 		write = cd.EncodeMemory(length)
 	}
 	return read + write

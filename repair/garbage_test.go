@@ -119,7 +119,7 @@ func newGCFixture(t *testing.T, cfg repair.GarbageConfig) *gcFixture {
 	t.Cleanup(func() { st.Close() })
 	f.store = st
 	md := gcMeta{Store: st, f: f}
-	f.co, err = object.New(object.Config{K: 4, M: 2, BlockSize: 4096, MapRefresh: time.Nanosecond, Now: f.clk.Now}, md, f)
+	f.co, err = object.New(object.Config{K: 4, M: 2, BlockSize: 4096, ReplicateMax: -1, MapRefresh: time.Nanosecond, Now: f.clk.Now}, md, f)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func newInvFixture(t *testing.T, cfg repair.InventoryConfig) *invFixture {
 			t.Fatal(err)
 		}
 	}
-	ocfg := object.Config{K: 4, M: 2, BlockSize: 4096, MapRefresh: time.Nanosecond, Now: f.clk.Now}
+	ocfg := object.Config{K: 4, M: 2, BlockSize: 4096, ReplicateMax: -1, MapRefresh: time.Nanosecond, Now: f.clk.Now}
 	if f.co, err = object.New(ocfg, md, f.nodes); err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func (f *restartFixture) open(t *testing.T) {
 	if f.md == nil {
 		t.Cleanup(func() { f.md.Close() }) // the store open at the end
 	}
-	co, err := object.New(object.Config{K: 4, M: 2, BlockSize: 4096, MapRefresh: time.Nanosecond, Now: f.clk.Now}, md, f.nodes)
+	co, err := object.New(object.Config{K: 4, M: 2, BlockSize: 4096, ReplicateMax: -1, MapRefresh: time.Nanosecond, Now: f.clk.Now}, md, f.nodes)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func newFixture(t *testing.T, n int) *fixture {
 			t.Fatal(err)
 		}
 	}
-	co, err := object.New(object.Config{K: 4, M: 2, BlockSize: 4096, GarbageGrace: 1, MapRefresh: time.Nanosecond}, md, f.nodes)
+	co, err := object.New(object.Config{K: 4, M: 2, BlockSize: 4096, ReplicateMax: -1, GarbageGrace: 1, MapRefresh: time.Nanosecond}, md, f.nodes)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func TestLoopAbortsStaleUploads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	co, err := object.New(object.Config{K: 4, M: 2, BlockSize: 4096, MapRefresh: time.Nanosecond, Now: clk.Now}, md, nodes)
+	co, err := object.New(object.Config{K: 4, M: 2, BlockSize: 4096, ReplicateMax: -1, MapRefresh: time.Nanosecond, Now: clk.Now}, md, nodes)
 	if err != nil {
 		t.Fatal(err)
 	}

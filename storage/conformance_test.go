@@ -17,8 +17,11 @@ func TestMemConformance(t *testing.T) {
 	})
 }
 
+// TestDiskConformance runs the suite with the default InlineMax (most of
+// its shards are stored inline) and with every shard in a file.
 func TestDiskConformance(t *testing.T) {
-	runDiskConformance(t, nil)
+	t.Run("inline", func(t *testing.T) { runDiskConformance(t, nil, 0) })
+	t.Run("files", func(t *testing.T) { runDiskConformance(t, nil, -1) })
 }
 
 // TestDiskConformanceThroughErrorFS: the fault wrapper the fault tests use
@@ -28,12 +31,12 @@ func TestDiskConformanceThroughErrorFS(t *testing.T) {
 		t.Skip("the same suite as TestDiskConformance")
 	}
 	none := errorfs.InjectorFunc(func(errorfs.Op, string) error { return nil })
-	runDiskConformance(t, errorfs.Wrap(privfs.New(), none))
+	runDiskConformance(t, errorfs.Wrap(privfs.New(), none), 2<<10)
 }
 
-func runDiskConformance(t *testing.T, fs vfs.FS) {
+func runDiskConformance(t *testing.T, fs vfs.FS, inlineMax int) {
 	storetest.Run(t, func(t *testing.T) storage.Store {
-		d, err := storage.OpenDisk(storage.DiskConfig{Dir: t.TempDir(), FS: fs})
+		d, err := storage.OpenDisk(storage.DiskConfig{Dir: t.TempDir(), FS: fs, InlineMax: inlineMax})
 		if err != nil {
 			t.Fatal(err)
 		}

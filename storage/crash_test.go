@@ -24,6 +24,9 @@ const (
 	crashDirEnv   = "SHALE_STORAGE_CRASH_DIR"
 	crashStartEnv = "SHALE_STORAGE_CRASH_START"
 	crashIDs      = 29
+	// crashInlineMax keeps about half the shards inline and half in files,
+	// so overwrites cross between the two kinds.
+	crashInlineMax = 12 << 10
 )
 
 // crashOp is operation i of the child's deterministic sequence: a delete of
@@ -47,7 +50,7 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := OpenDisk(DiskConfig{Dir: dir})
+	d, err := OpenDisk(DiskConfig{Dir: dir, InlineMax: crashInlineMax})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +123,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		// Op last+1 was in flight: either outcome is allowed for its id.
 		inflight, inflightDel := crashOp(last + 1)
-		d, err := OpenDisk(DiskConfig{Dir: dir})
+		d, err := OpenDisk(DiskConfig{Dir: dir, InlineMax: crashInlineMax})
 		if err != nil {
 			t.Fatalf("round %d: reopen: %v", round, err)
 		}

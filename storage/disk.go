@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -20,6 +21,7 @@ import (
 	"github.com/cockroachdb/pebble/vfs"
 	"github.com/zeebo/xxh3"
 
+	"github.com/shale-store/shale/erasure"
 	"github.com/shale-store/shale/internal/privfs"
 )
 
@@ -53,7 +55,18 @@ type DiskConfig struct {
 	FS vfs.FS
 	// BufferSize is the copy buffer of Put, in bytes. Default 256 KiB.
 	BufferSize int
+	// InlineMax is the largest shard, in bytes, kept inline in the index
+	// instead of in a file of its own: its bytes are written in the same
+	// synced batch as its entry, so concurrent small Puts share one WAL
+	// sync and create no file. Zero: DefaultInlineMax. Negative: every
+	// shard gets a file.
+	InlineMax int
 }
+
+// DefaultInlineMax is DiskConfig.InlineMax's default: shards of objects up
+// to about 4× this size (k=4) are stored inline. See docs/BENCHMARKS.md
+// (issue 13) for the measurement that chose it.
+const DefaultInlineMax = 64 << 10
 
 func (c *DiskConfig) setDefaults() error {
 	if c.Dir == "" {
@@ -67,6 +80,9 @@ func (c *DiskConfig) setDefaults() error {
 	}
 	if c.BufferSize <= 0 {
 		c.BufferSize = 256 << 10
+	}
+	if c.InlineMax == 0 {
+		c.InlineMax = DefaultInlineMax
 	}
 	if c.Limit < 0 {
 		return fmt.Errorf("storage: DiskConfig.Limit %d is negative", c.Limit)
@@ -92,6 +108,7 @@ type Disk struct {
 	token    string // random per open: names of this process's temporary files
 	seq      atomic.Uint64
 	bufs     sync.Pool // Put's copy buffers
+	spills   sync.Pool // Put's inline buffers (cap InlineMax)
 	readBufs bufPool   // Get's record buffers
 
 	db *pebble.DB
@@ -139,6 +156,7 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	}
 	d.token = hex.EncodeToString(tok[:])
 	d.bufs.New = func() any { b := make([]byte, cfg.BufferSize); return &b }
+	d.spills.New = func() any { b := make([]byte, 0, max(cfg.InlineMax, 0)); return &b }
 	if err := d.checkFormat(); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", d.dir, err)
 	}
@@ -424,47 +442,143 @@ func (d *Disk) put(ctx context.Context, id string, r io.Reader) (Info, error) {
 	if err := d.enter(func() error { return nil }); err != nil {
 		return Info{}, err
 	}
-	tmp := filepath.Join(d.dir, "tmp", fmt.Sprintf("%s.%s-%d", id, d.token, d.seq.Add(1)))
-	f, err := d.fs.Create(tmp) // the name is unique to this Put
-	if err != nil {
-		return Info{}, err
+	w := &spill{d: d, id: id}
+	defer w.release()
+	if d.cfg.InlineMax < 0 {
+		if err := w.spill(); err != nil {
+			return Info{}, err
+		}
+	} else {
+		w.buf = d.spills.Get().(*[]byte)
 	}
-	published := false
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-		if !published {
-			_ = d.fs.Remove(tmp)
-		}
-	}()
 	budget := int64(-1)
 	if d.cfg.Limit > 0 {
 		budget = max(d.cfg.Limit-d.used.Load(), 0)
 	}
 	bp := d.bufs.Get().(*[]byte)
-	in, err := ingest(ctx, id, r, f, *bp, budget)
+	in, err := ingest(ctx, id, r, w, *bp, budget)
 	d.bufs.Put(bp)
 	if err != nil {
 		return Info{}, err
 	}
-	if err := f.Sync(); err != nil {
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
+	e := entry{lay: in.lay, sum: in.sum, created: time.Unix(0, d.cfg.Now().UnixNano()).UTC()}
+	if w.f == nil {
+		e.inline = true
+		return e.info(id), d.publishInline(id, e, *w.buf)
+	}
+	if err := w.f.Sync(); err != nil {
 		return Info{}, fmt.Errorf("sync: %w", err)
 	}
-	var ino uint64
-	if fi, err := f.Stat(); err == nil {
-		ino = inode(fi)
+	if fi, err := w.f.Stat(); err == nil {
+		e.ino = inode(fi)
 	}
-	err = f.Close()
-	f = nil
+	err = w.f.Close()
+	w.f = nil
 	if err != nil {
 		return Info{}, fmt.Errorf("close: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return Info{}, err
 	}
-	e := entry{lay: in.lay, sum: in.sum, created: time.Unix(0, d.cfg.Now().UnixNano()).UTC(), ino: ino}
-	err = d.enter(func() error {
+	return e.info(id), d.publishFile(id, e, w)
+}
+
+// spill is where Put writes a shard: a pooled buffer while the shard fits
+// in InlineMax, then a temporary file (named uniquely for this Put) holding
+// everything written so far and the rest.
+type spill struct {
+	d         *Disk
+	id        string
+	buf       *[]byte // inline bytes; nil once spilled (or never, with InlineMax < 0)
+	f         vfs.File
+	tmp       string
+	published bool // the temporary file was renamed into place
+}
+
+func (w *spill) Write(p []byte) (int, error) {
+	if w.f == nil && w.buf != nil && len(*w.buf)+len(p) <= w.d.cfg.InlineMax {
+		*w.buf = append(*w.buf, p...)
+		return len(p), nil
+	}
+	if w.f == nil {
+		if err := w.spill(); err != nil {
+			return 0, err
+		}
+	}
+	return w.f.Write(p)
+}
+
+// spill creates the temporary file and moves the buffered bytes into it.
+func (w *spill) spill() error {
+	w.tmp = filepath.Join(w.d.dir, "tmp", fmt.Sprintf("%s.%s-%d", w.id, w.d.token, w.d.seq.Add(1)))
+	f, err := w.d.fs.Create(w.tmp)
+	if err != nil {
+		w.tmp = ""
+		return err
+	}
+	w.f = f
+	if w.buf != nil {
+		_, err := f.Write(*w.buf)
+		*w.buf = (*w.buf)[:0]
+		w.d.spills.Put(w.buf)
+		w.buf = nil
+		return err
+	}
+	return nil
+}
+
+// release returns the buffer to its pool, and closes and removes the
+// temporary file unless it was published.
+func (w *spill) release() {
+	if w.buf != nil {
+		*w.buf = (*w.buf)[:0]
+		w.d.spills.Put(w.buf)
+		w.buf = nil
+	}
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
+	if w.tmp != "" && !w.published {
+		_ = w.d.fs.Remove(w.tmp)
+	}
+}
+
+// publishInline commits an inline shard: entry and bytes in one synced
+// batch, which either replaces the old shard entirely or leaves it as it
+// was. An old shard file is removed after the commit; a crash before its
+// removal leaves a file beside an inline entry, which reconcile deletes.
+func (d *Disk) publishInline(id string, e entry, data []byte) error {
+	return d.enter(func() error {
+		mu := d.lockFor(id)
+		mu.Lock()
+		defer mu.Unlock()
+		old, hadOld, err := d.readEntry(id)
+		if err != nil {
+			return err
+		}
+		b := d.db.NewBatch()
+		_ = b.Set(shardKey(id), e.encode(), nil)
+		_ = b.Set(dataKey(id), data, nil)
+		_ = b.Delete(badKey(id), nil)
+		if err := b.Commit(pebble.Sync); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		if hadOld && !old.inline {
+			_ = d.fs.Remove(d.shardPath(id))
+		}
+		d.account(old, hadOld, e)
+		return nil
+	})
+}
+
+// publishFile renames w's synced temporary file into place and commits its
+// entry.
+func (d *Disk) publishFile(id string, e entry, w *spill) error {
+	return d.enter(func() error {
 		mu := d.lockFor(id)
 		mu.Lock()
 		defer mu.Unlock()
@@ -473,10 +587,10 @@ func (d *Disk) put(ctx context.Context, id string, r io.Reader) (Info, error) {
 			return err
 		}
 		final := d.shardPath(id)
-		if err := d.fs.Rename(tmp, final); err != nil {
+		if err := d.fs.Rename(w.tmp, final); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
-		published = true
+		w.published = true
 		// The directory fsync and the index commit are independent: run them
 		// together and acknowledge when both are durable. A crash in between
 		// leaves one without the other, which reconcile resolves (an entry
@@ -486,6 +600,9 @@ func (d *Disk) put(ctx context.Context, id string, r io.Reader) (Info, error) {
 		b := d.db.NewBatch()
 		_ = b.Set(shardKey(id), e.encode(), nil)
 		_ = b.Delete(badKey(id), nil)
+		if hadOld && old.inline {
+			_ = b.Delete(dataKey(id), nil)
+		}
 		err = b.Commit(pebble.Sync)
 		if derr := <-dirDone; err == nil {
 			err = derr
@@ -496,18 +613,19 @@ func (d *Disk) put(ctx context.Context, id string, r io.Reader) (Info, error) {
 			d.withdraw(id, final, old, hadOld)
 			return fmt.Errorf("publish: %w", err)
 		}
-		if hadOld {
-			d.shards.Add(-1)
-			d.used.Add(-old.lay.size)
-		}
-		d.shards.Add(1)
-		d.used.Add(e.lay.size)
+		d.account(old, hadOld, e)
 		return nil
 	})
-	if err != nil {
-		return Info{}, err
+}
+
+// account updates the running totals for e replacing old (if hadOld).
+func (d *Disk) account(old entry, hadOld bool, e entry) {
+	if hadOld {
+		d.shards.Add(-1)
+		d.used.Add(-old.lay.size)
 	}
-	return e.info(id), nil
+	d.shards.Add(1)
+	d.used.Add(e.lay.size)
 }
 
 // withdraw removes id's file and index entry after a failed publish (best
@@ -517,6 +635,7 @@ func (d *Disk) withdraw(id, path string, old entry, hadOld bool) {
 	_ = d.syncDir(filepath.Dir(path))
 	b := d.db.NewBatch()
 	_ = b.Delete(shardKey(id), nil)
+	_ = b.Delete(dataKey(id), nil)
 	_ = b.Delete(badKey(id), nil)
 	if b.Commit(pebble.Sync) == nil && hadOld {
 		d.shards.Add(-1)
@@ -545,9 +664,10 @@ func (d *Disk) open(ctx context.Context, id string, off, n int64, wait func(cont
 		return nil, err
 	}
 	var (
-		e  entry
-		f  vfs.File
-		ok bool
+		e    entry
+		f    vfs.File
+		data []byte // inline shard
+		ok   bool
 	)
 	err := d.enter(func() error {
 		mu := d.lockFor(id)
@@ -556,6 +676,10 @@ func (d *Disk) open(ctx context.Context, id string, off, n int64, wait func(cont
 		var err error
 		e, ok, err = d.readEntry(id)
 		if err != nil || !ok {
+			return err
+		}
+		if e.inline {
+			data, err = d.readInline(id, e)
 			return err
 		}
 		f, err = d.fs.Open(d.shardPath(id))
@@ -572,12 +696,40 @@ func (d *Disk) open(ctx context.Context, id string, off, n int64, wait func(cont
 	}
 	first, end, length, err := e.lay.span(off, n)
 	if err != nil {
-		f.Close()
+		if f != nil {
+			f.Close()
+		}
 		return nil, err
 	}
-	s := newRecordStream(ctx, id, io.NewSectionReader(f, off, length), f, e.lay, first, end, length, &d.readBufs)
+	var (
+		src    io.Reader
+		closer io.Closer
+	)
+	if e.inline {
+		src = bytes.NewReader(data[off : off+length])
+	} else {
+		src, closer = io.NewSectionReader(f, off, length), f
+	}
+	s := newRecordStream(ctx, id, src, closer, e.lay, first, end, length, &d.readBufs)
 	s.wait = wait
 	return s, nil
+}
+
+// readInline returns a copy of inline shard id's bytes (pebble's own
+// buffer lives only until its closer is closed), checked against e's size.
+func (d *Disk) readInline(id string, e entry) ([]byte, error) {
+	v, closer, err := d.db.Get(dataKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("%w: indexed inline but its bytes are missing", ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	if int64(len(v)) != e.lay.size {
+		return nil, &CorruptError{ID: id, Err: fmt.Errorf("%w: inline shard is %d bytes, the index says %d", erasure.ErrCorruptRecord, len(v), e.lay.size)}
+	}
+	return bytes.Clone(v), nil
 }
 
 // Stat implements Store.
@@ -621,6 +773,18 @@ func (d *Disk) Delete(ctx context.Context, id string) error {
 		old, ok, err := d.readEntry(id)
 		if err != nil {
 			return err
+		}
+		if ok && old.inline {
+			b := d.db.NewBatch()
+			_ = b.Delete(shardKey(id), nil)
+			_ = b.Delete(dataKey(id), nil)
+			_ = b.Delete(badKey(id), nil)
+			if err := b.Commit(pebble.Sync); err != nil {
+				return err
+			}
+			d.shards.Add(-1)
+			d.used.Add(-old.lay.size)
+			return nil
 		}
 		path := d.shardPath(id)
 		err = d.fs.Remove(path)

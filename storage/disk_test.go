@@ -155,7 +155,7 @@ func TestFormatFile(t *testing.T) {
 }
 
 func TestFilesLandWhereDocumented(t *testing.T) {
-	d := openDisk(t, DiskConfig{})
+	d := openDisk(t, DiskConfig{InlineMax: -1})
 	s := stripes(t, 2, 3)
 	put(t, d, "obj.1.2", s)
 	b, err := os.ReadFile(filepath.Join(d.dir, "shards", fanout("obj.1.2"), "obj.1.2"))
@@ -261,7 +261,7 @@ func wantCorruptAt(t *testing.T, err error, id string, stripe int64) {
 }
 
 func TestBitrotCaughtByGet(t *testing.T) {
-	d := openDisk(t, DiskConfig{})
+	d := openDisk(t, DiskConfig{InlineMax: -1})
 	s := stripes(t, 6, 5)
 	put(t, d, "rot", s)
 	corruptFile(t, d, "rot", 2*tRecord+100) // inside block 2
@@ -320,7 +320,7 @@ func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 func TestScrubber(t *testing.T) {
-	d := openDisk(t, DiskConfig{})
+	d := openDisk(t, DiskConfig{InlineMax: -1})
 	good, bad, gone := stripes(t, 8, 4), stripes(t, 9, 4), stripes(t, 10, 2)
 	put(t, d, "good", good)
 	put(t, d, "bad", bad)
@@ -361,7 +361,7 @@ func TestScrubber(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	d = openDisk(t, DiskConfig{Dir: dir})
+	d = openDisk(t, DiskConfig{Dir: dir, InlineMax: -1})
 	bads, err := d.BadShards(context.Background())
 	if err != nil || len(bads) != 2 || bads[0].ID != "bad" || !strings.Contains(bads[0].Err, "block 3") {
 		t.Fatalf("BadShards after reopen = %+v, %v", bads, err)
@@ -380,7 +380,7 @@ func TestScrubber(t *testing.T) {
 }
 
 func TestScrubberRunStopsWithContext(t *testing.T) {
-	d := openDisk(t, DiskConfig{})
+	d := openDisk(t, DiskConfig{InlineMax: -1})
 	put(t, d, "a", stripes(t, 11, 2))
 	put(t, d, "b", stripes(t, 12, 2))
 	corruptFile(t, d, "b", 10)
@@ -407,7 +407,7 @@ func TestScrubberRunStopsWithContext(t *testing.T) {
 
 func TestReconcileAfterUncleanStop(t *testing.T) {
 	dir := t.TempDir()
-	d := openDisk(t, DiskConfig{Dir: dir})
+	d := openDisk(t, DiskConfig{Dir: dir, InlineMax: -1})
 	keep, lost, replaced, replacement := stripes(t, 20, 2), stripes(t, 21, 2), stripes(t, 22, 3), stripes(t, 23, 3)
 	put(t, d, "keep", keep)
 	put(t, d, "lost", lost)
@@ -437,7 +437,7 @@ func TestReconcileAfterUncleanStop(t *testing.T) {
 	// Something that is not ours beside the fan-out directories.
 	mustWrite(t, filepath.Join(dir, "shards", "README"), []byte("operator's note"))
 
-	d2 := openDisk(t, DiskConfig{Dir: dir})
+	d2 := openDisk(t, DiskConfig{Dir: dir, InlineMax: -1})
 	// The stray file was left alone (and is set aside for the checks below).
 	if err := os.Remove(filepath.Join(dir, "shards", "README")); err != nil {
 		t.Fatalf("stray file: %v", err)
@@ -495,7 +495,7 @@ func TestFilesArePrivate(t *testing.T) {
 	old := syscall.Umask(0)
 	defer syscall.Umask(old)
 	dir := filepath.Join(t.TempDir(), "node")
-	d := openDisk(t, DiskConfig{Dir: dir})
+	d := openDisk(t, DiskConfig{Dir: dir, InlineMax: -1})
 	for i := range 20 {
 		put(t, d, fmt.Sprintf("s%d", i), stripes(t, int64(i), 2))
 	}

@@ -56,7 +56,7 @@ func (f *faults) set(rule func(op errorfs.Op, path string, n int) error) {
 // Writes come in 512-byte pieces, so a fault can strike mid-file.
 func openFaulty(t testing.TB) (*Disk, *faults) {
 	f := &faults{}
-	return openDisk(t, DiskConfig{FS: errorfs.Wrap(privfs.New(), f), BufferSize: 512}), f
+	return openDisk(t, DiskConfig{FS: errorfs.Wrap(privfs.New(), f), BufferSize: 512, InlineMax: -1}), f
 }
 
 func inTmp(p string) bool { return filepath.Base(filepath.Dir(p)) == "tmp" }

@@ -88,7 +88,8 @@ func (d *Disk) closeUnclean(t testing.TB) {
 }
 
 // checkIndexMatchesFiles fails unless the shard files on disk are exactly
-// the indexed ids with the indexed sizes, and DIR/tmp is empty.
+// the ids indexed as files with the indexed sizes, every inline entry has
+// its bytes, and DIR/tmp is empty.
 func checkIndexMatchesFiles(t testing.TB, d *Disk) {
 	t.Helper()
 	var files []string
@@ -115,8 +116,18 @@ func checkIndexMatchesFiles(t testing.TB, d *Disk) {
 	var indexed []string
 	var used int64
 	for _, in := range infos {
-		indexed = append(indexed, in.ID+"="+itoa(in.Size))
 		used += in.Size
+		e, ok, err := d.readEntry(in.ID)
+		if err != nil || !ok {
+			t.Fatalf("entry of listed %s: %v, %v", in.ID, ok, err)
+		}
+		if e.inline {
+			if _, err := d.readInline(in.ID, e); err != nil {
+				t.Fatalf("inline shard %s: %v", in.ID, err)
+			}
+			continue
+		}
+		indexed = append(indexed, in.ID+"="+itoa(in.Size))
 	}
 	sort.Strings(files)
 	if strings.Join(files, " ") != strings.Join(indexed, " ") {

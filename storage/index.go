@@ -10,16 +10,19 @@ import (
 // Index keys (pebble, in DIR/index):
 //
 //	s/<id>   → entry: one stored shard
+//	d/<id>   → the shard's bytes, for a shard stored inline (entry.inline)
 //	b/<id>   → bad mark: unix nanos (8 bytes LE) + the error text, set by the scrubber
 //	m/clean  → present only while the store is closed cleanly
 const (
 	keyShard = "s/"
+	keyData  = "d/"
 	keyBad   = "b/"
 	keyClean = "m/clean"
 )
 
 func shardKey(id string) []byte { return []byte(keyShard + id) }
 func badKey(id string) []byte   { return []byte(keyBad + id) }
+func dataKey(id string) []byte  { return []byte(keyData + id) }
 
 // upperBound returns the smallest key greater than every key with prefix p.
 func upperBound(p string) []byte {
@@ -39,19 +42,27 @@ type entry struct {
 	sum     uint64
 	created time.Time
 	ino     uint64 // inode of the shard file, 0 if unknown; detects a file replaced behind the index
+	inline  bool   // the bytes are in the index under d/<id>, there is no file
 }
 
 func (e entry) info(id string) Info {
 	return Info{ID: id, Size: e.lay.size, Checksum: e.sum, Created: e.created}
 }
 
-// entryVersion is the first byte of an encoded entry.
-const entryVersion = 1
+// entryVersion is the first byte of an encoded entry. Version 1 (no flags)
+// is still read: every version-1 entry describes a shard file.
+const (
+	entryVersion  = 2
+	entryVersion1 = 1
+)
+
+// flagInline marks an entry whose shard bytes are stored in the index.
+const flagInline = 1
 
 var errBadEntry = errors.New("storage: malformed index entry")
 
 // encode: version | uvarint size | uvarint recLen | uvarint records |
-// u64 checksum | varint created (unix nanos) | uvarint inode.
+// u64 checksum | varint created (unix nanos) | uvarint inode | uvarint flags.
 func (e entry) encode() []byte {
 	b := make([]byte, 0, 1+4*binary.MaxVarintLen64+8)
 	b = append(b, entryVersion)
@@ -61,13 +72,19 @@ func (e entry) encode() []byte {
 	b = binary.LittleEndian.AppendUint64(b, e.sum)
 	b = binary.AppendVarint(b, e.created.UnixNano())
 	b = binary.AppendUvarint(b, e.ino)
+	var flags uint64
+	if e.inline {
+		flags |= flagInline
+	}
+	b = binary.AppendUvarint(b, flags)
 	return b
 }
 
 func decodeEntry(b []byte) (entry, error) {
-	if len(b) == 0 || b[0] != entryVersion {
+	if len(b) == 0 || (b[0] != entryVersion && b[0] != entryVersion1) {
 		return entry{}, fmt.Errorf("%w: version byte", errBadEntry)
 	}
+	version := b[0]
 	b = b[1:]
 	var vals [3]uint64
 	for i := range vals {
@@ -88,10 +105,20 @@ func decodeEntry(b []byte) (entry, error) {
 	}
 	e.created, b = time.Unix(0, ns).UTC(), b[n:]
 	ino, n := binary.Uvarint(b)
-	if n <= 0 || n != len(b) {
+	if n <= 0 {
 		return entry{}, errBadEntry
 	}
-	e.ino = ino
+	e.ino, b = ino, b[n:]
+	if version != entryVersion1 {
+		flags, n := binary.Uvarint(b)
+		if n <= 0 || flags&^flagInline != 0 {
+			return entry{}, errBadEntry
+		}
+		e.inline, b = flags&flagInline != 0, b[n:]
+	}
+	if len(b) != 0 {
+		return entry{}, errBadEntry
+	}
 	if !e.lay.valid() {
 		return entry{}, fmt.Errorf("%w: impossible layout %+v", errBadEntry, e.lay)
 	}

@@ -22,7 +22,11 @@ import (
 //     the file is complete — it was fsynced before the rename — but it is
 //     verified anyway, then indexed, or deleted if it fails;
 //   - a file that is not a valid id or sits in the wrong fan-out directory:
-//     deleted.
+//     deleted;
+//   - a file beside an inline entry (an inline Put replaced it and the crash
+//     came before the file's removal): deleted; an inline entry whose bytes
+//     are missing or of the wrong size (damage: the two are one batch) is
+//     dropped.
 //
 // Temporary files are removed before this runs. Nothing here trusts a file
 // it has not verified or an entry it has not matched with a file.
@@ -42,6 +46,22 @@ func (d *Disk) reconcile() error {
 			continue
 		}
 		e, err := decodeEntry(it.Value())
+		if err == nil && e.inline {
+			// Entry and bytes are committed in one batch; a missing or
+			// mis-sized value is damage, not a crash: drop the entry (the
+			// repair loop re-creates the shard).
+			if _, rerr := d.readInline(id, e); rerr != nil {
+				if !errors.Is(rerr, ErrNotFound) && !errors.As(rerr, new(*CorruptError)) {
+					it.Close()
+					return rerr
+				}
+				_ = b.Delete(it.Key(), nil)
+				_ = b.Delete(dataKey(id), nil)
+				_ = b.Delete(badKey(id), nil)
+				d.recovery.EntriesDropped++
+			}
+			continue
+		}
 		fi, serr := d.fs.Stat(d.shardPath(id))
 		switch {
 		case err != nil:
@@ -88,9 +108,20 @@ func (d *Disk) reconcile() error {
 				continue
 			}
 			if !stale[id] {
-				if _, ok, err := d.readEntry(id); err != nil {
+				e, ok, err := d.readEntry(id)
+				switch {
+				case err != nil:
 					return err
-				} else if ok {
+				case ok && e.inline:
+					// An inline shard replaced this file and the crash came
+					// before the file's removal: the file is stale.
+					if err := d.fs.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+						return err
+					}
+					d.recovery.FilesRemoved++
+					changed = true
+					continue
+				case ok:
 					continue
 				}
 			}

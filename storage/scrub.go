@@ -174,6 +174,9 @@ func (d *Disk) scrubShard(ctx context.Context, id string, wait func(context.Cont
 	}
 	rs, err := d.open(ctx, id, 0, -1, wait)
 	if err != nil {
+		if errors.As(err, new(*CorruptError)) { // an inline shard's bytes are the wrong size
+			return 0, d.markBad(id, before, err)
+		}
 		if errors.Is(err, ErrNotFound) {
 			if _, ok, _ := d.entryOf(id); !ok {
 				return 0, errGone

@@ -31,6 +31,8 @@ import (
 	"github.com/shale-store/shale/internal/devcluster"
 	"github.com/shale-store/shale/internal/peerauth"
 	"github.com/shale-store/shale/internal/privfs"
+	"github.com/shale-store/shale/object"
+	"github.com/shale-store/shale/storage"
 )
 
 func init() { commands = append(commands, newDevCmd) }
@@ -45,6 +47,8 @@ type devFlags struct {
 	repairConcurrency   int
 	blockSize           int
 	scrubRate           int64
+	inlineMax           int
+	replicateMax        int64
 	scrubInterval       time.Duration
 	abortUploadsAfter   time.Duration
 	metaReplicas        int
@@ -85,6 +89,8 @@ cluster with a single meta (before replication) is adopted and grown to
 	fl.IntVar(&f.repairConcurrency, "repair-concurrency", 0, "objects repaired at once (0: the repair loop's default)")
 	fl.IntVar(&f.blockSize, "block-size", 0, "bytes per shard block (0: the codec's default)")
 	fl.Int64Var(&f.scrubRate, "scrub-rate", 0, "scrubber rate per node, bytes/s (0: the node's default)")
+	fl.Int64Var(&f.replicateMax, "replicate-max", object.DefaultReplicateMax, "objects up to this many bytes are stored as m+1 copies instead of k+m shards (0: never)")
+	fl.IntVar(&f.inlineMax, "inline-max", storage.DefaultInlineMax, "shards up to this many bytes are kept in each node's index, not in files (0: never)")
 	fl.DurationVar(&f.scrubInterval, "scrub-interval", 0, "time between scrub passes on each node (0: the node's default)")
 	fl.DurationVar(&f.abortUploadsAfter, "abort-uploads-after", 7*24*time.Hour, "multipart uploads still incomplete this long after they began are aborted (0: never)")
 	return cmd
@@ -321,6 +327,9 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		if f.scrubInterval > 0 {
 			n.Args = append(n.Args, "--scrub-interval", f.scrubInterval.String())
 		}
+		if f.inlineMax != storage.DefaultInlineMax {
+			n.Args = append(n.Args, "--inline-max", strconv.Itoa(f.inlineMax))
+		}
 		n.Args = append(n.Args, itls[id].args()...)
 		c, addr, err := startChild(ctx, id, exe, n.Args, filepath.Join(data, "logs", id+".log"), "listening on ")
 		if err != nil {
@@ -335,6 +344,9 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		"--credentials-file", credsFile, "--k", strconv.Itoa(f.k), "--m", strconv.Itoa(f.m)}
 	if f.blockSize > 0 {
 		cf.GatewayArgs = append(cf.GatewayArgs, "--block-size", strconv.Itoa(f.blockSize))
+	}
+	if f.replicateMax != object.DefaultReplicateMax {
+		cf.GatewayArgs = append(cf.GatewayArgs, "--replicate-max", strconv.FormatInt(f.replicateMax, 10))
 	}
 	cf.GatewayArgs = append(cf.GatewayArgs, itls["gateway"].args()...)
 	if f.tls {

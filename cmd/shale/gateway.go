@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -38,7 +39,7 @@ type gatewayFlags struct {
 	region, baseDomain, tlsCert, tlsKey     string
 	pprof                                   string
 	k, m, blockSize, quorum, maxInFlight    int
-	memLimit, memBudget                     int64
+	memLimit, memBudget, replicateMax       int64
 	readTimeout                             time.Duration
 	// Client deadlines (httpapi.Config) and the memory budget's waits
 	// (object.Config); see those fields.
@@ -73,6 +74,7 @@ func newGatewayCmd() *cobra.Command {
 	fl.IntVar(&f.m, "m", 2, "parity shards per stripe")
 	fl.IntVar(&f.blockSize, "block-size", erasure.DefaultBlockSize, "bytes per shard block")
 	fl.IntVar(&f.quorum, "write-quorum", 0, "durable shard writes needed to commit (default k+1)")
+	fl.Int64Var(&f.replicateMax, "replicate-max", object.DefaultReplicateMax, "objects (and parts) up to this many bytes are stored as m+1 full copies across failure domains instead of k+m shards: same loss tolerance, one node per GET (0: never)")
 	fl.IntVar(&f.maxInFlight, "max-in-flight", 256, "requests served at once; more get SlowDown")
 	fl.Int64Var(&f.memLimit, "memory-limit", 256<<20, "soft heap limit in bytes (GOMEMLIMIT); 0 leaves it")
 	fl.Int64Var(&f.memBudget, "memory-budget", object.DefaultMemoryBudget, "bytes of stripe buffers all requests together may hold; past it requests wait (keep it under about 3/8 of --memory-limit); negative: no bound")
@@ -209,6 +211,7 @@ func runGateway(ctx context.Context, stdout io.Writer, f gatewayFlags) error {
 	}
 	coord, err := object.New(object.Config{
 		K: f.k, M: f.m, BlockSize: f.blockSize, WriteQuorum: f.quorum, ReadTimeout: f.readTimeout,
+		ReplicateMax: cmp.Or(f.replicateMax, -1),
 		MemoryBudget: f.memBudget, BudgetWait: f.budgetWait, ClientYield: f.clientYield,
 	}, newMetaClient(f.metaAddr, secret, inet), newNodeDialer(secret, inet))
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ type nodeFlags struct {
 	secretFile, metaAddr    string
 	pprof                   string
 	scrubRate, capacity     int64
+	inlineMax               int
 	scrubInterval           time.Duration
 	heartbeat               time.Duration
 	shutdownGrace           time.Duration
@@ -77,6 +79,7 @@ and stops cleanly on SIGINT or SIGTERM.`,
 	fl.Int64Var(&f.scrubRate, "scrub-rate", 32<<20, "scrubber read rate, bytes/s (0: unlimited)")
 	fl.DurationVar(&f.scrubInterval, "scrub-interval", 24*time.Hour, "pause between scrub passes")
 	fl.Int64Var(&f.capacity, "capacity", 0, "bytes of shard data this node may hold (0: the disk's free space)")
+	fl.IntVar(&f.inlineMax, "inline-max", storage.DefaultInlineMax, "shards up to this many bytes are stored in the node's index, not in files of their own (0: never)")
 	fl.DurationVar(&f.heartbeat, "heartbeat", time.Second, "heartbeat period")
 	fl.StringVar(&f.pprof, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6061; default $"+pprofEnv+", else off)")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish on shutdown")
@@ -130,7 +133,7 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 		return fmt.Errorf("node %s: %w", id, err)
 	}
 	defer stopPprof()
-	disk, err := storage.OpenDisk(storage.DiskConfig{Dir: f.data, Limit: f.capacity})
+	disk, err := storage.OpenDisk(storage.DiskConfig{Dir: f.data, Limit: f.capacity, InlineMax: cmp.Or(f.inlineMax, -1)})
 	if err != nil {
 		return fmt.Errorf("node %s: %w", id, err)
 	}
