@@ -178,13 +178,13 @@ func TestDevClusterChaos(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return chaosAllHealthy(st, k+m), chaosSummary(st)
+		return chaosAllHealthy(st, m), chaosSummary(st)
 	})
 	st, err := c.Status() // the operator's view, through `shale admin status --json`
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !chaosAllHealthy(st, k+m) {
+	if !chaosAllHealthy(st, m) {
 		t.Fatalf("admin status disagrees: %s", chaosSummary(st))
 	}
 	tl.event("repair done: %s", chaosSummary(st))
@@ -206,8 +206,8 @@ func TestDevClusterChaos(t *testing.T) {
 	if v, ok := metrics["shale_repair_last_time_to_repair_seconds"]; !ok || v <= 0 {
 		t.Errorf("/metrics: shale_repair_last_time_to_repair_seconds = %v (present %v), want > 0", v, ok)
 	}
-	if v := metrics[fmt.Sprintf(`shale_objects_by_healthy_shards{healthy="%d"}`, k+m)]; int64(v) != st.Objects {
-		t.Errorf("/metrics: %d objects at %d healthy shards, status says %d objects", int64(v), k+m, st.Objects)
+	if v := metrics[fmt.Sprintf(`shale_objects_by_spare_shards{spare="%d"}`, m)]; int64(v) != st.Objects {
+		t.Errorf("/metrics: %d objects at %d spare shards, status says %d objects", int64(v), m, st.Objects)
 	}
 	if v := metrics["shale_repair_queue_objects"]; v != 0 {
 		t.Errorf("/metrics: repair queue %v, want 0", v)
@@ -263,7 +263,11 @@ func TestDevClusterChaos(t *testing.T) {
 // TestDevClusterBitrot flips bytes in shard files on disk and shows that
 // reads stay correct (the gateway reads around the corruption and reports
 // it), that repair rewrites every corrupted shard, and that a corruption no
-// read touches is found by the node's scrubber and repaired too.
+// read touches is found by the node's scrubber and repaired too. Its nodes
+// keep every shard in a file (--inline-max 0): rot inside a node's pebble
+// index, where small shards live by default, is pebble's to detect
+// (storage's TestInlineBitrot and TestIndexCorruption cover what the node
+// does then).
 func TestDevClusterBitrot(t *testing.T) {
 	const (
 		nodes, zones, k, m = 6, 3, 4, 2
@@ -275,7 +279,7 @@ func TestDevClusterBitrot(t *testing.T) {
 	tl := newChaosTimeline(t)
 
 	c := startDev(t, opts{nodes: nodes, zones: zones, k: k, m: m, downAfter: 2 * time.Second,
-		extra: []string{"--scrub-rate", strconv.Itoa(64 << 20)}})
+		extra: []string{"--scrub-rate", strconv.Itoa(64 << 20), "--inline-max", "0"}})
 	mc := chaosMetaClient(t, c)
 	t.Cleanup(func() { chaosDiagnose(t, c, mc, tl) })
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
@@ -330,7 +334,7 @@ func TestDevClusterBitrot(t *testing.T) {
 			if want == 0 {
 				break
 			}
-			si, ref, ok := chaosShardOn(man, node, func(idx int) bool { return idx < k })
+			si, ref, ok := chaosShardOn(man, node, func(idx int) bool { return idx < man.Segments[0].K }) // a small object's k is 1
 			if !ok {
 				continue
 			}
@@ -359,7 +363,7 @@ func TestDevClusterBitrot(t *testing.T) {
 	// The reads reported the corruption (nothing else can have: the nodes'
 	// scrubbers made their one pass at start, on empty stores); repair
 	// rewrites every corrupted shard.
-	c.WaitFor(t, "repair of the shards the reads found corrupt", 60*time.Second, chaosRepairedCond(ctx, mc, bucket, rots, k+m))
+	c.WaitFor(t, "repair of the shards the reads found corrupt", 60*time.Second, chaosRepairedCond(ctx, mc, bucket, rots, m))
 	tl.event("repair replaced every corrupted shard the reads found")
 
 	// A corruption only the scrubber can find: a parity shard of an object
@@ -375,7 +379,7 @@ func TestDevClusterBitrot(t *testing.T) {
 	// it will do (with 2 parity shards over 6 nodes, both miss the three rot
 	// nodes one time in five).
 	for _, node := range append(slices.Clone(rotNodes), cleanNodes...) {
-		if si, ref, ok := chaosShardOn(man, node, func(idx int) bool { return idx >= k }); ok {
+		if si, ref, ok := chaosShardOn(man, node, func(idx int) bool { return idx >= man.Segments[0].K }); ok {
 			scrubRot, found = chaosCorrupt(t, c, rng, unread.key, si, ref, false), true
 			break
 		}
@@ -387,7 +391,7 @@ func TestDevClusterBitrot(t *testing.T) {
 	c.KillNode(t, sn)
 	c.restart(t, sn, append(slices.Clone(c.node(t, sn).Args), "--scrub-interval", "1s"))
 	tl.event("corrupted parity shard %d of unread %s on %s, restarted %s with --scrub-interval 1s", scrubRot.ref.Index, unread.key, sn, sn)
-	c.WaitFor(t, "scrubber-found corruption repaired", 60*time.Second, chaosRepairedCond(ctx, mc, bucket, []chaosRot{scrubRot}, k+m))
+	c.WaitFor(t, "scrubber-found corruption repaired", 60*time.Second, chaosRepairedCond(ctx, mc, bucket, []chaosRot{scrubRot}, m))
 	tl.event("repair replaced the shard the scrubber found")
 	rots = append(rots, scrubRot)
 
@@ -808,7 +812,7 @@ func chaosMetaClient(t testing.TB, c *Cluster) *metaremote.Client {
 // still under way then (objects below k+m left).
 func chaosWaitRepairStarted(ctx context.Context, t testing.TB, c *Cluster, mc *metaremote.Client, tl *chaosTimeline, node string) {
 	t.Helper()
-	full := c.File.K + c.File.M
+	full := c.File.M // spare shards of a whole object, coded or copies
 	var st meta.Status
 	baseline, worst := int64(-1), int64(0)
 	c.WaitFor(t, node+" out and its repair started", 60*time.Second, func() (bool, string) {
@@ -839,10 +843,11 @@ func chaosWaitRepairStarted(ctx context.Context, t testing.TB, c *Cluster, mc *m
 	}
 }
 
-// chaosBelow counts the objects with fewer than full healthy shards.
+// chaosBelow counts the objects with fewer than full spare shards (healthy
+// beyond k).
 func chaosBelow(st meta.Status, full int) int64 {
 	var n int64
-	for h, cnt := range st.ObjectsByHealthyShards {
+	for h, cnt := range st.ObjectsBySpareShards {
 		if h < full {
 			n += cnt
 		}
@@ -859,9 +864,10 @@ func chaosNodeState(st meta.Status, id string) cluster.State {
 	return cluster.State(255)
 }
 
-// chaosAllHealthy: every object has k+m healthy shards and nothing is queued.
+// chaosAllHealthy: every object has full (m) spare shards — k+m healthy
+// shards, or all m+1 copies of a small one — and nothing is queued.
 func chaosAllHealthy(st meta.Status, full int) bool {
-	for h, n := range st.ObjectsByHealthyShards {
+	for h, n := range st.ObjectsBySpareShards {
 		if h != full && n > 0 {
 			return false
 		}
@@ -871,17 +877,17 @@ func chaosAllHealthy(st meta.Status, full int) bool {
 
 func chaosSummary(st meta.Status) string {
 	var hs []int
-	for h := range st.ObjectsByHealthyShards {
+	for h := range st.ObjectsBySpareShards {
 		hs = append(hs, h)
 	}
 	sort.Ints(hs)
 	var b strings.Builder
-	fmt.Fprintf(&b, "nodes [%s] objects %d by healthy shards {", nodeStates(st.Nodes), st.Objects)
+	fmt.Fprintf(&b, "nodes [%s] objects %d by spare shards {", nodeStates(st.Nodes), st.Objects)
 	for i, h := range hs {
 		if i > 0 {
 			b.WriteString(" ")
 		}
-		fmt.Fprintf(&b, "%d:%d", h, st.ObjectsByHealthyShards[h])
+		fmt.Fprintf(&b, "%d:%d", h, st.ObjectsBySpareShards[h])
 	}
 	fmt.Fprintf(&b, "} queue %d garbage %d", st.RepairQueue, st.Garbage)
 	if r := st.Repair; r != nil {

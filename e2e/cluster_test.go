@@ -264,11 +264,11 @@ func TestDevClusterEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("status with %s out: objects %d, by healthy shards %v, repair queue %d, repair %+v",
-			victim, st.Objects, st.ObjectsByHealthyShards, st.RepairQueue, st.Repair)
-		for healthy, n := range st.ObjectsByHealthyShards {
-			if healthy < c.File.K && n > 0 {
-				t.Errorf("%d objects have only %d healthy shards (k=%d) after one node failure", n, healthy, c.File.K)
+		t.Logf("status with %s out: objects %d, by spare shards %v, repair queue %d, repair %+v",
+			victim, st.Objects, st.ObjectsBySpareShards, st.RepairQueue, st.Repair)
+		for spare, n := range st.ObjectsBySpareShards {
+			if spare < c.File.M-1 && n > 0 {
+				t.Errorf("%d objects have only %d spare shards (m=%d) after one node failure", n, spare, c.File.M)
 			}
 		}
 		p = payload{seed: 23, size: 1 << 20}

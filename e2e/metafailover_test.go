@@ -200,7 +200,7 @@ func TestMetaLeaderFailover(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		return chaosAllHealthy(st, k+m) && st.DegradedQueue == 0 && st.Objects >= int64(len(acked)), chaosSummary(st)
+		return chaosAllHealthy(st, m) && st.DegradedQueue == 0 && st.Objects >= int64(len(acked)), chaosSummary(st)
 	})
 	st, err := c.Status()
 	if err != nil {

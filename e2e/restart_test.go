@@ -127,8 +127,8 @@ func allWhole(c *Cluster, n int) func() (bool, string) {
 		if err != nil {
 			return false, err.Error()
 		}
-		whole := st.ObjectsByHealthyShards[c.File.K+c.File.M]
-		return st.Objects == int64(n) && whole == int64(n) && len(st.ObjectsByHealthyShards) == 1,
-			fmt.Sprintf("%d objects, by healthy shards %v, repair queue %d", st.Objects, st.ObjectsByHealthyShards, st.RepairQueue)
+		whole := st.ObjectsBySpareShards[c.File.M]
+		return st.Objects == int64(n) && whole == int64(n) && len(st.ObjectsBySpareShards) == 1,
+			fmt.Sprintf("%d objects, by spare shards %v, repair queue %d", st.Objects, st.ObjectsBySpareShards, st.RepairQueue)
 	}
 }

@@ -330,7 +330,7 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("status: %w", err)
 	}
-	st := Status{Nodes: mp.Nodes(), Epoch: mp.Epoch(), ObjectsByHealthyShards: map[int]int64{}, Repair: rs}
+	st := Status{Nodes: mp.Nodes(), Epoch: mp.Epoch(), ObjectsByHealthyShards: map[int]int64{}, ObjectsBySpareShards: map[int]int64{}, Repair: rs}
 	bad := map[shardAddr]bool{}
 	err = s.scan(ctx, pfxBad, prefixEnd(pfxBad), func(_, v []byte) (bool, error) {
 		var bs BadShard
@@ -349,7 +349,9 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 			return false, fmt.Errorf("at %q: %w", k, err)
 		}
 		st.Objects++
-		st.ObjectsByHealthyShards[healthyShards(&m, mp, bad)]++
+		h, spare := shardHealth(&m, mp, bad)
+		st.ObjectsByHealthyShards[h]++
+		st.ObjectsBySpareShards[spare]++
 		return true, nil
 	})
 	if err != nil {
@@ -442,11 +444,13 @@ func (s *Store) indexGarbageByNode() error {
 	return nil
 }
 
-// healthyShards is the fewest healthy shards of any segment of m (0 for a
-// manifest without segments).
-func healthyShards(m *Manifest, mp *cluster.Map, bad map[shardAddr]bool) int {
-	least := -1
-	for _, seg := range m.Segments {
+// shardHealth returns the smallest number of healthy shards of any of m's
+// segments, and the smallest spare count (healthy shards beyond the
+// segment's k: its m when whole, 0 at k, negative when unreadable); both 0
+// for a manifest without segments.
+func shardHealth(m *Manifest, mp *cluster.Map, bad map[shardAddr]bool) (healthy, spare int) {
+	least, leastSpare := -1, 0
+	for i, seg := range m.Segments {
 		n := 0
 		for _, sh := range seg.Shards {
 			if sh.Node == "" || bad[shardAddr{sh.Node, sh.ID}] {
@@ -459,9 +463,12 @@ func healthyShards(m *Manifest, mp *cluster.Map, bad map[shardAddr]bool) int {
 		if least < 0 || n < least {
 			least = n
 		}
+		if i == 0 || n-seg.K < leastSpare {
+			leastSpare = n - seg.K
+		}
 	}
 	if least < 0 {
-		return 0
+		return 0, 0
 	}
-	return least
+	return least, leastSpare
 }

@@ -309,7 +309,13 @@ type Status struct {
 	// ObjectsByHealthyShards maps "the smallest number of healthy shards of
 	// any segment of an object" to the count of objects.
 	ObjectsByHealthyShards map[int]int64 `json:"objects_by_healthy_shards"`
-	Objects                int64         `json:"objects"`
+	// ObjectsBySpareShards maps "the fewest healthy shards beyond k of any
+	// segment of an object" — the further losses it survives: m when
+	// whole, 0 at k, negative when unreadable — to the count of objects.
+	// Unlike ObjectsByHealthyShards it means the same for every coding
+	// (k+m segments and small objects' 1+m copies alike).
+	ObjectsBySpareShards map[int]int64 `json:"objects_by_spare_shards"`
+	Objects              int64         `json:"objects"`
 	// RepairQueue is the number of objects waiting for repair: the larger
 	// of DegradedQueue and the repair loop's current candidate count
 	// (Repair.QueueObjects), which also counts the objects with shards on

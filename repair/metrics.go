@@ -23,9 +23,9 @@ type Collector struct {
 	loop *Loop
 	src  StatusSource
 
-	byHealthy, queue, rate, eta, ttr, nodes *prometheus.Desc
-	bytes, shards, conflicts, failures      *prometheus.Desc
-	orphans, sweeps                         *prometheus.Desc
+	byHealthy, bySpare, queue, rate, eta, ttr, nodes *prometheus.Desc
+	bytes, shards, conflicts, failures               *prometheus.Desc
+	orphans, sweeps                                  *prometheus.Desc
 
 	// Status scans every manifest (O(objects)); a scrape reuses the last
 	// one for statusEvery rather than scanning on every scrape, and at most
@@ -93,6 +93,7 @@ func NewCollector(l *Loop, src StatusSource) *Collector {
 	return &Collector{
 		loop: l, src: src,
 		byHealthy: d("objects_by_healthy_shards", "Objects by the fewest healthy shards of any of their segments.", "healthy"),
+		bySpare:   d("objects_by_spare_shards", "Objects by the fewest healthy shards beyond k of any of their segments: the further shard losses they survive (negative: unreadable).", "spare"),
 		queue:     d("repair_queue_objects", "Objects queued for repair."),
 		rate:      d("repair_rate_bytes_per_second", "Shard bytes re-created per second over the last 30 s."),
 		eta:       d("repair_eta_seconds", "Estimated time until the repair queue is empty."),
@@ -108,7 +109,7 @@ func NewCollector(l *Loop, src StatusSource) *Collector {
 }
 
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.byHealthy, c.queue, c.rate, c.eta, c.ttr, c.nodes, c.bytes, c.shards, c.conflicts, c.failures, c.orphans, c.sweeps} {
+	for _, d := range []*prometheus.Desc{c.byHealthy, c.bySpare, c.queue, c.rate, c.eta, c.ttr, c.nodes, c.bytes, c.shards, c.conflicts, c.failures, c.orphans, c.sweeps} {
 		ch <- d
 	}
 }
@@ -140,6 +141,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	g(c.queue, float64(ms.RepairQueue))
 	for h, n := range ms.ObjectsByHealthyShards {
 		g(c.byHealthy, float64(n), strconv.Itoa(h))
+	}
+	for sp, n := range ms.ObjectsBySpareShards {
+		g(c.bySpare, float64(n), strconv.Itoa(sp))
 	}
 	states := map[string]int{}
 	for _, n := range ms.Nodes {

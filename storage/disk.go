@@ -386,6 +386,9 @@ func (d *Disk) readEntry(id string) (e entry, ok bool, err error) {
 	if errors.Is(err, pebble.ErrNotFound) {
 		return entry{}, false, nil
 	}
+	if pebble.IsCorruptionError(err) {
+		return entry{}, false, &CorruptError{ID: id, Err: err}
+	}
 	if err != nil {
 		return entry{}, false, err
 	}
@@ -721,6 +724,11 @@ func (d *Disk) readInline(id string, e entry) ([]byte, error) {
 	v, closer, err := d.db.Get(dataKey(id))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, fmt.Errorf("%w: indexed inline but its bytes are missing", ErrNotFound)
+	}
+	if pebble.IsCorruptionError(err) {
+		// Rot in the index under the bytes (pebble's block checksum): the
+		// shard is lost here, for repair to re-create like a rotten file.
+		return nil, &CorruptError{ID: id, Err: err}
 	}
 	if err != nil {
 		return nil, err

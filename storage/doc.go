@@ -12,15 +12,17 @@
 //     suite all of them pass.
 //   - The index is a pebble database mapping id → size, record layout,
 //     checksum summary (erasure.Verifier.Summary), creation time and inode.
+//     A shard of at most DiskConfig.InlineMax bytes is inline: its bytes
+//     live in the index too (d/<id>) and it has no file.
 //   - The Scrubber re-reads every shard at a bounded byte rate and records
 //     the ones that fail verification.
 //
 // Disk layout (FormatVersion 1):
 //
 //	DIR/FORMAT            "shale-storage 1"; anything else is refused (ErrFormat)
-//	DIR/shards/xx/<id>    one file per shard, xx = low byte of XXH3(id) in hex
+//	DIR/shards/xx/<id>    one file per shard that is not inline, xx = low byte of XXH3(id) in hex
 //	DIR/tmp/              uploads in progress; emptied on every open
-//	DIR/index/            pebble: s/<id> entries, b/<id> scrub marks, m/clean
+//	DIR/index/            pebble: s/<id> entries, d/<id> inline bytes, b/<id> scrub marks, m/clean
 //
 // Every file and directory the store creates is private (0600/0700, see
 // internal/privfs), and all of them — shard files and index alike — go
@@ -32,7 +34,9 @@
 //     erasure.Verifier and refuses a corrupt or truncated stream with
 //     *CorruptError, keeping nothing; every record a Get returns has passed
 //     its checksum before any of its bytes are handed out.
-//   - Durable before acknowledged: Put writes a temporary file, fsyncs it,
+//   - Durable before acknowledged: an inline Put commits entry and bytes
+//     in one synced batch (concurrent ones share pebble's WAL sync). A
+//     file Put writes a temporary file, fsyncs it,
 //     renames it into place, fsyncs the directory and commits the index
 //     entry with a synced write before it returns. Delete removes the file,
 //     fsyncs the directory, then deletes the entry.

@@ -191,15 +191,22 @@ func printStatus(w io.Writer, st meta.Status) error {
 	}
 	fmt.Fprintf(w, "\nmap epoch %d; %d objects\n", st.Epoch, st.Objects)
 	var counts []int
-	for c := range st.ObjectsByHealthyShards {
+	for c := range st.ObjectsBySpareShards {
 		counts = append(counts, c)
 	}
-	sort.Ints(counts)
+	sort.Sort(sort.Reverse(sort.IntSlice(counts)))
 	if len(counts) > 0 {
-		fmt.Fprintln(w, "\nobjects by healthy shards:")
+		fmt.Fprintln(w, "\nobjects by further shard losses they survive (healthy shards beyond k; small objects are 1+m copies):")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, c := range counts {
-			fmt.Fprintf(tw, "  %d shards\t%d\n", c, st.ObjectsByHealthyShards[c])
+			what := fmt.Sprintf("  %d more", c)
+			switch {
+			case c == 0:
+				what = "  0 more (at k: repaired first)"
+			case c < 0:
+				what = fmt.Sprintf("  unreadable (%d short of k)", -c)
+			}
+			fmt.Fprintf(tw, "%s\t%d\n", what, st.ObjectsBySpareShards[c])
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -104,6 +104,7 @@ func splitAddrs(list string) []string {
 func (n *internalNet) transport() *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
+	tr.MaxIdleConns = 0 // the default 100 in all is fewer than a gateway keeps busy (32 PUTs × 6 nodes): no cap beyond the per-peer one
 	if n.client != nil {
 		tr.TLSClientConfig = n.client.Clone()
 	}

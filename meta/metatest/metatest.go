@@ -874,7 +874,7 @@ func testBadReports(t *testing.T, s meta.Service) {
 	}
 	st, err := rq.Status(ctx)
 	must(t, err)
-	if st.Objects != 1 || st.ObjectsByHealthyShards[2] != 1 || st.RepairQueue != 1 || len(st.Nodes) != 3 {
+	if st.Objects != 1 || st.ObjectsByHealthyShards[2] != 1 || st.ObjectsBySpareShards[0] != 1 || st.RepairQueue != 1 || len(st.Nodes) != 3 {
 		t.Fatalf("Status = %+v", st)
 	}
 	// Repair replaces the shard: the report goes with it.
@@ -887,7 +887,7 @@ func testBadReports(t *testing.T, s meta.Service) {
 	}
 	st, err = rq.Status(ctx)
 	must(t, err)
-	if st.ObjectsByHealthyShards[3] != 1 || st.RepairQueue != 0 || st.Garbage != 1 {
+	if st.ObjectsByHealthyShards[3] != 1 || st.ObjectsBySpareShards[1] != 1 || st.RepairQueue != 0 || st.Garbage != 1 {
 		t.Fatalf("Status after repair = %+v", st)
 	}
 	// A node out makes its shards unhealthy.

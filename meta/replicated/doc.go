@@ -30,7 +30,11 @@
 //   - Reads on the leader are linearizable (raft's read index): it takes
 //     its commit index (its last index until an entry of its own term has
 //     committed), confirms leadership with a quorum in the same term, then
-//     waits until its store holds every command up to that index.
+//     waits until its store holds every command up to that index. A
+//     confirmation is good for Config.ReadLease from its start (no other
+//     leader can be elected sooner: raft's leader stickiness, the guard's
+//     quiet period after a restart, a transfer suspends it), so concurrent
+//     and back-to-back reads share one round.
 //   - A mutation carrying a request id (meta.WithRequestID) is applied at
 //     most once within meta.Config.RequestRetention: a retry returns the
 //     first result, from any leader.

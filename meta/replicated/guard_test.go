@@ -16,7 +16,7 @@ import (
 // ("pebble: closed" panic seen with the network transport under -race).
 func TestGuardWaitsForHeartbeats(t *testing.T) {
 	_, inner := raft.NewInmemTransport("m0")
-	wrapped, g := guard(inner)
+	wrapped, g := guard(inner, 0)
 	if _, ok := wrapped.(raft.WithPreVote); !ok {
 		t.Fatal("the guard hides the transport's pre-vote")
 	}
@@ -48,5 +48,46 @@ func TestGuardWaitsForHeartbeats(t *testing.T) {
 	hb(raft.RPC{Command: &raft.AppendEntriesRequest{}, RespChan: later})
 	if r := <-later; !errors.Is(r.Error, raft.ErrRaftShutdown) || calls != 1 {
 		t.Fatalf("heartbeat after stop: %v, raft called %d times", r.Error, calls)
+	}
+}
+
+// TestGuardQuietPeriod: in the quiet period vote requests are refused and
+// everything else reaches raft; after it, votes do too.
+func TestGuardQuietPeriod(t *testing.T) {
+	for _, tc := range []struct {
+		quiet  time.Duration
+		refuse bool
+	}{{time.Hour, true}, {time.Nanosecond, false}} {
+		_, inner := raft.NewInmemTransport("m0")
+		wrapped, g := guard(inner, tc.quiet)
+		_, cand := raft.NewInmemTransport("c")
+		cand.Connect("m0", inner)
+		got := make(chan any, 2)
+		go func() {
+			for rpc := range wrapped.Consumer() {
+				got <- rpc.Command
+				switch rpc.Command.(type) {
+				case *raft.RequestVoteRequest:
+					rpc.Respond(&raft.RequestVoteResponse{Granted: true}, nil)
+				case *raft.AppendEntriesRequest:
+					rpc.Respond(&raft.AppendEntriesResponse{Success: true}, nil)
+				}
+			}
+		}()
+		time.Sleep(time.Millisecond) // past the short quiet period
+		var vr raft.RequestVoteResponse
+		verr := cand.RequestVote("m0", "m0", &raft.RequestVoteRequest{Term: 5}, &vr)
+		var ar raft.AppendEntriesResponse
+		aerr := cand.AppendEntries("m0", "m0", &raft.AppendEntriesRequest{Term: 5, Entries: []*raft.Log{{Index: 1}}}, &ar)
+		if aerr != nil || !ar.Success {
+			t.Fatalf("quiet %v: append entries: %v, %+v", tc.quiet, aerr, ar)
+		}
+		if tc.refuse && (verr == nil || vr.Granted) {
+			t.Fatalf("quiet %v: vote went through (%v, %+v)", tc.quiet, verr, vr)
+		}
+		if !tc.refuse && (verr != nil || !vr.Granted) {
+			t.Fatalf("quiet %v: vote refused after the quiet period: %v", tc.quiet, verr)
+		}
+		g.stop()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -61,6 +62,19 @@ type Config struct {
 	// LeaderLeaseTimeout: a leader that has not heard from a quorum this
 	// long steps down. Default 500ms; at most HeartbeatTimeout.
 	LeaderLeaseTimeout time.Duration
+	// ReadLease: for this long after a leadership confirmation began (a
+	// heartbeat round answered by a quorum, raft's VerifyLeader), the
+	// leader serves linearizable reads without another round. Safe
+	// because no other leader can be elected before that round's start
+	// plus HeartbeatTimeout: every voter that answered it refuses votes
+	// while it has heard from a leader within HeartbeatTimeout (raft's
+	// leader stickiness), a restarted voter refuses every vote for its
+	// first HeartbeatTimeout (guard), and a leadership transfer, the one
+	// election stickiness lets through, suspends the lease. It assumes
+	// every replica runs the same HeartbeatTimeout (or longer) and clocks
+	// that do not run more than 2× apart over a lease. Default
+	// HeartbeatTimeout/2; negative: a round for every read.
+	ReadLease time.Duration
 	// SnapshotThreshold: snapshot after this many entries since the last
 	// one. Default 8192.
 	SnapshotThreshold uint64
@@ -99,6 +113,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.LeaderLeaseTimeout <= 0 {
 		c.LeaderLeaseTimeout = min(500*time.Millisecond, c.HeartbeatTimeout)
+	}
+	if c.ReadLease == 0 {
+		c.ReadLease = c.HeartbeatTimeout / 2
 	}
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
@@ -139,6 +156,17 @@ type Node struct {
 	// entry of its own commit (0: none yet). From then on its commit index
 	// covers every entry committed before, so it may serve reads at it.
 	readyTerm atomic.Uint64
+
+	// lease: reads in term leaseTerm before leaseUntil need no heartbeat
+	// round (Config.ReadLease). transfers counts leadership transfers in
+	// progress, which suspend it; transferEpoch moves when one begins or
+	// ends, so a confirmation that overlapped one grants no lease.
+	leaseMu       sync.Mutex
+	leaseTerm     uint64
+	leaseUntil    time.Time
+	transfers     atomic.Int32
+	transferEpoch atomic.Uint64
+	confirmations atomic.Uint64 // heartbeat rounds run for reads
 
 	watch    leaderWatch
 	observer *raft.Observer
@@ -236,7 +264,11 @@ func Open(cfg Config) (*Node, error) {
 		}
 	}
 	var trans raft.Transport
-	trans, n.trans = guard(cfg.Transport)
+	var quiet time.Duration
+	if cfg.ReadLease > 0 {
+		quiet = cfg.HeartbeatTimeout
+	}
+	trans, n.trans = guard(cfg.Transport, quiet)
 	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snaps, trans); err != nil {
 		return fail(err)
 	}
@@ -393,8 +425,13 @@ func (n *Node) linearize(ctx context.Context) error {
 	if n.readyTerm.Load() == term {
 		last = n.raft.CommitIndex()
 	}
-	if err := n.raft.VerifyLeader().Error(); err != nil || n.raft.CurrentTerm() != term {
-		return n.notLeader()
+	if !n.leased(term) {
+		epoch, start := n.transferEpoch.Load(), time.Now()
+		n.confirmations.Add(1)
+		if err := n.raft.VerifyLeader().Error(); err != nil || n.raft.CurrentTerm() != term {
+			return n.notLeader()
+		}
+		n.extendLease(term, start, epoch)
 	}
 	// The store counts only commands; entries raft keeps to itself (no-op,
 	// barrier, configuration) never reach it, so wait for the last command
@@ -422,6 +459,53 @@ func (n *Node) linearize(ctx context.Context) error {
 		return fmt.Errorf("%w: linearizable read: %v", meta.ErrUnavailable, err)
 	}
 	return nil
+}
+
+// ReadConfirmations counts the leadership confirmations (heartbeat rounds)
+// this replica's reads have run; reads under the lease run none.
+func (n *Node) ReadConfirmations() uint64 { return n.confirmations.Load() }
+
+// leased reports whether a read in term may skip the heartbeat round.
+func (n *Node) leased(term uint64) bool {
+	if n.cfg.ReadLease <= 0 || n.transfers.Load() > 0 {
+		return false
+	}
+	n.leaseMu.Lock()
+	defer n.leaseMu.Unlock()
+	return n.leaseTerm == term && time.Now().Before(n.leaseUntil)
+}
+
+// extendLease records a confirmation of leadership in term that began at
+// start, in transfer epoch epoch.
+func (n *Node) extendLease(term uint64, start time.Time, epoch uint64) {
+	if n.cfg.ReadLease <= 0 {
+		return
+	}
+	n.leaseMu.Lock()
+	defer n.leaseMu.Unlock()
+	if n.transfers.Load() > 0 || n.transferEpoch.Load() != epoch {
+		return
+	}
+	until := start.Add(n.cfg.ReadLease)
+	if n.leaseTerm != term || until.After(n.leaseUntil) {
+		n.leaseTerm, n.leaseUntil = term, until
+	}
+}
+
+// beginTransfer suspends the lease for a leadership transfer; the
+// returned func ends the suspension.
+func (n *Node) beginTransfer() (end func()) {
+	n.leaseMu.Lock()
+	n.transfers.Add(1)
+	n.transferEpoch.Add(1)
+	n.leaseTerm, n.leaseUntil = 0, time.Time{}
+	n.leaseMu.Unlock()
+	return func() {
+		n.leaseMu.Lock()
+		n.transferEpoch.Add(1)
+		n.transfers.Add(-1)
+		n.leaseMu.Unlock()
+	}
 }
 
 // Barrier waits until every entry before it is applied on this replica

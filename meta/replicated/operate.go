@@ -170,6 +170,9 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 	if n.raft.State() != raft.Leader {
 		return n.notLeader()
 	}
+	// The new leader is elected by votes that ignore stickiness: reads
+	// here confirm leadership each until the transfer is over.
+	defer n.beginTransfer()()
 	var f raft.Future
 	if id == "" {
 		f = n.raft.LeadershipTransfer()

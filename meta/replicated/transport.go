@@ -1,7 +1,9 @@
 package replicated
 
 import (
+	"errors"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -19,7 +21,18 @@ type guardedTransport struct {
 	closed bool
 	// installed is the guarded handler given to the transport (tests).
 	installed func(raft.RPC)
+
+	// With a quiet period (see Config.ReadLease), RPCs reach raft through
+	// out, forwarded by forward, which refuses vote requests until
+	// quietUntil.
+	quietUntil time.Time
+	out        chan raft.RPC
+	done       chan struct{}
+	stopOnce   sync.Once
 }
+
+// errQuiet refuses a vote in the quiet period after start.
+var errQuiet = errors.New("meta replica: no votes in the first heartbeat timeout after start (read leases rely on it)")
 
 // guardedPreVote is a guardedTransport over a transport that supports
 // pre-vote: raft asks the transport it is given whether it does.
@@ -29,9 +42,15 @@ func (g guardedPreVote) RequestPreVote(id raft.ServerID, target raft.ServerAddre
 	return g.Transport.(raft.WithPreVote).RequestPreVote(id, target, args, resp)
 }
 
-// guard returns the transport to give raft and the guard to stop.
-func guard(t raft.Transport) (raft.Transport, *guardedTransport) {
-	g := &guardedTransport{Transport: t}
+// guard returns the transport to give raft and the guard to stop. With
+// quiet > 0 the replica refuses every vote for that long after start.
+func guard(t raft.Transport, quiet time.Duration) (raft.Transport, *guardedTransport) {
+	g := &guardedTransport{Transport: t, done: make(chan struct{})}
+	if quiet > 0 {
+		g.quietUntil = time.Now().Add(quiet)
+		g.out = make(chan raft.RPC)
+		go g.forward(t.Consumer())
+	}
 	if _, ok := t.(raft.WithPreVote); ok {
 		return guardedPreVote{g}, g
 	}
@@ -64,8 +83,38 @@ func (g *guardedTransport) Close() error {
 	return nil
 }
 
+// Consumer implements raft.Transport.
+func (g *guardedTransport) Consumer() <-chan raft.RPC {
+	if g.out != nil {
+		return g.out
+	}
+	return g.Transport.Consumer()
+}
+
+// forward hands in's RPCs to raft, refusing vote requests in the quiet
+// period, until stop.
+func (g *guardedTransport) forward(in <-chan raft.RPC) {
+	for {
+		select {
+		case rpc := <-in:
+			if _, vote := rpc.Command.(*raft.RequestVoteRequest); vote && time.Now().Before(g.quietUntil) {
+				rpc.Respond(nil, errQuiet)
+				continue
+			}
+			select {
+			case g.out <- rpc:
+			case <-g.done:
+				return // unanswered, as raft leaves the RPCs it has not taken at shutdown
+			}
+		case <-g.done:
+			return
+		}
+	}
+}
+
 // stop waits for the heartbeats in progress and refuses later ones.
 func (g *guardedTransport) stop() {
+	g.stopOnce.Do(func() { close(g.done) })
 	g.mu.Lock()
 	g.closed = true
 	g.mu.Unlock()

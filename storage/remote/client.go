@@ -40,6 +40,7 @@ func NewClient(baseURL, node string, secret []byte, hc *http.Client) *Client {
 	if hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 64
+		t.MaxIdleConns = 0 // the default 100 in all is fewer than a gateway keeps busy (32 PUTs × 6 nodes): no cap beyond the per-peer one
 		hc = &http.Client{Transport: t}
 	}
 	c := &Client{base: strings.TrimRight(baseURL, "/"), signer: peerauth.NewSigner(secret, NodeIdentity(node)), hc: hc}
