@@ -783,17 +783,46 @@ func newDurabilityTableCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "table",
 		Short: "Print the markdown table of codings × AFR × repair time used in docs/DURABILITY.md",
+		Long: `table prints the per-stripe Markov chain's nines (parallel repair) for common
+codings over AFR × repair time, with independent and with correlated rack
+failures. Beside each parity count m it shows 1+m: the m+1 full copies the
+gateway stores small objects as (--replicate-max) beside a k+m coding, so the
+rows of one m compare what small and large objects of one cluster get per
+stripe, and what each costs (m+1 against (k+m)/k). 1+2 is 3-way replication.
+Per stripe, copies always lose less than k+m with the same m; the cluster's
+figure depends on how many of each it holds: see shale durability.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return durabilityTable(cmd.OutOrStdout(), nodes)
 		},
 	}
 }
 
+// tableCodings are the table's rows, grouped by parity count: the copies
+// (1+m) that small objects get beside the k+m codings after them.
+var tableCodings = [][2]int{{1, 2}, {4, 2}, {1, 3}, {8, 3}, {17, 3}, {1, 4}, {10, 4}}
+
+// codingName is a coding as the table names it.
+func codingName(k, m int) string {
+	if k > 1 {
+		return fmt.Sprintf("%d+%d", k, m)
+	}
+	var beside []string
+	for _, c := range tableCodings {
+		if c[0] > 1 && c[1] == m {
+			beside = append(beside, fmt.Sprintf("%d+%d", c[0], c[1]))
+		}
+	}
+	name := fmt.Sprintf("1+%d: %d copies", m, m+1)
+	if m == 2 {
+		name += " (3-way replication)"
+	}
+	return name + ", small objects beside " + strings.Join(beside, ", ")
+}
+
 func durabilityTable(w io.Writer, nodes int) error {
 	if nodes == 0 {
 		nodes = 100
 	}
-	codings := [][2]int{{1, 2}, {4, 2}, {8, 3}, {10, 4}, {17, 3}}
 	repairs := []time.Duration{time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
 	for _, corr := range []bool{false, true} {
 		title := "Independent failures"
@@ -812,12 +841,8 @@ func durabilityTable(w io.Writer, nodes int) error {
 			fmt.Fprint(w, "---|")
 		}
 		fmt.Fprintln(w)
-		for _, c := range codings {
-			name := fmt.Sprintf("%d+%d", c[0], c[1])
-			if c[0] == 1 {
-				name = "3-way replication"
-			}
-			fmt.Fprintf(w, "| %s | %.2fx |", name, float64(c[0]+c[1])/float64(c[0]))
+		for _, c := range tableCodings {
+			fmt.Fprintf(w, "| %s | %.2fx |", codingName(c[0], c[1]), float64(c[0]+c[1])/float64(c[0]))
 			for _, afr := range []float64{0.01, 0.02, 0.04} {
 				for _, r := range repairs {
 					p := durability.Params{K: c[0], M: c[1], AFR: afr, Repair: r, Parallel: true, Nodes: nodes}

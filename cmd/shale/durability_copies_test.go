@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -169,5 +170,55 @@ func TestReplicateMaxOf(t *testing.T) {
 		if v != tc.v || ok != tc.ok || (err != nil) != tc.err {
 			t.Errorf("%q: %d, %v, %v; want %d, %v, error %v", tc.args, v, ok, err, tc.v, tc.ok, tc.err)
 		}
+	}
+}
+
+// The comparison table shows, beside each parity count m, the 1+m copies
+// small objects get: per stripe they beat every k+m with that m in every
+// column, independent or correlated.
+func TestDurabilityTableHasCopies(t *testing.T) {
+	var buf strings.Builder
+	if err := durabilityTable(&buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	tables := 0
+	var copies map[int][]string // m → the copies row's cells
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.HasPrefix(line, "###") {
+			tables++
+			copies = map[int][]string{}
+			continue
+		}
+		if !strings.HasPrefix(line, "| ") || strings.HasPrefix(line, "| coding") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "| "), " | ")
+		var k, m int
+		if _, err := fmt.Sscanf(cells[0], "%d+%d", &k, &m); err != nil {
+			t.Fatalf("row %q: %v", line, err)
+		}
+		if k == 1 {
+			if want := fmt.Sprintf("1+%d: %d copies", m, m+1); !strings.HasPrefix(cells[0], want) || cells[1] != fmt.Sprintf("%d.00x", m+1) {
+				t.Errorf("copies row %q, want %q at %d.00x", line, want, m+1)
+			}
+			copies[m] = cells
+			continue
+		}
+		c, ok := copies[m]
+		if !ok {
+			t.Errorf("table %d: %d+%d without its 1+%d copies row above it", tables, k, m, m)
+			continue
+		}
+		for i := 2; i < len(cells); i++ {
+			var ec, cp float64
+			fmt.Sscanf(cells[i], "%g", &ec)
+			fmt.Sscanf(c[i], "%g", &cp)
+			if !(cp > ec) {
+				t.Errorf("table %d, %d+%d column %d: copies %g nines, not above %g", tables, k, m, i, cp, ec)
+			}
+		}
+	}
+	if tables != 2 {
+		t.Errorf("%d tables, want 2:\n%s", tables, buf.String())
 	}
 }
