@@ -481,7 +481,7 @@ func runDurability(ctx context.Context, out, progress io.Writer, f durabilityFla
 	if mres.LostAt < mp.Replicas {
 		mnote += fmt.Sprintf("; all %d lost: %.3g (%.2f nines)", mp.Replicas, mres.AllLost, mres.AllLostNines)
 	}
-	rows = append(rows, []string{mres.Model, fmt.Sprintf("%d replicas", mp.Replicas), "-", fmt.Sprintf("%.3g", mres.AnnualLossProbability),
+	rows = append(rows, []string{mres.Model, fmt.Sprintf("%d replica%s", mp.Replicas, plural(mp.Replicas)), "-", fmt.Sprintf("%.3g", mres.AnnualLossProbability),
 		fmt.Sprintf("%.2f", mres.Nines), fmt.Sprintf("%.3g", mres.MTTDLYears), "-", "-", mnote})
 
 	fmt.Fprintf(out, "%d+%d on %d nodes, AFR %.3g%%, repair %s (%s), overhead %.2fx\n",
@@ -510,8 +510,9 @@ func runDurability(ctx context.Context, out, progress io.Writer, f durabilityFla
 	}
 	legend := "COMBINED = data or metadata lost: 1-(1-P_data)(1-P_meta)."
 	if small != nil {
-		legend = fmt.Sprintf("COMBINED = data (%s or %s) or metadata lost, per model: 1-(1-P_%s)(1-P_copies)(1-P_meta)\n"+
-			"(Monte Carlo: the years either class lost data, in one simulation).", large.name, small.name, large.name)
+		legend = fmt.Sprintf("COMBINED = data (%s or %s) or metadata lost, per model: 1-(1-P_%s)(1-P_copies)(1-P_meta),\n"+
+			"as if the classes failed independently; they fail with the same nodes, so this errs high\n"+
+			"(Monte Carlo counts the years either class lost data, in one simulation).", large.name, small.name, large.name)
 	}
 	_, err = fmt.Fprintf(out, "\n%s\n%s\n", legend, summary)
 	return err
