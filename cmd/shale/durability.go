@@ -303,8 +303,8 @@ type dataClass struct {
 	results []durability.Result // one per model, in the models' order
 }
 
-// classFigure is a class's (or the metadata's) figure by the model that
-// gives it the most loss.
+// classFigure is a data class's figure by the model that gives it the most
+// loss.
 type classFigure struct {
 	name  string
 	p     float64
@@ -681,7 +681,7 @@ func durabilitySummary(mp durability.MetaParams, mres durability.MetaResult, com
 		if dominant == "data" {
 			weakest = nil
 		}
-	case lw.bound && lw.p > sw.p, sw.bound && sw.p > lw.p:
+	case lw.bound && lw.p >= sw.p, sw.bound && sw.p >= lw.p:
 		known, bound := lw, sw
 		if lw.bound {
 			known, bound = sw, lw
@@ -691,7 +691,7 @@ func durabilitySummary(mp durability.MetaParams, mres durability.MetaResult, com
 		if dominant == "data" {
 			weakest = nil
 		}
-	case sameFigure(lw.p, sw.p):
+	case !lw.bound && !sw.bound && sameFigure(lw.p, sw.p):
 		clause = fmt.Sprintf("%s and %s are equally weak: %.2f nines (%s), %.2f (%s)",
 			lw.name, sw.name, durability.Nines(lw.p), lw.model, durability.Nines(sw.p), sw.model)
 		if lw.model == sw.model {
@@ -705,8 +705,12 @@ func durabilitySummary(mp durability.MetaParams, mres durability.MetaResult, com
 		if sw.p > lw.p {
 			weak, strong, key = sw, lw, small.key
 		}
-		clause = fmt.Sprintf("%s %s the weaker class: %.2f nines (%s) against %s %.2f (%s)",
-			weak.name, be(weak.name), durability.Nines(weak.p), weak.model, possessive(strong.name), durability.Nines(strong.p), strong.model)
+		ge := ""
+		if strong.bound {
+			ge = "≥ " // a simulation that saw no loss of it, below the other's figure
+		}
+		clause = fmt.Sprintf("%s %s the weaker class: %.2f nines (%s) against %s %s%.2f (%s)",
+			weak.name, be(weak.name), durability.Nines(weak.p), weak.model, possessive(strong.name), ge, durability.Nines(strong.p), strong.model)
 		if dominant == "data" {
 			weakest = []string{key}
 			if !weak.bound && mres.AnnualLossProbability > weak.p {

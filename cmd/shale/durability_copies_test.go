@@ -119,6 +119,11 @@ func TestDurabilitySummaryNamesWeakerClass(t *testing.T) {
 			[]string{"metadata"}, "metadata (1 replica) dominates"},
 		{"nothing lost in the simulation", []string{"--model", "montecarlo", "--trials", "200", "--stripes", "1000", "--meta-replicas", "5"},
 			nil, "neither class can be ranked"},
+		// the simulation saw 4+2 lose data and the copies not: their bound
+		// lies above 4+2's figure, so the two cannot be ranked
+		{"copies unseen", []string{"--model", "montecarlo", "--nodes", "12", "--zones", "3", "--racks", "1", "--afr", "0.17", "--repair", "240h",
+			"--trials", "300", "--stripes", "20", "--meta-replicas", "5"},
+			nil, "4+2 has 2.48 nines (montecarlo); montecarlo saw no loss of 1+2 copies, only ≥ 1.90: which is weaker cannot be told"},
 		{"no copies", []string{"--model", "markov", "--meta-replicas", "5", "--replicate-max", "0"},
 			[]string{"erasure"}, "the data's loss decides the combined figure"},
 	} {
