@@ -372,6 +372,9 @@ func runDurability(ctx context.Context, out, progress io.Writer, f durabilityFla
 	if f.model == "all" {
 		models = []string{"markov", "cluster", "binomial", "montecarlo"}
 	}
+	if f.smallStripes < 0 {
+		return fmt.Errorf("%w: --small-stripes must not be negative (got %d)", durability.ErrInvalidParams, f.smallStripes)
+	}
 	large := dataClass{key: "erasure", name: fmt.Sprintf("%d+%d", p.K, p.M), p: p}
 	var small *dataClass
 	withCopies, copiesWhy := copiesScheme(p, f.replicateMax)
