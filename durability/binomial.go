@@ -13,7 +13,8 @@ func pow1m(h, n float64) float64 {
 // Binomial is Backblaze's discrete model: within one repair window each
 // shard's node fails with p = AFR × window/year; the stripe is lost when more
 // than m of its k+m shards fail in the same window; the year holds
-// year/window independent windows.
+// year/window independent windows. It has no domain failures (DomainRate
+// is ignored, and its Note says so).
 func Binomial(p Params) (Result, error) {
 	if err := p.Validate(); err != nil {
 		return Result{}, err
@@ -31,5 +32,9 @@ func Binomial(p Params) (Result, error) {
 		prob = windows * lossWindow // the same, without rounding away the tail
 	}
 	prob = min(prob, 1)
-	return Result{Model: "binomial", AnnualLossProbability: prob, Nines: Nines(prob)}, nil
+	r := Result{Model: "binomial", AnnualLossProbability: prob, Nines: Nines(prob)}
+	if p.DomainRate > 0 {
+		r.Note = "ignores domain failures"
+	}
+	return r, nil
 }

@@ -7,6 +7,13 @@
 //     node (detection delay plus rebuild time).
 //   - A model turns Params into a Result: the annual probability of losing
 //     any data, its nines (−log10 of it), and the mean time to data loss.
+//   - Copies: shale stores a small segment (object.Config.ReplicateMax) as
+//     M+1 full copies, coded 1+M. Params.Copies is that coding beside a
+//     K+M; every model takes K=1 (the chain, the cluster model and the
+//     binomial are the same formulas with n = M+1; the simulation places
+//     1+M stripes like any other). For the same M, copies lose a stripe only
+//     when all M+1 of its nodes fail, so they lose less per stripe, and
+//     cost M+1 bytes per byte instead of (K+M)/K.
 //
 // Models:
 //   - Markov: an exact continuous-time Markov chain per stripe — states are
@@ -23,7 +30,9 @@
 //     of its shards fail within one repair window; windows are independent.
 //   - Monte Carlo: an event-driven simulation of a whole cluster, with stripes
 //     placed by the real placement package, exponential or Weibull lifetimes,
-//     bursts of domain failures and bandwidth-limited repair. Seeded.
+//     bursts of domain failures and bandwidth-limited repair. Seeded. Further
+//     classes of stripes (say copies beside K+M) share its node failures,
+//     so the years in which any class loses data are one cluster's.
 //   - Meta: the metadata's raft group (MetaParams: r replicas in failure
 //     domains, a node's AFR, the time to rebuild a replica from a snapshot)
 //     as the same kind of chain: states are replicas lost, absorbing when a

@@ -3,6 +3,7 @@ package durability
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -178,5 +179,36 @@ func TestClusterModelScales(t *testing.T) {
 	}
 	if !(cl.AnnualLossProbability > one.AnnualLossProbability) {
 		t.Fatalf("a million stripes (%g) should be likelier to lose one than one stripe (%g)", cl.AnnualLossProbability, one.AnnualLossProbability)
+	}
+}
+
+// The models that do not carry domain failures faithfully say so: the
+// binomial has none, and the cluster model moves one node per domain
+// failure — 4+2 on 3 zones (two shards a zone) then looks safer than the
+// per-stripe chain, which it otherwise never does.
+func TestDomainFailureNotes(t *testing.T) {
+	p := Params{K: 4, M: 2, Nodes: 6, AFR: 0.02, Repair: 24 * time.Hour, Parallel: true, DomainRate: 0.05, Domains: 3}
+	b, err := Binomial(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Cluster(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := Markov(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.Note, "ignores domain failures") || !strings.Contains(c.Note, "may err low") {
+		t.Errorf("notes: binomial %q, cluster %q", b.Note, c.Note)
+	}
+	t.Logf("4+2 on 3 zones: markov %.2f nines, cluster %.2f", mk.Nines, c.Nines)
+	p.DomainRate = 0
+	if b, _ := Binomial(p); b.Note != "" {
+		t.Errorf("binomial without domain failures: note %q", b.Note)
+	}
+	if c, _ := Cluster(p); strings.Contains(c.Note, "err low") {
+		t.Errorf("cluster without domain failures: note %q", c.Note)
 	}
 }

@@ -110,6 +110,12 @@ func Cluster(p Params) (Result, error) {
 	prob, note := c.lossWithin(1)
 	r := Result{Model: "cluster", AnnualLossProbability: prob, Nines: Nines(prob), MTTDLYears: c.mttdl()}
 	r.Note = fmt.Sprintf("%d nodes, %d stripes; approximation, errs high", N, p.Stripes)
+	if p.DomainRate > 0 {
+		// a domain's failure moves the chain one node down, not the
+		// domain's nodes: it can err low, below the per-stripe chain
+		r.Note = fmt.Sprintf("%d nodes, %d stripes; approximation: errs high without domain failures, "+
+			"but counts a domain's failure as one more node down, so may err low (see markov)", N, p.Stripes)
+	}
 	if note != "" {
 		r.Note += "; " + note
 	}

@@ -20,6 +20,12 @@ type MonteCarloConfig struct {
 	Zones, RacksPerZone int
 	// Stripes placed by the placement package (default 100,000).
 	StripeCount int
+	// Classes are further kinds of stripes in the same cluster — say small
+	// objects stored as M+1 copies (K=1) beside Params' K+M — placed by
+	// the same placement and failed by the same simulated node failures, so
+	// the years in which any of them loses a stripe (MonteCarloResult.Any)
+	// are counted as one cluster's, not combined as if independent.
+	Classes []StripeClass
 	// Trials is the number of simulated years (default 1,000).
 	Trials int
 	// WeibullShape: 0 or 1 draws exponential lifetimes; otherwise Weibull
@@ -46,9 +52,22 @@ type MonteCarloConfig struct {
 	Stop func() bool
 }
 
-// MonteCarloResult adds the simulation's own figures to Result.
+// StripeClass is one kind of stripe of a simulated cluster: its coding and
+// how many stripes of it are placed.
+type StripeClass struct {
+	K, M  int
+	Count int
+}
+
+// MonteCarloResult adds the simulation's own figures to Result. Its Result
+// and counters are those of Params' K+M stripes.
 type MonteCarloResult struct {
 	Result
+	// Classes are MonteCarloConfig.Classes' figures, in their order.
+	Classes []MonteCarloClassResult `json:"classes,omitempty"`
+	// Any counts the years in which a stripe of any class (Params' or
+	// Classes') was lost; set only when there are Classes.
+	Any             *Result `json:"any,omitempty"`
 	Trials          int     `json:"trials"`
 	LossYears       int     `json:"loss_years"`
 	StripesLost     int64   `json:"stripes_lost"`
@@ -56,6 +75,17 @@ type MonteCarloResult struct {
 	RepairBytesYear float64 `json:"repair_bytes_per_year,omitempty"`
 	NodeFailures    int64   `json:"node_failures"`
 	Seed            uint64  `json:"seed"`
+}
+
+// MonteCarloClassResult is one StripeClass's part of a simulation.
+type MonteCarloClassResult struct {
+	Result
+	K             int     `json:"k"`
+	M             int     `json:"m"`
+	Stripes       int     `json:"stripes"`
+	LossYears     int     `json:"loss_years"`
+	StripesLost   int64   `json:"stripes_lost"`
+	LossPerStripe float64 `json:"loss_per_stripe_per_year"`
 }
 
 type event struct {
@@ -130,15 +160,48 @@ func MonteCarlo(cfg MonteCarloConfig) (MonteCarloResult, error) {
 	for i, nd := range nodes {
 		idx[nd.ID] = i
 	}
+	// Class 0 is Params' K+M; the stripes of all classes are numbered one
+	// after another, and each knows its class and the shards it survives.
+	if len(cfg.Classes) > 255 {
+		return MonteCarloResult{}, fmt.Errorf("%w: %d stripe classes, at most 255", ErrInvalidParams, len(cfg.Classes))
+	}
+	classes := append([]StripeClass{{K: cfg.K, M: cfg.M, Count: cfg.StripeCount}}, cfg.Classes...)
+	total := 0
+	for i, c := range classes {
+		if i > 0 {
+			probe := cfg.Params
+			probe.K, probe.M, probe.Nodes, probe.DomainRate = c.K, c.M, N, 0
+			if err := probe.Validate(); err != nil {
+				return MonteCarloResult{}, fmt.Errorf("stripe class %d+%d: %w", c.K, c.M, err)
+			}
+			if c.Count <= 0 {
+				return MonteCarloResult{}, fmt.Errorf("%w: stripe class %d+%d has %d stripes", ErrInvalidParams, c.K, c.M, c.Count)
+			}
+		}
+		total += c.Count
+	}
+	classOf := make([]uint8, 0, total)
+	tolerates := make([]int16, 0, total)
 	// node → stripes it holds a shard of.
 	onNode := make([][]int32, N)
-	for s := 0; s < cfg.StripeCount; s++ {
-		ids, err := placement.Place(m, "stripe-"+strconv.Itoa(s), cfg.K, cfg.M)
-		if err != nil {
-			return MonteCarloResult{}, fmt.Errorf("place stripe %d: %w", s, err)
+	planner := placement.NewPlanner(m)
+	for ci, c := range classes {
+		prefix := "stripe-"
+		if ci > 0 {
+			// distinct object names: another class's objects are other objects
+			prefix = fmt.Sprintf("class%d-stripe-", ci)
 		}
-		for _, id := range ids {
-			onNode[idx[id]] = append(onNode[idx[id]], int32(s))
+		for s := 0; s < c.Count; s++ {
+			ids, err := planner.Place(prefix+strconv.Itoa(s), c.K, c.M)
+			if err != nil {
+				return MonteCarloResult{}, fmt.Errorf("place %d+%d stripe %d: %w", c.K, c.M, s, err)
+			}
+			id := int32(len(classOf))
+			classOf = append(classOf, uint8(ci))
+			tolerates = append(tolerates, int16(c.M))
+			for _, nd := range ids {
+				onNode[idx[nd]] = append(onNode[idx[nd]], id)
+			}
 		}
 	}
 
@@ -175,8 +238,12 @@ func MonteCarlo(cfg MonteCarloConfig) (MonteCarloResult, error) {
 	detect := float64(cfg.Detect) / float64(Year)
 
 	res := MonteCarloResult{Seed: cfg.Seed}
-	failed := make([]int16, cfg.StripeCount)
-	lost := make([]bool, cfg.StripeCount)
+	lossYears := make([]int, len(classes))
+	stripesLost := make([]int64, len(classes))
+	anyLossYears := 0
+	lossThisYear := make([]bool, len(classes))
+	failed := make([]int16, total)
+	lost := make([]bool, total)
 	down := make([]bool, N)
 	lives := make([]int32, N)
 	var lostList []int32
@@ -217,20 +284,23 @@ func MonteCarlo(cfg MonteCarloConfig) (MonteCarloResult, error) {
 		}
 		heap.Init(&q)
 		queueFree := 0.0 // when the shared repair bandwidth is next free
-		lossThisYear := false
+		for i := range lossThisYear {
+			lossThisYear[i] = false
+		}
 		fail := func(i int, at float64) {
 			if down[i] {
 				return
 			}
 			down[i] = true
+			lives[i]++ // a pending failure of the life a rack burst ended is void
 			res.NodeFailures++
 			for _, s := range onNode[i] {
 				failed[s]++
-				if int(failed[s]) > cfg.M && !lost[s] {
+				if failed[s] > tolerates[s] && !lost[s] {
 					lost[s] = true
 					lostList = append(lostList, s)
-					res.StripesLost++
-					lossThisYear = true
+					stripesLost[classOf[s]]++
+					lossThisYear[classOf[s]] = true
 				}
 			}
 			var done float64
@@ -271,8 +341,15 @@ func MonteCarlo(cfg MonteCarloConfig) (MonteCarloResult, error) {
 			}
 		}
 		res.Trials++
-		if lossThisYear {
-			res.LossYears++
+		anyLoss := false
+		for i, l := range lossThisYear {
+			if l {
+				lossYears[i]++
+				anyLoss = true
+			}
+		}
+		if anyLoss {
+			anyLossYears++
 		}
 	}
 	if cfg.Progress != nil {
@@ -281,18 +358,37 @@ func MonteCarlo(cfg MonteCarloConfig) (MonteCarloResult, error) {
 	if res.Trials == 0 {
 		return res, fmt.Errorf("%w: no trial finished", ErrInvalidParams)
 	}
-	p := float64(res.LossYears) / float64(res.Trials)
-	lo, hi := wilson(res.LossYears, res.Trials)
-	res.Result = Result{Model: "montecarlo", AnnualLossProbability: p, Nines: Nines(p), Interval: &[2]float64{lo, hi}}
-	if res.LossYears == 0 {
-		// No loss seen: all the simulation can say is an upper bound on the
-		// probability, so the nines it reports are a lower bound.
-		res.Nines = Nines(hi)
-		res.Note = fmt.Sprintf("no loss in %d simulated years: probability < %.2g, nines ≥ %.2f (95%%)", res.Trials, hi, res.Nines)
-	}
+	res.LossYears, res.StripesLost = lossYears[0], stripesLost[0]
+	res.Result = yearsResult(lossYears[0], res.Trials)
 	res.LossPerStripe = float64(res.StripesLost) / float64(res.Trials) / float64(cfg.StripeCount)
 	res.RepairBytesYear /= float64(res.Trials)
+	for i, c := range cfg.Classes {
+		res.Classes = append(res.Classes, MonteCarloClassResult{
+			Result: yearsResult(lossYears[i+1], res.Trials),
+			K:      c.K, M: c.M, Stripes: c.Count, LossYears: lossYears[i+1], StripesLost: stripesLost[i+1],
+			LossPerStripe: float64(stripesLost[i+1]) / float64(res.Trials) / float64(c.Count),
+		})
+	}
+	if len(cfg.Classes) > 0 {
+		a := yearsResult(anyLossYears, res.Trials)
+		res.Any = &a
+	}
 	return res, nil
+}
+
+// yearsResult is the simulation's figure for loss in lossYears of trials
+// years, with its 95% Wilson interval.
+func yearsResult(lossYears, trials int) Result {
+	p := float64(lossYears) / float64(trials)
+	lo, hi := wilson(lossYears, trials)
+	r := Result{Model: "montecarlo", AnnualLossProbability: p, Nines: Nines(p), Interval: &[2]float64{lo, hi}}
+	if lossYears == 0 {
+		// No loss seen: all the simulation can say is an upper bound on the
+		// probability, so the nines it reports are a lower bound.
+		r.Nines = Nines(hi)
+		r.Note = fmt.Sprintf("no loss in %d simulated years: probability < %.2g, nines ≥ %.2f (95%%)", trials, hi, r.Nines)
+	}
+	return r
 }
 
 // wilson is the 95% Wilson score interval of k successes in n trials.

@@ -116,3 +116,29 @@ func Nines(p float64) float64 {
 	}
 	return n
 }
+
+// Copies is the coding shale gives a small segment beside p's K+M (object
+// size at most object.Config.ReplicateMax): M+1 full copies, coded 1+M, on
+// the same cluster, its nodes failing and repaired as p's. stripes is how
+// many such segments the cluster holds (0: p.Stripes). With domain
+// failures its PerDomain is placement's cap for M+1 shards
+// (ceil((M+1)/domains)), never more than p.PerDomain when that is set.
+func (p Params) Copies(stripes int64) Params {
+	c := p
+	c.K = 1
+	if stripes > 0 {
+		c.Stripes = stripes
+	}
+	c.PerDomain = 0
+	if p.DomainRate > 0 && p.Domains > 0 {
+		n := c.K + c.M
+		c.PerDomain = int(math.Ceil(float64(n) / float64(min(p.Domains, n))))
+		if p.PerDomain > 0 {
+			c.PerDomain = min(c.PerDomain, p.PerDomain)
+		}
+	}
+	return c
+}
+
+// Overhead is the raw bytes stored per byte of data: (K+M)/K, M+1 for copies.
+func (p Params) Overhead() float64 { return float64(p.K+p.M) / float64(p.K) }

@@ -37,6 +37,10 @@ type durabilityJSON struct {
 	} `json:"params"`
 	Results []struct {
 		AnnualLossProbability float64 `json:"annual_loss_probability"`
+		// Any: Monte Carlo's years in which any class lost data.
+		Any *struct {
+			AnnualLossProbability float64 `json:"annual_loss_probability"`
+		} `json:"any"`
 	} `json:"results"`
 	MetaParams struct {
 		Replicas  int   `json:"replicas"`
@@ -47,11 +51,32 @@ type durabilityJSON struct {
 		LostAt                int     `json:"lost_at"`
 	} `json:"meta"`
 	Combined []struct {
-		Data                  float64 `json:"data_annual_loss_probability"`
-		AnnualLossProbability float64 `json:"annual_loss_probability"`
+		Data                  float64  `json:"data_annual_loss_probability"`
+		Bound                 bool     `json:"data_is_upper_bound"`
+		Erasure               float64  `json:"erasure_annual_loss_probability"`
+		Copies                *float64 `json:"copies_annual_loss_probability"`
+		AnnualLossProbability float64  `json:"annual_loss_probability"`
 	} `json:"combined"`
-	Dominant string `json:"dominant"`
-	Summary  string `json:"summary"`
+	Overhead         float64 `json:"overhead"`
+	ReplicateMax     int64   `json:"replicate_max"`
+	ReplicateMaxFrom string  `json:"replicate_max_from"`
+	Copies           *struct {
+		Params struct {
+			K, M    int
+			Stripes int64
+		} `json:"params"`
+		Overhead float64 `json:"overhead"`
+		Results  []struct {
+			Model                 string  `json:"model"`
+			AnnualLossProbability float64 `json:"annual_loss_probability"`
+			K                     int     `json:"k"`
+			LossYears             int     `json:"loss_years"`
+		} `json:"results"`
+	} `json:"copies"`
+	CopiesNote string   `json:"copies_note"`
+	Dominant   string   `json:"dominant"`
+	Weakest    []string `json:"weakest"`
+	Summary    string   `json:"summary"`
 }
 
 func parseDurabilityJSON(t *testing.T, out string) durabilityJSON {
@@ -110,8 +135,8 @@ func TestDurabilityIncludesMetadata(t *testing.T) {
 			t.Fatalf("%s replicas: %d combined figures for %d results", r, len(d.Combined), len(d.Results))
 		}
 		for i, c := range d.Combined {
-			if c.Data != d.Results[i].AnnualLossProbability || c.AnnualLossProbability < c.Data || c.AnnualLossProbability < d.Meta.AnnualLossProbability {
-				t.Errorf("%s replicas: combined %g below a part (data %g, meta %g)", r, c.AnnualLossProbability, c.Data, d.Meta.AnnualLossProbability)
+			if c.Erasure != d.Results[i].AnnualLossProbability || c.Data < c.Erasure || c.AnnualLossProbability < c.Data || c.AnnualLossProbability < d.Meta.AnnualLossProbability {
+				t.Errorf("%s replicas: combined %g below a part (data %g, k+m %g, meta %g)", r, c.AnnualLossProbability, c.Data, c.Erasure, d.Meta.AnnualLossProbability)
 			}
 		}
 		if want := map[string]string{"1": "metadata", "3": "metadata", "5": "data"}[r]; d.Dominant != want {
@@ -212,5 +237,29 @@ func TestDurabilityFromClusterFile(t *testing.T) {
 	out = runDurabilityCmd(t, "--data", dir, "--model", "markov", "--meta-replicas", "5")
 	if !strings.Contains(out, "metadata: 5 raft replicas") || !strings.Contains(out, "(from --meta-replicas)") {
 		t.Errorf("--meta-replicas over the cluster file:\n%s", out)
+	}
+
+	// Small objects as copies: the gateway's --replicate-max from the
+	// cluster file's gateway args, else the gateway's default.
+	d = run(file)
+	if d.ReplicateMax != 64<<10 || d.Copies == nil || d.Copies.Params.M != 3 || !strings.Contains(d.ReplicateMaxFrom, "does not set --replicate-max") {
+		t.Errorf("gateway args without --replicate-max: %d from %q, copies %+v", d.ReplicateMax, d.ReplicateMaxFrom, d.Copies)
+	}
+	g := file
+	g.GatewayArgs = []string{"gateway", "--listen", "127.0.0.1:0", "--replicate-max", "0"}
+	if d := run(g); d.ReplicateMax != 0 || d.Copies != nil || d.ReplicateMaxFrom != "the gateway's --replicate-max in cluster.json" {
+		t.Errorf("gateway --replicate-max 0: %d from %q, copies %+v", d.ReplicateMax, d.ReplicateMaxFrom, d.Copies)
+	}
+	g.GatewayArgs = []string{"gateway", "--replicate-max=131072", "--block-size", "65536"}
+	if d := run(g); d.ReplicateMax != 131072 || d.Copies == nil {
+		t.Errorf("gateway --replicate-max=131072: %d, copies %+v", d.ReplicateMax, d.Copies)
+	}
+	g.GatewayArgs = []string{"gateway", "--replicate-max", "0"}
+	if err := devcluster.Write(dir, g); err != nil {
+		t.Fatal(err)
+	}
+	out = runDurabilityCmd(t, "--data", dir, "--model", "markov", "--replicate-max", "4096")
+	if !strings.Contains(out, "small objects: objects and parts up to 4 KiB (--replicate-max) as 1+3 copies, overhead 4.00x") {
+		t.Errorf("--replicate-max over the cluster file:\n%s", out)
 	}
 }
