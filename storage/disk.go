@@ -51,7 +51,8 @@ type DiskConfig struct {
 	// FS holds every file of the store: FORMAT, shard and temporary files,
 	// and the pebble index. Default privfs.New(): the operating system's,
 	// creating files 0600 and directories 0700. Tests wrap it (errorfs) to
-	// fail shard files and the index alike.
+	// fail shard files and the index alike. Only with the default does
+	// GetRaw open shard files with os.Open (see GetRaw).
 	FS vfs.FS
 	// BufferSize is the copy buffer of Put, in bytes. Default 256 KiB.
 	BufferSize int
@@ -104,6 +105,7 @@ const lockStripes = 1024
 type Disk struct {
 	cfg      DiskConfig
 	fs       vfs.FS
+	osFiles  bool // fs is the default (the operating system's): GetRaw opens shard files with os.Open
 	dir      string
 	token    string // random per open: names of this process's temporary files
 	seq      atomic.Uint64
@@ -146,10 +148,11 @@ var _ Store = (*Disk)(nil)
 // ErrFormat. After an unclean stop the index is reconciled with the files
 // before OpenDisk returns (see Recovery).
 func OpenDisk(cfg DiskConfig) (*Disk, error) {
+	osFiles := cfg.FS == nil
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	d := &Disk{cfg: cfg, fs: cfg.FS, dir: cfg.Dir}
+	d := &Disk{cfg: cfg, fs: cfg.FS, dir: cfg.Dir, osFiles: osFiles}
 	var tok [4]byte
 	if _, err := rand.Read(tok[:]); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", d.dir, err)

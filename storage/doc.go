@@ -33,7 +33,11 @@
 //   - Verified before stored, verified when read: Put streams through an
 //     erasure.Verifier and refuses a corrupt or truncated stream with
 //     *CorruptError, keeping nothing; every record a Get returns has passed
-//     its checksum before any of its bytes are handed out.
+//     its checksum before any of its bytes are handed out. Disk.GetRaw is
+//     the one exception, by contract: it hands out the stored bytes
+//     unverified (after checking the range and the file's size against the
+//     index), for a node to send to a reader that verifies every record
+//     itself (see storage/remote); the scrubber finds rot nobody reads.
 //   - Durable before acknowledged: an inline Put commits entry and bytes
 //     in one synced batch (concurrent ones share pebble's WAL sync). A
 //     file Put writes a temporary file, fsyncs it,
