@@ -188,9 +188,11 @@ func (c *Client) Put(ctx context.Context, id string, r io.Reader) (storage.Info,
 	return info, nil
 }
 
-// Get streams bytes [off, off+n) of the shard. The returned reader reports
-// corruption the node found mid-stream as *storage.CorruptError, and a
-// stream cut short as io.ErrUnexpectedEOF, never as a clean EOF.
+// Get streams bytes [off, off+n) of the shard. The node may send them as
+// stored, unverified (see the package comment): the caller verifies every
+// record it uses. The returned reader reports corruption the node found
+// mid-stream as *storage.CorruptError, and a stream cut short as
+// io.ErrUnexpectedEOF (or the transport's error), never as a clean EOF.
 func (c *Client) Get(ctx context.Context, id string, off, n int64) (io.ReadCloser, error) {
 	if err := checkID(id); err != nil {
 		return nil, fmt.Errorf("remote get %s: %w", id, err)
@@ -206,16 +208,31 @@ func (c *Client) Get(ctx context.Context, id string, off, n int64) (io.ReadClose
 		defer drain(resp)
 		return nil, fmt.Errorf("remote get %s on %s: %w", id, c.base, readError(resp))
 	}
-	return &bodyReader{resp: resp, id: id, node: c.base}, nil
+	b := &bodyReader{resp: resp, id: id, node: c.base, length: -1}
+	if _, chunked := resp.Trailer[trailerBytes]; !chunked {
+		// The raw form: the body is the range, Content-Length long.
+		switch {
+		case resp.ContentLength < 0:
+			drain(resp)
+			return nil, fmt.Errorf("remote get %s on %s: answer has neither a length nor a %s trailer", id, c.base, trailerBytes)
+		case n >= 0 && resp.ContentLength != n:
+			drain(resp)
+			return nil, fmt.Errorf("remote get %s on %s: node answers %d bytes for a range of %d", id, c.base, resp.ContentLength, n)
+		}
+		b.length = resp.ContentLength
+	}
+	return b, nil
 }
 
-// bodyReader checks a GET's trailers at EOF.
+// bodyReader checks a GET's end: the trailers of the chunked form, the
+// byte count of the raw form.
 type bodyReader struct {
-	resp *http.Response
-	id   string
-	node string
-	n    int64 // bytes read so far
-	err  error // sticky final error (io.EOF on a verified end)
+	resp   *http.Response
+	id     string
+	node   string
+	length int64 // raw form: Content-Length; -1 for the chunked form
+	n      int64 // bytes read so far
+	err    error // sticky final error (io.EOF on a verified end)
 
 	closeOnce sync.Once
 }
@@ -242,6 +259,12 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 
 // end decides whether the body's EOF is the true end of the range.
 func (b *bodyReader) end() error {
+	if b.length >= 0 {
+		if b.n != b.length {
+			return fmt.Errorf("remote get %s from %s: got %d of %d bytes: %w", b.id, b.node, b.n, b.length, io.ErrUnexpectedEOF)
+		}
+		return io.EOF
+	}
 	if s := b.resp.Trailer.Get(trailerError); s != "" {
 		var we wireError
 		if err := json.Unmarshal([]byte(s), &we); err != nil {
