@@ -134,13 +134,18 @@ func BenchmarkPut(b *testing.B) {
 }
 
 // BenchmarkGet: raw read vs storage.Disk.Get vs Get through the HTTP
-// service vs a bare HTTP stream from memory (page cache warm), interleaved.
+// service (the node sending the file as stored, with sendfile: "remote";
+// the node verifying every record, HandlerConfig.VerifyReads:
+// "remote-verify") vs a bare HTTP stream from memory (page cache warm),
+// interleaved.
 func BenchmarkGet(b *testing.B) {
 	data := benchStream(b)
 	p := filepath.Join(b.TempDir(), "f")
 	rawWrite(b, p, data)
 	d := openBenchDisk(b)
-	c := NewClient(serve(b, openBenchDisk(b), HandlerConfig{}).URL, testNode, secret, nil)
+	nd := openBenchDisk(b)
+	c := NewClient(serve(b, nd, HandlerConfig{}).URL, testNode, secret, nil)
+	cv := NewClient(serve(b, nd, HandlerConfig{VerifyReads: true}).URL, testNode, secret, nil)
 	for _, s := range []storage.Store{d, c} {
 		if _, err := s.Put(b.Context(), "s", bytes.NewReader(data)); err != nil {
 			b.Fatal(err)
@@ -185,6 +190,7 @@ func BenchmarkGet(b *testing.B) {
 		}},
 		{"disk", get(d)},
 		{"remote", get(c)},
+		{"remote-verify", get(cv)},
 		{"http", func(int) {
 			resp, err := http.Get(bare.URL)
 			if err != nil {
