@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/meta"
@@ -18,6 +20,20 @@ import (
 // the same signed node clients a gateway uses. The two adapters below only
 // translate between object's and storage/remote's descriptions of the
 // request.
+
+// repairOnNodesEnv names the environment variable that sets meta's
+// --repair-on-nodes default (`shale dev` passes its environment to every
+// child, so it switches a whole dev cluster, and `shale bench repair`'s).
+const repairOnNodesEnv = "SHALE_REPAIR_ON_NODES"
+
+// repairOnNodesDefault is $SHALE_REPAIR_ON_NODES as a bool (1, 0, true,
+// false, …), else true: the meta leader, which answers every request's
+// metadata, then carries no shard bytes for repair (docs/bench/repair.md
+// has what it did to speed, CPU and foreground latency).
+func repairOnNodesDefault() bool {
+	v, err := strconv.ParseBool(os.Getenv(repairOnNodesEnv))
+	return err != nil || v
+}
 
 // rebuildingDialer is a nodeDialer whose stores can rebuild shards on their
 // node.
