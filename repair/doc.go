@@ -65,5 +65,6 @@
 // from the node going out.
 //
 // What it does not do: rebuild shards itself (object.Coordinator.RepairObject
-// reuses the write path for that) or decide node states (meta does).
+// does, reusing the write path or having the shard's new node rebuild it) or
+// decide node states (meta does).
 package repair
