@@ -376,12 +376,11 @@ func (l *Loop) repairAll(ctx context.Context, cands []Candidate, badByKey map[st
 			rr, err := l.rep.RepairObject(gctx, c.Bucket, c.Key, badByKey[k], nil)
 			gone := errors.Is(err, meta.ErrNoSuchKey) || errors.Is(err, meta.ErrNoSuchBucket)
 			whole := err == nil && !rr.Conflict && rr.Remaining == 0
-			if whole && (queued[k] || len(badByKey[k]) > 0) {
-				if err := l.md.ResolveDegraded(gctx, c.Bucket, c.Key, rr.Generation); err != nil {
-					return err
-				}
-			}
 			l.record(rr, err, gone, gone || whole, c.LostBytes)
+			var rerr error // of ResolveDegraded
+			if whole && (queued[k] || len(badByKey[k]) > 0) {
+				rerr = l.md.ResolveDegraded(gctx, c.Bucket, c.Key, rr.Generation)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			res.Shards += rr.Rebuilt
@@ -398,6 +397,9 @@ func (l *Loop) repairAll(ctx context.Context, cands []Candidate, badByKey map[st
 				res.Conflicts++ // the next pass looks at the new version
 			case rr.Remaining == 0:
 				res.Repaired++
+				if rerr != nil {
+					return rerr
+				}
 				l.forget(k)
 			}
 			return nil
