@@ -53,8 +53,10 @@ type RepairResult struct {
 // versions are ignored). For each segment it chooses new nodes with
 // placement.Replace (a bad shard on a still placeable node may be rewritten
 // there under a new id), rebuilds only the lost shards from k healthy ones,
-// streams them into the new nodes' Put (which verify them as they store),
-// and commits all segments with one compare-and-swap on the manifest's
+// streams them into the new nodes' Put (which verify them as they store) —
+// or, for a segment with one shard to re-create and a new node whose store
+// is a ShardRebuilder, has that node rebuild it from its peers, falling back
+// to rebuilding here when it does not succeed cleanly — and commits all segments with one compare-and-swap on the manifest's
 // generation. A shard whose write to its new node fails (the node may have
 // died without the map knowing yet) is placed again without that node and
 // rebuilt once more, up to repairRetries times; only what still fails then
