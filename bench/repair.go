@@ -175,6 +175,11 @@ type RepairResult struct {
 	RepairMBps        float64 `json:"repair_mbps"`     // BytesRepaired / time-to-repair, 10^6 bytes/s
 	RepairFailures    int64   `json:"repair_failures"` // object repairs that failed and were retried
 	RepairConflicts   int64   `json:"repair_conflicts"`
+	// CPUSeconds is the user+system CPU time of the cluster's processes
+	// (meta replicas, gateway, surviving nodes; from /proc) between the
+	// kill and the status that showed the cluster whole: repair and the
+	// foreground GETs of that window. 0 when it could not be read.
+	CPUSeconds float64 `json:"cpu_s"`
 
 	FGSize        int64   `json:"fg_size"`
 	FGConcurrency int     `json:"fg_concurrency"`
@@ -267,6 +272,25 @@ type repairCluster interface {
 	Kill(ctx context.Context, node cluster.NodeID) error
 	// Out marks the node out (`shale admin out`).
 	Out(ctx context.Context, node cluster.NodeID) error
+}
+
+// cpuSampler is a repairCluster that can read its processes' CPU time:
+// seconds of user+system time by pid, for the processes alive.
+type cpuSampler interface {
+	CPU() map[int]float64
+}
+
+// cpuSince sums the CPU time processes alive in both samples spent
+// between them (a process that died in between, such as the victim, is
+// left out).
+func cpuSince(before, after map[int]float64) float64 {
+	var sum float64
+	for pid, a := range after {
+		if b, ok := before[pid]; ok && a >= b {
+			sum += a - b
+		}
+	}
+	return sum
 }
 
 // Repair starts a `shale dev` cluster under cfg.Dir, fills it, measures
@@ -374,6 +398,11 @@ func runRepair(ctx context.Context, cfg RepairConfig, cl repairCluster) (RepairR
 
 	// Kill, out, and the during-repair window beside the wait.
 	res.LoadKill = loadAvg()
+	cs, sampled := cl.(cpuSampler)
+	var cpu0 map[int]float64
+	if sampled {
+		cpu0 = cs.CPU()
+	}
 	killAt := time.Now()
 	if err := cl.Kill(ctx, victim.ID); err != nil {
 		return RepairResult{}, err
@@ -391,6 +420,9 @@ func runRepair(ctx context.Context, cfg RepairConfig, cl repairCluster) (RepairR
 		fgEnd = time.Now()
 	})
 	doneAt, last, werr := waitRepaired(ctx, cfg, cl, killAt, base0, &res)
+	if sampled {
+		res.CPUSeconds = cpuSince(cpu0, cs.CPU())
+	}
 	wg.Wait()
 	res.FGRepair = during.S3Stats
 	res.FGRepairOverlap = doneAt.IsZero() || doneAt.After(fgEnd)
@@ -651,6 +683,9 @@ func WriteRepairTable(w io.Writer, r RepairResult) error {
 	fmt.Fprintf(tw, "shards re-created\t%d\n", r.ShardsRepaired)
 	fmt.Fprintf(tw, "bytes re-created\t%s\n", formatGiB(r.BytesRepaired))
 	fmt.Fprintf(tw, "repair throughput\t%.1f MB/s\n", r.RepairMBps)
+	if r.CPUSeconds > 0 {
+		fmt.Fprintf(tw, "cluster CPU, kill → whole (repair and foreground)\t%.1f s\n", r.CPUSeconds)
+	}
 	if r.RepairFailures > 0 || r.RepairConflicts > 0 {
 		fmt.Fprintf(tw, "repair failures / conflicts\t%d / %d\n", r.RepairFailures, r.RepairConflicts)
 	}
@@ -827,6 +862,57 @@ func (dc *devCluster) Kill(ctx context.Context, node cluster.NodeID) error {
 		}
 	}
 	return nil
+}
+
+// CPU reads the user+system CPU time of the cluster's processes (meta
+// replicas, gateway, nodes) from /proc/PID/stat, in seconds by pid; pids
+// that cannot be read (a dead node) are left out.
+func (dc *devCluster) CPU() map[int]float64 {
+	pids := []int{dc.file.GatewayPID, dc.file.MetaPID}
+	for _, m := range dc.file.Metas {
+		pids = append(pids, m.PID)
+	}
+	for _, n := range dc.file.Nodes {
+		pids = append(pids, n.PID)
+	}
+	out := map[int]float64{}
+	for _, pid := range pids {
+		if pid <= 0 {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		if t, ok := parseStatCPU(string(b)); ok {
+			out[pid] = t
+		}
+	}
+	return out
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
+
+// parseStatCPU returns utime+stime of a /proc/PID/stat line, in seconds.
+func parseStatCPU(s string) (float64, bool) {
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	// After the comm: state(0) ppid pgrp session tty tpgid flags minflt
+	// cminflt majflt cmajflt utime(11) stime(12).
+	if len(f) < 13 {
+		return 0, false
+	}
+	u, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return float64(u+st) / clockTicks, true
 }
 
 // procAlive reports whether pid runs and is not a zombie.

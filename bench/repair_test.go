@@ -313,3 +313,18 @@ func TestRepairFormatting(t *testing.T) {
 		t.Errorf("FormatHealthy(nil) = %q", got)
 	}
 }
+
+func TestParseStatCPU(t *testing.T) {
+	// A comm with spaces and a parenthesis, as /proc allows.
+	line := "4242 (shale (x) y) S 1 4242 4242 0 -1 4194560 2222 0 0 0 1234 566 0 0 20 0 9 0 100 0 0"
+	got, ok := parseStatCPU(line)
+	if !ok || got != 18.0 {
+		t.Fatalf("parseStatCPU = %v, %v; want 18 s (1234+566 ticks)", got, ok)
+	}
+	if _, ok := parseStatCPU("4242 (shale) S 1"); ok {
+		t.Fatal("a short line parsed")
+	}
+	if got := cpuSince(map[int]float64{1: 2, 2: 5}, map[int]float64{1: 3.5, 3: 9}); got != 1.5 {
+		t.Fatalf("cpuSince = %v, want 1.5 (pid 2 died, pid 3 is new)", got)
+	}
+}

@@ -354,12 +354,33 @@ func readJSON(path string, v any) error {
 }
 
 func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ps, err := freePorts(1)
 	if err != nil {
 		return "", err
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return ps[0], nil
+}
+
+// freePorts returns n distinct free loopback addresses: it holds each
+// listener until it has them all, so no two are the same port (picking
+// one at a time can hand out a port just released twice).
+func freePorts(n int) ([]string, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	var out []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+		out = append(out, ln.Addr().String())
+	}
+	return out, nil
 }
 
 // newClients builds the S3 clients: the SDK with the settings an application

@@ -73,15 +73,12 @@ func newMetaGroup(t testing.TB, n int, extra ...string) *metaGroup {
 	}
 	g := &metaGroup{t: t, secret: secret}
 	var peers []string
+	addrs, err := freePorts(2 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range n {
-		api, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		raftAddr, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
+		api, raftAddr := addrs[2*i], addrs[2*i+1]
 		id := fmt.Sprintf("meta-%d", i+1)
 		r := &metaRep{id: id, zone: fmt.Sprintf("z%d", i+1), api: api, raft: raftAddr,
 			data: filepath.Join(dir, id), log: filepath.Join(dir, id+".log")}

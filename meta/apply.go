@@ -134,7 +134,7 @@ func (s *Store) applyLocked(index uint64, c *Command) (Result, error) {
 	if c.Request != "" && !dup {
 		_ = t.b.Set(requestKey(c.Request), mustJSON(requestRecord{Time: t.now, Result: res, Op: c.Op}), nil)
 		_ = t.b.Set(requestAgeKey(t.now, c.Request), nil, nil)
-		if err := s.pruneRequests(t); err != nil {
+		if err := s.pruneRequests(t, index); err != nil {
 			t.b.Close()
 			return Result{}, fmt.Errorf("%s: %w", c.Op, err)
 		}
@@ -242,18 +242,30 @@ func (s *Store) requestResult(id string) (requestRecord, bool, error) {
 	return rec, true, nil
 }
 
-// pruneRequests forgets, in t's batch, up to pruneBatch request records
-// older than RequestRetention before t.now. It reads only the store and
-// the command's time, so every replica forgets the same ones.
-func (s *Store) pruneRequests(t *txn) error {
-	const pruneBatch = 64
+// pruneRequests forgets, in t's batch, request records older than
+// RequestRetention before t.now. It reads only the store, the command's
+// time and its log index, so every replica forgets the same ones.
+func (s *Store) pruneRequests(t *txn, index uint64) error {
+	// An iterator per command costs a replica more than the rest of a
+	// small commit's apply: replicas prune every pruneEvery-th log index
+	// (the same entries on every replica, so their stores stay equal),
+	// up to pruneBatch records, as many as pruneEvery commands add; the
+	// single-process store (index 0) prunes a smaller batch every time.
+	const pruneEvery, pruneBatch = 16, 1024
+	limit := pruneBatch
+	switch {
+	case index == 0:
+		limit = pruneBatch / pruneEvery
+	case index%pruneEvery != 0:
+		return nil
+	}
 	hi := cat(pfxRequestAge, timeKey(t.now.Add(-s.cfg.RequestRetention)))
 	n := 0
 	return s.scan(context.Background(), pfxRequestAge, hi, func(k, _ []byte) (bool, error) {
 		_ = t.b.Delete(k, nil)
 		_ = t.b.Delete(requestKey(string(k[len(pfxRequestAge)+8:])), nil)
 		n++
-		return n < pruneBatch, nil
+		return n < limit, nil
 	})
 }
 

@@ -2,6 +2,7 @@ package meta_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -221,5 +222,47 @@ func TestRequestRecordsAreBounded(t *testing.T) {
 	m, err := s.Commit(r1, manifestFor("b", "k", "one"))
 	if err != nil || m.Generation <= first.Generation {
 		t.Fatalf("retry after the retention: %v, generation %d (first %d): still remembered", err, m.Generation, first.Generation)
+	}
+}
+
+// TestReplicasPruneRequestRecords: a replica forgets request records past
+// the retention at its next log index that is a multiple of 16, whatever
+// command lands there — and a retry before that still gets its first
+// result.
+func TestReplicasPruneRequestRecords(t *testing.T) {
+	s := openT(t, meta.Config{FS: vfs.NewMem(), RequestRetention: time.Minute, Replica: true})
+	if _, err := s.Apply(1, meta.Command{Op: meta.OpCreateBucket, Time: t0, Bucket: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	m := manifestFor("b", "k", "one")
+	first, err := s.Apply(2, meta.Command{Op: meta.OpCommit, Time: t0, Manifest: &m, Request: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := t0.Add(2 * time.Minute)
+	idx := uint64(3)
+	for ; idx%16 != 15; idx++ { // requests up to index 15: no prune yet
+		o := manifestFor("b", fmt.Sprintf("o%d", idx), "x")
+		if _, err := s.Apply(idx, meta.Command{Op: meta.OpCommit, Time: later, Manifest: &o, Request: fmt.Sprintf("q%d", idx)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	retry := func(i uint64) meta.Result {
+		r, err := s.Apply(i, meta.Command{Op: meta.OpCommit, Time: later, Manifest: &m, Request: "r1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := retry(idx); r.Manifest.Generation != first.Manifest.Generation {
+		t.Fatalf("retry at index %d applied again (generation %d, first %d): pruned off schedule", idx, r.Manifest.Generation, first.Manifest.Generation)
+	}
+	// Index 16 prunes r1 (older than the retention) before recording q16.
+	o := manifestFor("b", "o16", "x")
+	if _, err := s.Apply(16, meta.Command{Op: meta.OpCommit, Time: later, Manifest: &o, Request: "q16"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := retry(17); r.Manifest.Generation == first.Manifest.Generation {
+		t.Fatal("r1 still remembered after index 16: replicas never prune")
 	}
 }

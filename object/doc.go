@@ -19,6 +19,13 @@
 //     manifest may be committed (Config.WriteQuorum, k+1 by default, never
 //     below k). A version committed with fewer than k+m shards is "degraded":
 //     its missing shards carry Node "" and meta queues it for repair.
+//   - Node-side rebuild: RepairObject asks a lost shard's new node, when its
+//     store is a ShardRebuilder, to re-create the shard itself from the
+//     segment's other shards (the node runs a LocalRebuilder: the same
+//     record and summary checks as the coordinator, a durable write to its
+//     own store); the shard enters the manifest only once the node has
+//     answered it is durable, and anything but a clean success is rebuilt
+//     by the coordinator instead.
 //   - Garbage: a shard no manifest references. A PUT that fails before its
 //     commit queues every shard it may have written as garbage; garbage
 //     collection deletes it from its node once its NotBefore has passed.

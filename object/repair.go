@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/erasure"
@@ -52,8 +53,10 @@ type RepairResult struct {
 // versions are ignored). For each segment it chooses new nodes with
 // placement.Replace (a bad shard on a still placeable node may be rewritten
 // there under a new id), rebuilds only the lost shards from k healthy ones,
-// streams them into the new nodes' Put (which verify them as they store),
-// and commits all segments with one compare-and-swap on the manifest's
+// streams them into the new nodes' Put (which verify them as they store) —
+// or, for a segment with one shard to re-create and a new node whose store
+// is a ShardRebuilder, has that node rebuild it from its peers, falling back
+// to rebuilding here when it does not succeed cleanly — and commits all segments with one compare-and-swap on the manifest's
 // generation. A shard whose write to its new node fails (the node may have
 // died without the map knowing yet) is placed again without that node and
 // rebuilt once more, up to repairRetries times; only what still fails then
@@ -324,6 +327,25 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 		ids[i] = fmt.Sprintf("%s.%d.%d.r%s", man.VersionID, seg.Number, i, suffix)
 	}
 
+	// One shard to re-create (one node lost): its new node rebuilds it
+	// itself when it can, which saves the trip of every rebuilt byte
+	// through this process. Anything but a clean success there falls
+	// back to rebuilding here, which reads around bad sources and reports
+	// them, under a fresh id.
+	if len(todo) == 1 && targets[todo[0]] != "" {
+		i := todo[0]
+		if ref, ok := c.rebuildOnTarget(ctx, mp, man, si, cd, lostIdx, i, targets[i], ids[i]); ok {
+			at.refs = append(at.refs, ref)
+			return at, nil
+		}
+		suffix, err := c.shortID()
+		if err != nil {
+			at.remaining = len(todo)
+			return at, err
+		}
+		ids[i] = fmt.Sprintf("%s.%d.%d.r%s", man.VersionID, seg.Number, i, suffix)
+	}
+
 	fan := c.startFanout(ctx, mp, targets, ids)
 	at.fan = fan
 	var (
@@ -344,25 +366,7 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 		fan.cancel(errNothingToRebuild)
 		return at, fan.errs()
 	}
-	exclude := map[int]bool{}
-	for _, i := range lostIdx {
-		exclude[i] = true
-	}
-	// Read from Up nodes only when k of them hold healthy shards: draining
-	// and full nodes are busy enough already.
-	up := 0
-	for i, r := range seg.Shards {
-		if n, ok := mp.Node(r.Node); ok && !exclude[i] && n.State == cluster.Up {
-			up++
-		}
-	}
-	if up >= seg.K {
-		for i, r := range seg.Shards {
-			if n, ok := mp.Node(r.Node); !ok || n.State != cluster.Up {
-				exclude[i] = true
-			}
-		}
-	}
+	exclude := readExclusions(mp, seg, lostIdx)
 	ws := make([]io.Writer, len(outs))
 	for j, o := range outs {
 		ws[j] = o
@@ -422,6 +426,90 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 		at.refs = append(at.refs, meta.ShardRef{Index: i, Node: s.node, ID: s.id, Size: s.info.Size, Checksum: s.info.Checksum})
 	}
 	return at, fan.errs()
+}
+
+// readExclusions is the set of shards of seg a rebuild must not read: the
+// lost ones, and, when k Up nodes hold healthy shards, those on nodes not
+// Up (draining and full nodes are busy enough already).
+func readExclusions(mp *cluster.Map, seg meta.Segment, lostIdx []int) map[int]bool {
+	exclude := map[int]bool{}
+	for _, i := range lostIdx {
+		exclude[i] = true
+	}
+	up := 0
+	for i, r := range seg.Shards {
+		if n, ok := mp.Node(r.Node); ok && !exclude[i] && n.State == cluster.Up {
+			up++
+		}
+	}
+	if up >= seg.K {
+		for i, r := range seg.Shards {
+			if n, ok := mp.Node(r.Node); !ok || n.State != cluster.Up {
+				exclude[i] = true
+			}
+		}
+	}
+	return exclude
+}
+
+// nodeRebuildTime bounds a node-side rebuild of a shard of shardSize
+// bytes: a floor for the round trips, plus the shard at 1 MiB/s, far
+// below any disk (a stalled node is given up on, and the shard rebuilt
+// here instead).
+func nodeRebuildTime(shardSize int64) time.Duration {
+	return 30*time.Second + time.Duration(shardSize/(1<<20))*time.Second
+}
+
+// rebuildOnTarget asks target, when its store is a ShardRebuilder, to
+// re-create shard i of segment si itself under id from the segment's
+// readable shards (see readExclusions), and returns the new shard's ref
+// once the node has it durably. ok is false when the node cannot rebuild
+// or did not succeed cleanly (the caller then rebuilds here); whatever the
+// attempt may have left on the node is queued as garbage.
+func (c *Coordinator) rebuildOnTarget(ctx context.Context, mp *cluster.Map, man meta.Manifest, si int, cd *erasure.Codec, lostIdx []int, i int, target cluster.NodeID, id string) (ref meta.ShardRef, ok bool) {
+	n, known := mp.Node(target)
+	if !known {
+		return ref, false
+	}
+	st, err := c.nodes.Store(n)
+	if err != nil {
+		return ref, false
+	}
+	rb, can := st.(ShardRebuilder)
+	if !can {
+		return ref, false
+	}
+	seg := man.Segments[si]
+	exclude := readExclusions(mp, seg, lostIdx)
+	exclude[i] = true
+	req := ShardRebuild{Segment: seg, Index: i}
+	req.Segment.Shards = slices.Clone(seg.Shards)
+	seen := map[cluster.NodeID]bool{}
+	for j, r := range req.Segment.Shards {
+		src, readable := mp.Node(r.Node)
+		if exclude[j] || r.Node == "" || !readable || !src.State.Readable() {
+			req.Segment.Shards[j].Node = ""
+			continue
+		}
+		if !seen[src.ID] {
+			seen[src.ID] = true
+			req.Nodes = append(req.Nodes, src)
+		}
+	}
+	want := cd.ShardSize(seg.Size)
+	rctx, cancel := context.WithTimeout(ctx, nodeRebuildTime(want))
+	info, err := rb.RebuildShard(rctx, id, req)
+	cancel()
+	if err == nil && info.Size != want {
+		err = fmt.Errorf("%w: %d bytes, want %d", errSizeMismatch, info.Size, want)
+	}
+	if err != nil {
+		// Nothing should be left, but the outcome of a request that
+		// failed on the way back is unknown.
+		_ = c.queueGarbage(ctx, []meta.Garbage{{Node: target, ShardID: id}})
+		return ref, false
+	}
+	return meta.ShardRef{Index: i, Node: target, ID: id, Size: info.Size, Checksum: info.Checksum}, true
 }
 
 // dropWriter passes writes through until the first error, then swallows

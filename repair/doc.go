@@ -12,7 +12,8 @@
 //     out and draining nodes), plans, and repairs with bounded concurrency and
 //     a byte-rate throttle that objects at k or below bypass (urgent mode). It
 //     collects garbage, marks drained nodes out, and reports its progress
-//     back to meta after every object: the candidates and lost bytes left in
+//     back to meta at most every Config.PublishEvery and at the end of each
+//     pass: the candidates and lost bytes left in
 //     the pass (meta's status counts them in the repair queue, since a node
 //     out puts nothing in the degraded queue), the rate, the ETA (bytes left
 //     over the rate) and the time-to-repair.
@@ -64,5 +65,6 @@
 // from the node going out.
 //
 // What it does not do: rebuild shards itself (object.Coordinator.RepairObject
-// reuses the write path for that) or decide node states (meta does).
+// does, reusing the write path or having the shard's new node rebuild it) or
+// decide node states (meta does).
 package repair

@@ -48,6 +48,11 @@ type Config struct {
 	Interval time.Duration
 	// Concurrency is the number of objects repaired at once. Default 2.
 	Concurrency int
+	// PublishEvery is how often, at most, the loop publishes its figures
+	// to meta during a pass (each publication is a replicated write, which
+	// costs about as much as a repair's own commit); the end of every pass
+	// publishes too. Default 1s; negative: after every object.
+	PublishEvery time.Duration
 	// Rate caps repair traffic (bytes of shards re-created per second) so
 	// foreground requests keep their latency. 0: unthrottled. Objects at k
 	// healthy shards or fewer bypass it (urgent mode).
@@ -82,6 +87,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 2
+	}
+	if c.PublishEvery == 0 {
+		c.PublishEvery = time.Second
 	}
 	if c.MaxPerPass <= 0 {
 		c.MaxPerPass = 10_000
@@ -127,6 +135,7 @@ type Loop struct {
 
 	lastFailures int // failures logged last, and when
 	lastLogged   time.Time
+	published    time.Time // when record last published the figures
 }
 
 type sample struct {
@@ -239,11 +248,11 @@ func (l *Loop) repairQueue(ctx context.Context, mp *cluster.Map, now time.Time, 
 		k := objKey(b.Bucket, b.Key)
 		badByKey[k] = append(badByKey[k], b)
 	}
-	cands, err := l.candidates(ctx, mp, now, badByKey, res)
+	cands, queued, err := l.candidates(ctx, mp, now, badByKey, res)
 	if err != nil {
 		return fmt.Errorf("repair pass: %w", err)
 	}
-	first, err := l.repairAll(ctx, cands, badByKey, res)
+	first, err := l.repairAll(ctx, cands, badByKey, queued, res)
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("repair pass: %w", err)
 	}
@@ -257,9 +266,10 @@ func (l *Loop) repairQueue(ctx context.Context, mp *cluster.Map, now time.Time, 
 // candidates assesses every object that may need repair — the degraded
 // queue, plus every object with a shard on an out or draining node, at
 // most MaxPerPass (res.More says there are more) — and returns those that
-// do, setting the queue figures. An object that needs nothing is resolved
-// in meta's degraded queue.
-func (l *Loop) candidates(ctx context.Context, mp *cluster.Map, now time.Time, badByKey map[string][]meta.BadShard, res *PassResult) ([]Candidate, error) {
+// do, setting the queue figures, and the objKeys of those that were in
+// meta's degraded queue. An object that needs nothing is resolved in meta's
+// degraded queue.
+func (l *Loop) candidates(ctx context.Context, mp *cluster.Map, now time.Time, badByKey map[string][]meta.BadShard, res *PassResult) ([]Candidate, map[string]bool, error) {
 	type ref struct{ bucket, key string }
 	seen := map[ref]bool{}
 	var keys []ref
@@ -276,10 +286,12 @@ func (l *Loop) candidates(ctx context.Context, mp *cluster.Map, now time.Time, b
 	}
 	deg, err := l.md.Degraded(ctx, l.cfg.MaxPerPass)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	queued := make(map[string]bool, len(deg))
 	for _, d := range deg {
 		addKey(d.Bucket, d.Key)
+		queued[objKey(d.Bucket, d.Key)] = true
 	}
 	res.More = res.More || len(deg) >= l.cfg.MaxPerPass
 	for _, n := range mp.InState(cluster.Out, cluster.Draining) {
@@ -287,7 +299,7 @@ func (l *Loop) candidates(ctx context.Context, mp *cluster.Map, now time.Time, b
 		for !res.More {
 			sks, err := l.md.NodeShards(ctx, n.ID, after, 1000)
 			if err != nil {
-				return nil, fmt.Errorf("shards of %s: %w", n.ID, err)
+				return nil, nil, fmt.Errorf("shards of %s: %w", n.ID, err)
 			}
 			if len(sks) == 0 {
 				break
@@ -309,7 +321,7 @@ func (l *Loop) candidates(ctx context.Context, mp *cluster.Map, now time.Time, b
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		bad := badByKey[objKey(r.bucket, r.key)]
 		isBad := func(seg, idx int) bool {
@@ -325,7 +337,7 @@ func (l *Loop) candidates(ctx context.Context, mp *cluster.Map, now time.Time, b
 		c, need := Assess(m, mp, isBad, since)
 		if !need {
 			if err := l.md.ResolveDegraded(ctx, m.Bucket, m.Key, m.Generation); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			l.forget(objKey(r.bucket, r.key))
 			continue
@@ -335,14 +347,18 @@ func (l *Loop) candidates(ctx context.Context, mp *cluster.Map, now time.Time, b
 	}
 	res.Candidates = len(cands)
 	l.setQueue(len(cands), queueBytes)
-	return cands, nil
+	return cands, queued, nil
 }
 
 // repairAll repairs cands in Plan's order, Concurrency at a time, through
 // the byte-rate throttle unless urgent, and counts the outcomes into res.
+// An object made whole leaves meta's degraded queue (ResolveDegraded) when
+// it was in it (queued) or had bad reports; an object that entered the
+// queue after the pass read it is resolved by the next pass, which finds it
+// whole. No meta write is made under mu, so the workers' commits overlap.
 // It returns the first repair's error (for logFailures) and the error
 // that stopped it: ctx's, the throttle's or meta's.
-func (l *Loop) repairAll(ctx context.Context, cands []Candidate, badByKey map[string][]meta.BadShard, res *PassResult) (firstErr, err error) {
+func (l *Loop) repairAll(ctx context.Context, cands []Candidate, badByKey map[string][]meta.BadShard, queued map[string]bool, res *PassResult) (firstErr, err error) {
 	var mu sync.Mutex // guards res, firstErr
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(l.cfg.Concurrency)
@@ -360,11 +376,15 @@ func (l *Loop) repairAll(ctx context.Context, cands []Candidate, badByKey map[st
 			rr, err := l.rep.RepairObject(gctx, c.Bucket, c.Key, badByKey[k], nil)
 			gone := errors.Is(err, meta.ErrNoSuchKey) || errors.Is(err, meta.ErrNoSuchBucket)
 			whole := err == nil && !rr.Conflict && rr.Remaining == 0
+			l.record(rr, err, gone, gone || whole, c.LostBytes)
+			var rerr error // of ResolveDegraded
+			if whole && (queued[k] || len(badByKey[k]) > 0) {
+				rerr = l.md.ResolveDegraded(gctx, c.Bucket, c.Key, rr.Generation)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			res.Shards += rr.Rebuilt
 			res.Bytes += rr.Bytes
-			l.record(rr, err, gone, gone || whole, c.LostBytes)
 			switch {
 			case gone:
 				l.forget(k)
@@ -377,8 +397,8 @@ func (l *Loop) repairAll(ctx context.Context, cands []Candidate, badByKey map[st
 				res.Conflicts++ // the next pass looks at the new version
 			case rr.Remaining == 0:
 				res.Repaired++
-				if err := l.md.ResolveDegraded(gctx, c.Bucket, c.Key, rr.Generation); err != nil {
-					return err
+				if rerr != nil {
+					return rerr
 				}
 				l.forget(k)
 			}
@@ -590,11 +610,13 @@ func (l *Loop) forget(k string) {
 	l.mu.Unlock()
 }
 
-// record counts one object's repair and publishes the figures to meta at
-// once: a throttled pass can run for minutes, and status must show its
-// progress (queue left, rate, ETA) then, not the figures of the pass
-// before. done says the object needs nothing more (whole, or gone): it
-// leaves the queue with its lost bytes. gone is not a failure.
+// record counts one object's repair and publishes the figures to meta when
+// PublishEvery has passed since it last did: a throttled pass can run for
+// minutes, and status must show its progress (queue left, rate, ETA) then,
+// not the figures of the pass before; but a publication is a replicated
+// write, and one per object would cost as much as the repairs' own commits.
+// done says the object needs nothing more (whole, or gone): it leaves the
+// queue with its lost bytes. gone is not a failure.
 func (l *Loop) record(rr object.RepairResult, err error, gone, done bool, lost int64) {
 	l.mu.Lock()
 	now := l.cfg.Now()
@@ -618,8 +640,14 @@ func (l *Loop) record(rr object.RepairResult, err error, gone, done bool, lost i
 	}
 	l.refreshLocked(now)
 	st := l.stats
+	publish := l.cfg.PublishEvery < 0 || now.Sub(l.published) >= l.cfg.PublishEvery
+	if publish {
+		l.published = now
+	}
 	l.mu.Unlock()
-	l.md.SetRepairStats(st)
+	if publish {
+		l.md.SetRepairStats(st)
+	}
 }
 
 const rateWindow = 30 * time.Second

@@ -61,7 +61,7 @@ func TestStatusShowsNodeOutRepairProgress(t *testing.T) {
 		t.Fatalf("node-3 holds %d shards (%v)", len(sks), err)
 	}
 	w := &watched{Coordinator: f.co, md: f.md, t: t}
-	loop := repair.NewLoop(repair.Config{Concurrency: 1}, f.md, w)
+	loop := repair.NewLoop(repair.Config{Concurrency: 1, PublishEvery: -1}, f.md, w)
 	res, err := loop.Pass(ctx)
 	if err != nil || res.Repaired != len(sks) {
 		t.Fatalf("pass: %+v %v (want %d repaired)", res, err, len(sks))
@@ -274,4 +274,81 @@ func mustStats(t *testing.T, md *meta.Store) meta.RepairStats {
 	t.Helper()
 	rs, _ := md.RepairStats()
 	return rs
+}
+
+// countingMeta counts the loop's per-object meta writes.
+type countingMeta struct {
+	*meta.Store
+	mu              sync.Mutex
+	stats, resolves int
+}
+
+func (c *countingMeta) SetRepairStats(rs meta.RepairStats) {
+	c.mu.Lock()
+	c.stats++
+	c.mu.Unlock()
+	c.Store.SetRepairStats(rs)
+}
+
+func (c *countingMeta) ResolveDegraded(ctx context.Context, bucket, key string, gen uint64) error {
+	c.mu.Lock()
+	c.resolves++
+	c.mu.Unlock()
+	return c.Store.ResolveDegraded(ctx, bucket, key, gen)
+}
+
+// A node-out pass makes one meta write per object (the repair's commit),
+// not three: objects found through the out node's shard index were never
+// in the degraded queue, so there is nothing to resolve, and the figures
+// are published at most every PublishEvery (here the clock stands still:
+// once when the queue is set, once at the first object, once at the end).
+// An object that was in the degraded queue is still resolved.
+func TestNodeOutPassWritesMetaOncePerObject(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 8)
+	const objects = 12
+	for i := range objects {
+		body := bytes.Repeat([]byte{byte(i)}, 20_000)
+		if _, err := f.co.PutObject(ctx, object.PutInput{Bucket: "b", Key: fmt.Sprint(i), Body: bytes.NewReader(body), Size: int64(len(body))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.md.Admin(ctx, "node-3", meta.ActionOut); err != nil {
+		t.Fatal(err)
+	}
+	sks, err := f.md.NodeShards(ctx, "node-3", "", 1000)
+	if err != nil || len(sks) < 2 {
+		t.Fatalf("node-3 holds %d shards (%v)", len(sks), err)
+	}
+	// One of them is also in the degraded queue, as a read that found its
+	// shard missing would have put it.
+	man, err := f.md.Get(ctx, "b", sks[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := sks[0]
+	sk.Generation = man.Generation
+	if err := f.md.ReportBad(ctx, meta.BadShard{ShardKey: sk, Reason: "missing", Reported: time.Unix(1_000_000, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	cm := &countingMeta{Store: f.md}
+	clk := testclock.New(time.Unix(1_000_000, 0))
+	loop := repair.NewLoop(repair.Config{Concurrency: 2, Now: clk.Now}, cm, f.co)
+	res, err := loop.Pass(ctx)
+	if err != nil || res.Repaired != len(sks) {
+		t.Fatalf("pass: %+v %v (want %d repaired)", res, err, len(sks))
+	}
+	if cm.resolves != 1 {
+		t.Errorf("%d ResolveDegraded calls for %d objects repaired, one of them queued: want 1", cm.resolves, len(sks))
+	}
+	if cm.stats > 3 {
+		t.Errorf("%d SetRepairStats calls in a pass of %d objects with the clock standing still: want at most 3", cm.stats, len(sks))
+	}
+	st, err := f.md.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.DegradedQueue != 0 || st.RepairQueue != 0 || st.Repair.ShardsRepaired != int64(len(sks)) {
+		t.Fatalf("after the pass: degraded %d, queue %d, loop %+v", st.DegradedQueue, st.RepairQueue, st.Repair)
+	}
 }

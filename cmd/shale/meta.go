@@ -48,6 +48,7 @@ type metaFlags struct {
 	k, m              int
 	repairRate        int64
 	repairConcurrency int
+	repairOnNodes     bool
 	blockSize         int
 	// The orphan inventory (startRepair): 0 grace turns it off.
 	orphanGrace, orphanEvery time.Duration
@@ -115,6 +116,7 @@ starting snapshot.`,
 	fl.IntVar(&f.m, "m", 2, "parity shards per stripe (repair loop)")
 	fl.Int64Var(&f.repairRate, "repair-rate", 0, "repair throttle, bytes/s, 0: unthrottled (repair loop)")
 	fl.IntVar(&f.repairConcurrency, "repair-concurrency", 0, "objects repaired at once, 0: the loop's default (repair loop)")
+	fl.BoolVar(&f.repairOnNodes, "repair-on-nodes", repairOnNodesDefault(), "a lost shard's new node rebuilds it from its peers instead of the repair loop here (falls back to here when it cannot); default $"+repairOnNodesEnv+" (1 or 0), else on (repair loop)")
 	fl.IntVar(&f.blockSize, "block-size", 0, "bytes per shard block, 0: the codec's default (repair loop)")
 	fl.DurationVar(&f.orphanGrace, "orphan-grace", time.Hour, "shards no manifest or upload references are deleted once this old; must exceed the longest write and node clock skew; 0: never (orphan inventory)")
 	fl.DurationVar(&f.orphanEvery, "orphan-every", 10*time.Minute, "least time between the starts of two sweeps of every node's shards (orphan inventory)")

@@ -32,15 +32,21 @@ type repairMeta interface {
 // newRepair returns the repair loop as a leader-only task and the handler
 // of its Prometheus metrics (serveMetrics serves it). The loop rebuilds
 // shards through an object coordinator that talks to meta in-process and to
-// nodes over HTTP, collects garbage through the same node clients, and
+// nodes over HTTP (with --repair-on-nodes asking a lost shard's new node
+// to rebuild it from its peers, and rebuilding here when that fails),
+// collects garbage through the same node clients, and
 // (unless --orphan-grace is 0) runs the orphan inventory, which lists the
 // nodes' shards through them too.
 func newRepair(store repairMeta, status repair.StatusSource, f metaFlags, secret []byte, inet *internalNet, logger *slog.Logger) (leader.Task, *prometheus.Registry, error) {
 	dialer := newNodeDialer(secret, inet)
+	var nodes object.Nodes = dialer
+	if f.repairOnNodes {
+		nodes = rebuildingDialer{dialer} // a lost shard's new node rebuilds it (cmd/shale/rebuild.go)
+	}
 	coord, err := object.New(object.Config{
 		K: f.k, M: f.m, BlockSize: f.blockSize,
 		MapRefresh: 1, // meta is in-process: always use the current map
-	}, store, dialer)
+	}, store, nodes)
 	if err != nil {
 		return leader.Task{}, nil, err
 	}

@@ -143,7 +143,11 @@ func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret 
 		}
 	}()
 	f.serve.TLS = inet.server
-	srv, err := serve.Listen(f.listen, storageremote.NewHandler(disk, storageremote.HandlerConfig{Secret: secret, Node: string(id)}), f.serve)
+	rb, err := newNodeRebuilder(secret, inet, disk)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", id, err)
+	}
+	srv, err := serve.Listen(f.listen, storageremote.NewHandler(disk, storageremote.HandlerConfig{Secret: secret, Node: string(id), Rebuilder: rb}), f.serve)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", id, err)
 	}

@@ -5,8 +5,8 @@
 //
 // Protocol (every request authenticated by internal/peerauth with the cluster
 // secret and addressed to the node's id, NodeIdentity, so it is good for that
-// node only; bodies of PUT are signed as peerauth.Streaming, every other
-// request has no body):
+// node only; bodies of PUT are signed as peerauth.Streaming, the rebuild
+// request's JSON with its SHA-256, every other request has no body):
 //
 //	PUT    /v1/shards/{id}            body = shard stream → 200 JSON storage.Info
 //	GET    /v1/shards/{id}?off=&n=    → 200 shard bytes [off, off+n) (n < 0 or absent: to the end), raw or verified (below)
@@ -14,6 +14,10 @@
 //	DELETE /v1/shards/{id}            → 204 (also when absent)
 //	GET    /v1/shards?prefix=&after=&limit=  → 200 JSON []storage.Info
 //	GET    /v1/usage                  → 200 JSON storage.Usage
+//	POST   /v1/rebuild/{id}           body = JSON RebuildRequest → 200 JSON storage.Info of the shard
+//	                                  the node re-created from its peers and stored under id
+//	                                  (served only with a HandlerConfig.Rebuilder; bounded in body
+//	                                  size, time and rebuilds at once)
 //
 // The {id} path segment is the shard id path-escaped, with a leading dot
 // written as %2E so that "." and ".." survive to the store, which decides

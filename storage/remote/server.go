@@ -51,6 +51,17 @@ type HandlerConfig struct {
 	// can is read raw and sent with a Content-Length (with sendfile for a
 	// shard file), and the reader verifies (see the package comment).
 	VerifyReads bool
+	// Rebuilder, when set, serves POST /v1/rebuild/{id}: the node
+	// re-creates a shard itself from its peers (see Rebuilder). Nil: the
+	// route is not served (404).
+	Rebuilder Rebuilder
+	// MaxRebuilds bounds the rebuilds running at once; more wait for a
+	// slot within their RebuildTimeout. Each holds the codec's read-ahead
+	// records of every source (erasure.Codec.DecodeMemory). Default 2.
+	MaxRebuilds int
+	// RebuildTimeout bounds one rebuild request, the wait for a slot
+	// included. Default 5 minutes.
+	RebuildTimeout time.Duration
 }
 
 func (c *HandlerConfig) setDefaults() {
@@ -59,6 +70,12 @@ func (c *HandlerConfig) setDefaults() {
 	}
 	if c.MaxList <= 0 {
 		c.MaxList = 1000
+	}
+	if c.MaxRebuilds <= 0 {
+		c.MaxRebuilds = 2
+	}
+	if c.RebuildTimeout <= 0 {
+		c.RebuildTimeout = 5 * time.Minute
 	}
 }
 
@@ -70,9 +87,10 @@ type rawStore interface {
 
 // handler serves one store.
 type handler struct {
-	store storage.Store
-	cfg   HandlerConfig
-	bufs  sync.Pool // *[]byte of cfg.BufferSize: GET copy buffers
+	store  storage.Store
+	cfg    HandlerConfig
+	bufs   sync.Pool // *[]byte of cfg.BufferSize: GET copy buffers
+	limits rebuildLimits
 }
 
 // NewHandler serves store over HTTP (routes in the package comment), every
@@ -83,7 +101,8 @@ type handler struct {
 // peerauth.Verifier): make the handler when the node starts.
 func NewHandler(store storage.Store, cfg HandlerConfig) http.Handler {
 	cfg.setDefaults()
-	h := &handler{store: store, cfg: cfg}
+	h := &handler{store: store, cfg: cfg,
+		limits: rebuildLimits{slots: make(chan struct{}, cfg.MaxRebuilds), timeout: cfg.RebuildTimeout}}
 	h.bufs.New = func() any { b := make([]byte, cfg.BufferSize); return &b }
 	if cfg.Node == "" {
 		panic("storage/remote: HandlerConfig.Node is required")
@@ -98,6 +117,9 @@ func NewHandler(store storage.Store, cfg HandlerConfig) http.Handler {
 	r.Delete("/v1/shards/{id}", h.del)
 	r.Get("/v1/shards", h.list)
 	r.Get("/v1/usage", h.usage)
+	if cfg.Rebuilder != nil {
+		r.Post("/v1/rebuild/{id}", h.rebuild)
+	}
 	return r
 }
 
