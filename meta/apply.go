@@ -131,14 +131,17 @@ func (s *Store) applyLocked(index uint64, c *Command) (Result, error) {
 		}
 		res, t = r, &txn{b: s.db.NewBatch(), now: t.now}
 	}
-	if c.Request != "" && !dup {
+	recorded := c.Request != "" && !dup
+	if recorded {
 		_ = t.b.Set(requestKey(c.Request), mustJSON(requestRecord{Time: t.now, Result: res, Op: c.Op}), nil)
 		_ = t.b.Set(requestAgeKey(t.now, c.Request), nil, nil)
+		t.sync = true
+	}
+	if index != 0 || recorded {
 		if err := s.pruneRequests(t, index); err != nil {
 			t.b.Close()
 			return Result{}, fmt.Errorf("%s: %w", c.Op, err)
 		}
-		t.sync = true
 	}
 	if t.epoch {
 		_ = t.b.Set(keyEpoch, be64(s.epoch+1), nil)
@@ -247,10 +250,12 @@ func (s *Store) requestResult(id string) (requestRecord, bool, error) {
 // time and its log index, so every replica forgets the same ones.
 func (s *Store) pruneRequests(t *txn, index uint64) error {
 	// An iterator per command costs a replica more than the rest of a
-	// small commit's apply: replicas prune every pruneEvery-th log index
-	// (the same entries on every replica, so their stores stay equal),
-	// up to pruneBatch records, as many as pruneEvery commands add; the
-	// single-process store (index 0) prunes a smaller batch every time.
+	// small commit's apply: replicas prune at every command whose log
+	// index is a multiple of pruneEvery, whatever the command (the same
+	// entries on every replica, so their stores stay equal), up to
+	// pruneBatch records, more than pruneEvery commands add; the
+	// single-process store (index 0) prunes a smaller batch with every
+	// request it records.
 	const pruneEvery, pruneBatch = 16, 1024
 	limit := pruneBatch
 	switch {

@@ -227,7 +227,7 @@ func TestRequestRecordsAreBounded(t *testing.T) {
 
 // TestReplicasPruneRequestRecords: a replica forgets request records past
 // the retention at its next log index that is a multiple of 16, whatever
-// command lands there — and a retry before that still gets its first
+// command lands there (here a heartbeat) — and a retry before that still gets its first
 // result.
 func TestReplicasPruneRequestRecords(t *testing.T) {
 	s := openT(t, meta.Config{FS: vfs.NewMem(), RequestRetention: time.Minute, Replica: true})
@@ -257,9 +257,9 @@ func TestReplicasPruneRequestRecords(t *testing.T) {
 	if r := retry(idx); r.Manifest.Generation != first.Manifest.Generation {
 		t.Fatalf("retry at index %d applied again (generation %d, first %d): pruned off schedule", idx, r.Manifest.Generation, first.Manifest.Generation)
 	}
-	// Index 16 prunes r1 (older than the retention) before recording q16.
-	o := manifestFor("b", "o16", "x")
-	if _, err := s.Apply(16, meta.Command{Op: meta.OpCommit, Time: later, Manifest: &o, Request: "q16"}); err != nil {
+	// Index 16 prunes r1 (older than the retention), though the command
+	// there carries no request id of its own.
+	if _, err := s.Apply(16, meta.Command{Op: meta.OpHeartbeat, Time: later, Report: &meta.NodeReport{ID: "n0", Addr: "a0"}}); err != nil {
 		t.Fatal(err)
 	}
 	if r := retry(17); r.Manifest.Generation == first.Manifest.Generation {

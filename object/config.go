@@ -56,7 +56,8 @@ type Config struct {
 	// a PUT writes M+1 shards instead of K+M. The price is space: (M+1)×
 	// the segment instead of (K+M)/K×, paid only by small segments. Its
 	// write quorum keeps the spare shards of WriteQuorum: WriteQuorum-K+1
-	// copies (2 of 3 at the defaults). Default DefaultReplicateMax;
+	// copies (2 of 3 at the defaults), and never fewer than 2 — one copy
+	// acknowledged would be no redundancy at all. Default DefaultReplicateMax;
 	// negative: never. Ignored when M is 0 (copies would add nothing).
 	ReplicateMax int64
 	// ReadTimeout is how long one shard read (an open or a single Read) may

@@ -23,6 +23,7 @@ type rebuildingStore struct {
 	calls, failures int
 	errs            []error
 	ids             []string // asked for
+	after           func()   // runs after each rebuild (may be nil)
 }
 
 func (s *rebuildingStore) RebuildShard(ctx context.Context, id string, req ShardRebuild) (storage.Info, error) {
@@ -34,7 +35,11 @@ func (s *rebuildingStore) RebuildShard(ctx context.Context, id string, req Shard
 		s.failures++
 		s.errs = append(s.errs, err)
 	}
+	after := s.after
 	s.mu.Unlock()
+	if after != nil {
+		after()
+	}
 	return info, err
 }
 
@@ -43,6 +48,7 @@ type rebuildingNodes struct {
 	h      *harness
 	mu     sync.Mutex
 	stores map[cluster.NodeID]*rebuildingStore
+	after  func() // given to every store it dials
 }
 
 func (r *rebuildingNodes) Store(n cluster.Node) (ShardStore, error) {
@@ -59,7 +65,7 @@ func (r *rebuildingNodes) Store(n cluster.Node) (ShardStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &rebuildingStore{faultStore: fs, lr: lr}
+	s := &rebuildingStore{faultStore: fs, lr: lr, after: r.after}
 	r.stores[n.ID] = s
 	return s, nil
 }
@@ -203,5 +209,31 @@ func TestLocalRebuilderTooFewSources(t *testing.T) {
 	}
 	if _, err := target.mem.Stat(h.ctx, "x.r1"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("stat after a refused rebuild: %v", err)
+	}
+}
+
+// A shard a node rebuilt itself becomes garbage when the repair's commit
+// loses to an overwrite: nothing else references it.
+func TestRepairOnTargetConflictLeavesNoOrphan(t *testing.T) {
+	h := newHarness(t, 8, testConfig())
+	m := h.put("o", pattern(51, 3*4*4096+11))
+	h.setState(shardNode(m, 1), cluster.Out)
+	rc, rn := h.repairer()
+	rn.after = func() { h.put("o", pattern(52, 100)) } // the overwrite lands during the repair
+	res, err := rc.RepairObject(h.ctx, testBucket, "o", nil, nil)
+	if err != nil || !res.Conflict {
+		t.Fatalf("repair: %+v %v, want a conflict", res, err)
+	}
+	var rebuilt []string
+	for id, s := range rn.stores {
+		for _, sid := range s.ids {
+			rebuilt = append(rebuilt, string(id)+"/"+sid)
+		}
+	}
+	if len(rebuilt) != 1 {
+		t.Fatalf("node-side rebuilds: %v, want one", rebuilt)
+	}
+	if g := h.garbage(); !g[rebuilt[0]] {
+		t.Fatalf("the rebuilt shard %s is not garbage after the lost commit: %v", rebuilt[0], sortedKeys(g))
 	}
 }

@@ -90,6 +90,7 @@ func (c *Coordinator) RepairObject(ctx context.Context, bucket, key string, bad 
 	var (
 		upds     []meta.ShardUpdate
 		fans     []*fanout
+		onNodes  []meta.Garbage
 		segErrs  []error
 		newCount int
 	)
@@ -117,6 +118,7 @@ func (c *Coordinator) RepairObject(ctx context.Context, bucket, key string, bad 
 		res.Bytes += sr.bytes
 		res.Remaining += sr.remaining
 		fans = append(fans, sr.fans...)
+		onNodes = append(onNodes, sr.onNodes...)
 		if err != nil {
 			segErrs = append(segErrs, err)
 		}
@@ -149,7 +151,7 @@ func (c *Coordinator) RepairObject(ctx context.Context, bucket, key string, bad 
 		}
 	}
 	if !committed {
-		var g []meta.Garbage
+		g := onNodes
 		for _, f := range fans {
 			g = append(g, f.attempted()...)
 		}
@@ -195,6 +197,7 @@ const repairRetries = 2
 type segmentRepair struct {
 	refs      []meta.ShardRef // new shards, durable
 	fans      []*fanout       // one per attempt
+	onNodes   []meta.Garbage  // the new shards nodes rebuilt themselves (no fan): garbage if the commit fails
 	bytes     int64
 	remaining int
 }
@@ -234,6 +237,7 @@ func (c *Coordinator) repairSegment(ctx context.Context, mp *cluster.Map, man me
 		if at.fan != nil {
 			sr.fans = append(sr.fans, at.fan)
 		}
+		sr.onNodes = append(sr.onNodes, at.onNode...)
 		for _, i := range at.badSources {
 			badSources[i] = true
 		}
@@ -273,8 +277,9 @@ func markedDown(mp *cluster.Map, ids map[cluster.NodeID]bool) (*cluster.Map, err
 // rebuildAttempt is what one placement and rebuild of some lost shards of a
 // segment did.
 type rebuildAttempt struct {
-	refs []meta.ShardRef // new shards, durable
-	fan  *fanout
+	refs   []meta.ShardRef // new shards, durable
+	fan    *fanout
+	onNode []meta.Garbage // refs a node rebuilt itself, as garbage should they not be committed
 	// failed maps the shards whose write to their new node failed (the
 	// rebuild itself went through) to that node: another node may do.
 	failed map[int]cluster.NodeID
@@ -336,6 +341,7 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 		i := todo[0]
 		if ref, ok := c.rebuildOnTarget(ctx, mp, man, si, cd, lostIdx, i, targets[i], ids[i]); ok {
 			at.refs = append(at.refs, ref)
+			at.onNode = append(at.onNode, meta.Garbage{Node: ref.Node, ShardID: ref.ID})
 			return at, nil
 		}
 		suffix, err := c.shortID()

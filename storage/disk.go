@@ -450,7 +450,7 @@ func (d *Disk) put(ctx context.Context, id string, r io.Reader) (Info, error) {
 	}
 	w := &spill{d: d, id: id}
 	defer w.release()
-	if d.cfg.InlineMax < 0 {
+	if d.cfg.InlineMax < 0 || d.lowOnSpace() {
 		if err := w.spill(); err != nil {
 			return Info{}, err
 		}
@@ -490,6 +490,21 @@ func (d *Disk) put(ctx context.Context, id string, r io.Reader) (Info, error) {
 		return Info{}, err
 	}
 	return e.info(id), d.publishFile(id, e, w)
+}
+
+// inlineReserve is the free space below which Put stops storing shards
+// inline: pebble treats a failed WAL write as fatal, while a shard file
+// that meets a full disk fails with ErrFull and keeps the node up.
+const inlineReserve = 64 << 20
+
+// lowOnSpace reports whether the data directory's device is below
+// inlineReserve (or the store below it under Limit).
+func (d *Disk) lowOnSpace() bool {
+	if d.cfg.Limit > 0 && d.cfg.Limit-d.used.Load() < inlineReserve {
+		return true
+	}
+	du, err := d.fs.GetDiskUsage(d.dir)
+	return err != nil || du.AvailBytes < inlineReserve
 }
 
 // spill is where Put writes a shard: a pooled buffer while the shard fits
@@ -793,6 +808,8 @@ func (d *Disk) Delete(ctx context.Context, id string) error {
 			if err := b.Commit(pebble.Sync); err != nil {
 				return err
 			}
+			// A file an inline overwrite failed to remove (best effort there).
+			_ = d.fs.Remove(d.shardPath(id))
 			d.shards.Add(-1)
 			d.used.Add(-old.lay.size)
 			return nil

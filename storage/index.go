@@ -76,6 +76,13 @@ func (e entry) encode() []byte {
 	if e.inline {
 		flags |= flagInline
 	}
+	if flags == 0 {
+		// A file shard's entry stays version 1, readable by a build
+		// from before inline shards (a downgrade then loses nothing but
+		// the inline shards, which it cannot read).
+		b[0] = entryVersion1
+		return b
+	}
 	b = binary.AppendUvarint(b, flags)
 	return b
 }

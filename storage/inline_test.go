@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs/errorfs"
@@ -190,8 +191,8 @@ func TestInlineBitrot(t *testing.T) {
 }
 
 // TestInlineReconcile: after a crash, a file beside an inline entry (an
-// inline overwrite whose old file was not yet removed) is deleted, and an
-// inline entry without its bytes is dropped.
+// inline overwrite whose old file was not yet removed) is deleted; an
+// inline entry without its bytes is left to reads and the scrubber.
 func TestInlineReconcile(t *testing.T) {
 	dir := t.TempDir()
 	d := openDisk(t, DiskConfig{Dir: dir, InlineMax: testInlineMax})
@@ -211,16 +212,21 @@ func TestInlineReconcile(t *testing.T) {
 
 	d2 := openDisk(t, DiskConfig{Dir: dir, InlineMax: testInlineMax})
 	r := d2.Recovery()
-	if want := (Recovery{Unclean: true, EntriesDropped: 1, FilesRemoved: 1}); r != want {
+	if want := (Recovery{Unclean: true, FilesRemoved: 1}); r != want {
 		t.Fatalf("Recovery = %+v, want %+v", r, want)
 	}
 	if got, err := get(d2, "x", 0, -1); err != nil || !bytes.Equal(got, small) {
 		t.Fatalf("x after recovery: %v", err)
 	}
-	if _, err := d2.Stat(context.Background(), "gone"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("gone after recovery: %v", err)
+	// Reconcile does not read inline bytes (a restart would read them
+	// all); a read, and the scrubber, find the damage.
+	if _, err := get(d2, "gone", 0, -1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("inline shard without its bytes: %v, want ErrNotFound", err)
 	}
-	checkIndexMatchesFiles(t, d2)
+	sc := NewScrubber(d2, ScrubConfig{})
+	if st, err := sc.ScrubOnce(context.Background()); err != nil || st.Bad != 1 || strings.Join(sc.Bad(), ",") != "gone" {
+		t.Fatalf("scrub: %+v, %v, bad %v", st, err, sc.Bad())
+	}
 }
 
 // TestInlineWritesNoFile: the durability protocol of an inline Put is one
@@ -326,5 +332,41 @@ func TestIndexCorruption(t *testing.T) {
 	}
 	if st.Bad != corrupt {
 		t.Fatalf("scrub marked %d bad, reads found %d corrupt", st.Bad, corrupt)
+	}
+}
+
+// TestInlineNeedsRoom: near a full device (here: a Limit with less than
+// inlineReserve left) small shards go to files, whose full-disk failure is
+// an ErrFull — pebble would take a failed WAL write down with the process.
+func TestInlineNeedsRoom(t *testing.T) {
+	d := openDisk(t, DiskConfig{InlineMax: testInlineMax, Limit: inlineReserve - 1})
+	put(t, d, "s", stripes(t, 70, 1))
+	if !hasFile(t, d, "s") || hasData(t, d, "s") {
+		t.Fatal("a small shard went inline with no room to spare")
+	}
+	roomy := openDisk(t, DiskConfig{InlineMax: testInlineMax})
+	if roomy.lowOnSpace() {
+		t.Skip("the test machine's disk is nearly full")
+	}
+	put(t, roomy, "s", stripes(t, 70, 1))
+	if hasFile(t, roomy, "s") {
+		t.Fatal("a small shard got a file with room to spare")
+	}
+}
+
+// TestFileEntriesStayVersion1: an entry without flags (a file shard) is
+// written as version 1, which builds from before inline shards read.
+func TestFileEntriesStayVersion1(t *testing.T) {
+	e := entry{lay: layout{size: 536, recLen: 536, records: 1}, sum: 1, created: time.Unix(1, 0).UTC(), ino: 7}
+	if b := e.encode(); b[0] != entryVersion1 {
+		t.Fatalf("file entry version %d, want 1", b[0])
+	}
+	e.inline, e.ino = true, 0
+	b := e.encode()
+	if b[0] != entryVersion {
+		t.Fatalf("inline entry version %d, want %d", b[0], entryVersion)
+	}
+	if got, err := decodeEntry(b); err != nil || got != e {
+		t.Fatalf("inline entry round trip: %+v, %v", got, err)
 	}
 }

@@ -24,9 +24,9 @@ import (
 //   - a file that is not a valid id or sits in the wrong fan-out directory:
 //     deleted;
 //   - a file beside an inline entry (an inline Put replaced it and the crash
-//     came before the file's removal): deleted; an inline entry whose bytes
-//     are missing or of the wrong size (damage: the two are one batch) is
-//     dropped.
+//     came before the file's removal): deleted. Inline entries themselves
+//     are not read: entry and bytes are one batch, and damage to them is
+//     the scrubber's to find.
 //
 // Temporary files are removed before this runs. Nothing here trusts a file
 // it has not verified or an entry it has not matched with a file.
@@ -47,25 +47,16 @@ func (d *Disk) reconcile() error {
 		}
 		e, err := decodeEntry(it.Value())
 		if err == nil && e.inline {
-			// Entry and bytes are committed in one batch; a missing or
-			// mis-sized value is damage, not a crash: drop the entry (the
-			// repair loop re-creates the shard).
-			if _, rerr := d.readInline(id, e); rerr != nil {
-				if !errors.Is(rerr, ErrNotFound) && !errors.As(rerr, new(*CorruptError)) {
-					it.Close()
-					return rerr
-				}
-				_ = b.Delete(it.Key(), nil)
-				_ = b.Delete(dataKey(id), nil)
-				_ = b.Delete(badKey(id), nil)
-				d.recovery.EntriesDropped++
-			}
+			// Entry and bytes are one batch: a crash cannot part them, and
+			// reading every inline value here would make a restart cost a
+			// read of all of them. Damage is the scrubber's to find.
 			continue
 		}
 		fi, serr := d.fs.Stat(d.shardPath(id))
 		switch {
 		case err != nil:
 			_ = b.Delete(it.Key(), nil)
+			_ = b.Delete(dataKey(id), nil)
 			stale[id] = true
 		case errors.Is(serr, fs.ErrNotExist):
 			_ = b.Delete(it.Key(), nil)
@@ -133,6 +124,7 @@ func (d *Disk) reconcile() error {
 					return err
 				}
 				_ = b.Delete(shardKey(id), nil)
+				_ = b.Delete(dataKey(id), nil)
 				d.recovery.FilesRemoved++
 				changed = true
 			case err != nil:

@@ -104,7 +104,7 @@ starting snapshot.`,
 	fl.DurationVar(&f.heartbeat, "heartbeat-timeout", time.Second, "a follower that hears nothing from the leader this long starts an election")
 	fl.DurationVar(&f.election, "election-timeout", time.Second, "a candidate without a result this long starts another election")
 	fl.DurationVar(&f.leaderLease, "leader-lease", 500*time.Millisecond, "a leader that hears from no quorum this long steps down (at most --heartbeat-timeout)")
-	fl.DurationVar(&f.readLease, "read-lease", 0, "the leader serves linearizable reads this long after a quorum confirmed its leadership without another round (default: half of --heartbeat-timeout; negative: a round per read; every replica must run the same --heartbeat-timeout)")
+	fl.DurationVar(&f.readLease, "read-lease", 0, "the leader serves linearizable reads this long after a quorum confirmed its leadership without another round (default: a quarter of --heartbeat-timeout; negative: a round per read; every replica must run the same --heartbeat-timeout)")
 	fl.Uint64Var(&f.snapshotThreshold, "snapshot-threshold", 8192, "snapshot after this many log entries")
 	fl.DurationVar(&f.snapshotInterval, "snapshot-interval", 2*time.Minute, "how often to check --snapshot-threshold")
 	fl.Uint64Var(&f.trailingLogs, "trailing-logs", 10240, "log entries kept behind a snapshot; a follower further behind catches up by snapshot")

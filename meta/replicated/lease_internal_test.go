@@ -9,7 +9,7 @@ import (
 // leadership transfer suspends it, and a confirmation that overlapped a
 // transfer grants none, even once the transfer is over.
 func TestLeaseBookkeeping(t *testing.T) {
-	n := &Node{cfg: Config{ReadLease: time.Hour}}
+	n := &Node{cfg: Config{ReadLease: time.Hour, HeartbeatTimeout: time.Second, ElectionTimeout: time.Second}}
 	if n.leased(1) {
 		t.Fatal("leased before any confirmation")
 	}
@@ -32,8 +32,13 @@ func TestLeaseBookkeeping(t *testing.T) {
 		t.Fatal("a confirmation that began during a transfer granted a lease after it")
 	}
 	n.extendLease(1, time.Now(), n.transferEpoch.Load())
+	if n.leased(1) {
+		t.Fatal("a lease right after a transfer ended, while its election may still win")
+	}
+	n.noLeaseUntil = time.Now().Add(-time.Millisecond) // the cool-down is over
+	n.extendLease(1, time.Now(), n.transferEpoch.Load())
 	if !n.leased(1) {
-		t.Fatal("no lease after the transfer ended")
+		t.Fatal("no lease after the transfer's cool-down")
 	}
 	off := &Node{cfg: Config{ReadLease: -1}}
 	off.extendLease(1, time.Now(), 0)

@@ -65,15 +65,20 @@ type Config struct {
 	// ReadLease: for this long after a leadership confirmation began (a
 	// heartbeat round answered by a quorum, raft's VerifyLeader), the
 	// leader serves linearizable reads without another round. Safe
-	// because no other leader can be elected before that round's start
-	// plus HeartbeatTimeout: every voter that answered it refuses votes
-	// while it has heard from a leader within HeartbeatTimeout (raft's
-	// leader stickiness), a restarted voter refuses every vote for its
-	// first HeartbeatTimeout (guard), and a leadership transfer, the one
-	// election stickiness lets through, suspends the lease. It assumes
-	// every replica runs the same HeartbeatTimeout (or longer) and clocks
-	// that do not run more than 2× apart over a lease. Default
-	// HeartbeatTimeout/2; negative: a round for every read.
+	// because no other leader can be elected within HeartbeatTimeout of
+	// the moment the answering voters last heard from this leader: every
+	// voter refuses votes while it has heard from a leader within
+	// HeartbeatTimeout (raft's leader stickiness), a restarted voter
+	// refuses every vote for its first HeartbeatTimeout (guard), and a
+	// leadership transfer, the one election stickiness lets through,
+	// suspends the lease until its election can no longer win. The
+	// answer that confirms a round may be to a heartbeat sent shortly
+	// before the round began, so the lease assumes that a heartbeat and
+	// its answer take less than HeartbeatTimeout − ReadLease (750 ms at
+	// the defaults) in the network, that every replica runs the same
+	// HeartbeatTimeout (or longer), and that clocks advance at about the
+	// same rate. Default HeartbeatTimeout/4; negative: a round for every
+	// read.
 	ReadLease time.Duration
 	// SnapshotThreshold: snapshot after this many entries since the last
 	// one. Default 8192.
@@ -115,7 +120,7 @@ func (c *Config) setDefaults() error {
 		c.LeaderLeaseTimeout = min(500*time.Millisecond, c.HeartbeatTimeout)
 	}
 	if c.ReadLease == 0 {
-		c.ReadLease = c.HeartbeatTimeout / 2
+		c.ReadLease = c.HeartbeatTimeout / 4
 	}
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 8192
@@ -166,6 +171,7 @@ type Node struct {
 	leaseUntil    time.Time
 	transfers     atomic.Int32
 	transferEpoch atomic.Uint64
+	noLeaseUntil  time.Time // after a transfer: its election may still win until then (leaseMu)
 	confirmations atomic.Uint64 // heartbeat rounds run for reads
 
 	watch    leaderWatch
@@ -270,6 +276,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	trans, n.trans = guard(cfg.Transport, quiet)
 	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snaps, trans); err != nil {
+		n.trans.stop() // its forwarding goroutine
 		return fail(err)
 	}
 	obs := make(chan raft.Observation, 16)
@@ -472,7 +479,8 @@ func (n *Node) leased(term uint64) bool {
 	}
 	n.leaseMu.Lock()
 	defer n.leaseMu.Unlock()
-	return n.leaseTerm == term && time.Now().Before(n.leaseUntil)
+	now := time.Now()
+	return n.leaseTerm == term && now.Before(n.leaseUntil) && !now.Before(n.noLeaseUntil)
 }
 
 // extendLease records a confirmation of leadership in term that began at
@@ -504,6 +512,10 @@ func (n *Node) beginTransfer() (end func()) {
 		n.leaseMu.Lock()
 		n.transferEpoch.Add(1)
 		n.transfers.Add(-1)
+		// A transfer that returned (even with an error) may have started
+		// the target's election, which voters grant despite stickiness
+		// for up to two election timeouts: no lease before that is over.
+		n.noLeaseUntil = time.Now().Add(2*n.cfg.ElectionTimeout + n.cfg.HeartbeatTimeout)
 		n.leaseMu.Unlock()
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/shale-store/shale/internal/peerauth"
@@ -46,6 +48,15 @@ type RebuildSource struct {
 // not describe a segment (or that is too large to be one).
 var ErrInvalidRebuild = errors.New("remote: invalid rebuild request")
 
+// maxRebuildSize bounds a rebuilt segment's size: S3's largest object.
+const maxRebuildSize = 5 << 40
+
+// isPort reports whether p is a decimal TCP port.
+func isPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n > 0 && n < 1<<16 && strconv.Itoa(n) == p
+}
+
 // maxRebuildRequest bounds the JSON body of a rebuild request: 256 sources
 // (the most a layout has) of a few hundred bytes each fit with room.
 const maxRebuildRequest = 128 << 10
@@ -59,7 +70,7 @@ func (r RebuildRequest) Validate() error {
 		return fmt.Errorf("%w: k=%d m=%d", ErrInvalidRebuild, r.K, r.M)
 	case r.BlockSize <= 0:
 		return fmt.Errorf("%w: block size %d", ErrInvalidRebuild, r.BlockSize)
-	case r.Size < 0:
+	case r.Size < 0 || r.Size > maxRebuildSize:
 		return fmt.Errorf("%w: size %d", ErrInvalidRebuild, r.Size)
 	case r.Index < 0 || r.Index >= n:
 		return fmt.Errorf("%w: index %d of %d shards", ErrInvalidRebuild, r.Index, n)
@@ -73,6 +84,9 @@ func (r RebuildRequest) Validate() error {
 		}
 		if s.Addr == "" || s.ID == "" {
 			return fmt.Errorf("%w: source %d on %s without address or id", ErrInvalidRebuild, i, s.Node)
+		}
+		if host, port, err := net.SplitHostPort(s.Addr); err != nil || host == "" || !isPort(port) {
+			return fmt.Errorf("%w: source %d address %q is not host:port", ErrInvalidRebuild, i, s.Addr)
 		}
 		readable++
 	}

@@ -150,6 +150,9 @@ func TestRebuildValidatesAndIsOptional(t *testing.T) {
 		"sources":        func(r *RebuildRequest) { r.Sources = r.Sources[:2] },
 		"too few":        func(r *RebuildRequest) { r.Sources[1] = RebuildSource{} },
 		"no address":     func(r *RebuildRequest) { r.Sources[0].Addr = "" },
+		"address path":   func(r *RebuildRequest) { r.Sources[0].Addr = "10.0.0.1:80/admin" },
+		"address port":   func(r *RebuildRequest) { r.Sources[0].Addr = "10.0.0.1:http" },
+		"huge size":      func(r *RebuildRequest) { r.Size = 1 << 62 },
 		"only the index": func(r *RebuildRequest) { r.Index = 0 },
 	} {
 		req := validRebuild()
