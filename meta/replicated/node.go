@@ -171,7 +171,7 @@ type Node struct {
 	leaseUntil    time.Time
 	transfers     atomic.Int32
 	transferEpoch atomic.Uint64
-	noLeaseUntil  time.Time // after a transfer: its election may still win until then (leaseMu)
+	noLeaseUntil  time.Time     // after a transfer: its election may still win until then (leaseMu)
 	confirmations atomic.Uint64 // heartbeat rounds run for reads
 
 	watch    leaderWatch
