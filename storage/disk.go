@@ -127,6 +127,8 @@ type Disk struct {
 	shards atomic.Int64 // running totals of the index, kept by Put and Delete
 	used   atomic.Int64
 
+	damaged atomic.Bool // the index met corruption in the background (Usage.Damaged)
+
 	recovery Recovery
 	fresh    bool // the directory was formatted by this open: nothing to reconcile
 }
@@ -166,7 +168,8 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err := d.makeDirs(); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", d.dir, err)
 	}
-	db, err := pebble.Open(filepath.Join(d.dir, "index"), &pebble.Options{FS: d.fs, Logger: quietLogger{}})
+	db, err := pebble.Open(filepath.Join(d.dir, "index"), &pebble.Options{FS: d.fs, Logger: quietLogger{},
+		EventListener: &pebble.EventListener{BackgroundError: d.backgroundError}})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: index: %w", d.dir, err)
 	}
@@ -881,6 +884,17 @@ func (d *Disk) List(ctx context.Context, prefix, after string, limit int) ([]Inf
 	return out, nil
 }
 
+// backgroundError is pebble's report of a failed flush or compaction. A
+// rotten block in the index cannot be compacted away (every compaction
+// over its range fails), and the stalled compactions would in time stop
+// every write: the store is marked damaged, which makes it Full, so
+// placement sends it nothing new while it still serves reads.
+func (d *Disk) backgroundError(err error) {
+	if pebble.IsCorruptionError(err) {
+		d.damaged.Store(true)
+	}
+}
+
 // Usage implements Store from the running totals and one statfs call.
 func (d *Disk) Usage(ctx context.Context) (Usage, error) {
 	if err := ctx.Err(); err != nil {
@@ -901,6 +915,9 @@ func (d *Disk) Usage(ctx context.Context) (Usage, error) {
 		threshold = min(1<<30, capacity/20)
 	}
 	u.Full = threshold > 0 && u.Free < threshold
+	if d.damaged.Load() {
+		u.Damaged, u.Full = true, true
+	}
 	return u, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -368,5 +369,20 @@ func TestFileEntriesStayVersion1(t *testing.T) {
 	}
 	if got, err := decodeEntry(b); err != nil || got != e {
 		t.Fatalf("inline entry round trip: %+v, %v", got, err)
+	}
+}
+
+// TestDamagedIndexIsFull: corruption pebble meets in the background marks
+// the store damaged and full (placement then sends it nothing new); other
+// background errors (a failed flush on a full disk, say) do not.
+func TestDamagedIndexIsFull(t *testing.T) {
+	d := openDisk(t, DiskConfig{FullThreshold: -1})
+	d.backgroundError(errors.New("some transient write error"))
+	if u, err := d.Usage(context.Background()); err != nil || u.Full || u.Damaged {
+		t.Fatalf("Usage after a non-corruption error: %+v, %v", u, err)
+	}
+	d.backgroundError(fmt.Errorf("compaction: %w", pebble.ErrCorruption))
+	if u, err := d.Usage(context.Background()); err != nil || !u.Full || !u.Damaged {
+		t.Fatalf("Usage after corruption: %+v, %v", u, err)
 	}
 }

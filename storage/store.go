@@ -58,7 +58,11 @@ type Usage struct {
 	Shards int64 `json:"shards"`
 	Used   int64 `json:"used"` // bytes of shard data
 	Free   int64 `json:"free"` // bytes free on the device (or under the limit)
-	Full   bool  `json:"full"` // free is below the full threshold
+	Full   bool  `json:"full"` // free is below the full threshold, or the store is Damaged
+	// Damaged: the store's index met corruption in the background (a
+	// compaction read a rotten block): it keeps serving what it can, but
+	// takes no new shards (Full), and an operator should drain the node.
+	Damaged bool `json:"damaged,omitempty"`
 }
 
 // Store keeps shard streams (sequences of erasure records) by id.
