@@ -687,36 +687,9 @@ func (d *Disk) open(ctx context.Context, id string, off, n int64, wait func(cont
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var (
-		e    entry
-		f    vfs.File
-		data []byte // inline shard
-		ok   bool
-	)
-	err := d.enter(func() error {
-		mu := d.lockFor(id)
-		mu.RLock()
-		defer mu.RUnlock()
-		var err error
-		e, ok, err = d.readEntry(id)
-		if err != nil || !ok {
-			return err
-		}
-		if e.inline {
-			data, err = d.readInline(id, e)
-			return err
-		}
-		f, err = d.fs.Open(d.shardPath(id))
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: indexed but its file is missing", ErrNotFound)
-		}
-		return err
-	})
+	e, data, f, err := d.locate(id, func(p string) (rawFile, error) { return d.fs.Open(p) })
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, ErrNotFound
 	}
 	first, end, length, err := e.lay.span(off, n)
 	if err != nil {
@@ -737,6 +710,36 @@ func (d *Disk) open(ctx context.Context, id string, off, n int64, wait func(cont
 	s := newRecordStream(ctx, id, src, closer, e.lay, first, end, length, &d.readBufs)
 	s.wait = wait
 	return s, nil
+}
+
+// locate reads id's entry and, under the same hold of id's read lock (so
+// no overwrite comes between them), its inline bytes or its file opened
+// with openFile. ErrNotFound when id has no entry, or its file is missing.
+func (d *Disk) locate(id string, openFile func(string) (rawFile, error)) (e entry, data []byte, f rawFile, err error) {
+	ok := false
+	err = d.enter(func() error {
+		mu := d.lockFor(id)
+		mu.RLock()
+		defer mu.RUnlock()
+		var err error
+		e, ok, err = d.readEntry(id)
+		if err != nil || !ok {
+			return err
+		}
+		if e.inline {
+			data, err = d.readInline(id, e)
+			return err
+		}
+		f, err = openFile(d.shardPath(id))
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: indexed but its file is missing", ErrNotFound)
+		}
+		return err
+	})
+	if err == nil && !ok {
+		err = ErrNotFound
+	}
+	return e, data, f, err
 }
 
 // readInline returns a copy of inline shard id's bytes (pebble's own

@@ -3,10 +3,8 @@ package storage
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 
 	"github.com/shale-store/shale/erasure"
@@ -82,36 +80,9 @@ func (d *Disk) getRaw(ctx context.Context, id string, off, n int64) (*Raw, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var (
-		e    entry
-		ok   bool
-		data []byte  // inline shard
-		f    rawFile // file shard
-	)
-	err := d.enter(func() error {
-		mu := d.lockFor(id)
-		mu.RLock()
-		defer mu.RUnlock()
-		var err error
-		e, ok, err = d.readEntry(id)
-		if err != nil || !ok {
-			return err
-		}
-		if e.inline {
-			data, err = d.readInline(id, e)
-			return err
-		}
-		f, err = d.openRaw(d.shardPath(id))
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: indexed but its file is missing", ErrNotFound)
-		}
-		return err
-	})
+	e, data, f, err := d.locate(id, d.openRaw)
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		return nil, ErrNotFound
 	}
 	_, _, length, err := e.lay.span(off, n)
 	if err != nil {
