@@ -25,9 +25,17 @@ import (
 	"github.com/shale-store/shale/internal/privfs"
 )
 
-// FormatVersion is the data directory format this package reads and writes,
-// recorded in DIR/FORMAT as the line "shale-storage <version>".
-const FormatVersion = 1
+// FormatVersion is the newest data directory format this package reads and
+// writes, recorded in DIR/FORMAT as the line "shale-storage <version>".
+// Version 2 may hold inline shards (DiskConfig.InlineMax), which version 1
+// builds cannot read: a store opened with inline shards on is marked 2
+// (a version-1 directory is upgraded at open), so such a build refuses it
+// with ErrFormat instead of failing on its index. A store opened with
+// InlineMax < 0 keeps (and new ones get) version 1.
+const FormatVersion = 2
+
+// formatVersion1 is the format without inline shards.
+const formatVersion1 = 1
 
 const formatMagic = "shale-storage"
 
@@ -196,7 +204,12 @@ func (d *Disk) checkFormat() error {
 		return err
 	}
 	path := filepath.Join(d.dir, "FORMAT")
-	want := fmt.Sprintf("%s %d", formatMagic, FormatVersion)
+	line := func(v int) string { return fmt.Sprintf("%s %d", formatMagic, v) }
+	supported := fmt.Sprintf("%q or %q", line(formatVersion1), line(FormatVersion))
+	want := line(FormatVersion)
+	if d.cfg.InlineMax < 0 {
+		want = line(formatVersion1)
+	}
 	f, err := d.fs.Open(path)
 	if err == nil {
 		b, err := io.ReadAll(io.LimitReader(f, 256))
@@ -204,10 +217,16 @@ func (d *Disk) checkFormat() error {
 		if err != nil {
 			return fmt.Errorf("read FORMAT: %w", err)
 		}
-		if got := strings.TrimSpace(string(b)); got != want {
-			return fmt.Errorf("%w: FORMAT says %q, this version supports %q", ErrFormat, got, want)
+		switch got := strings.TrimSpace(string(b)); {
+		case got == line(FormatVersion) || got == want:
+			return nil
+		case got == line(formatVersion1):
+			// Inline shards are on: mark the directory before any is
+			// written, so a version-1 build refuses it.
+			return d.writeFormat(path, want)
+		default:
+			return fmt.Errorf("%w: FORMAT says %q, this version supports %s", ErrFormat, got, supported)
 		}
-		return nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("open FORMAT: %w", err)
@@ -217,11 +236,17 @@ func (d *Disk) checkFormat() error {
 		return err
 	}
 	if len(names) > 0 {
-		return fmt.Errorf("%w: no FORMAT file in non-empty directory (found %q …); this version supports %q", ErrFormat, names[0], want)
+		return fmt.Errorf("%w: no FORMAT file in non-empty directory (found %q …); this version supports %s", ErrFormat, names[0], supported)
 	}
 	d.fresh = true
+	return d.writeFormat(path, want)
+}
+
+// writeFormat replaces FORMAT with the line, durably (temporary file,
+// fsync, rename, directory fsync).
+func (d *Disk) writeFormat(path, line string) error {
 	tmp := path + ".tmp"
-	if err := d.writeFileSync(tmp, []byte(want+"\n")); err != nil {
+	if err := d.writeFileSync(tmp, []byte(line+"\n")); err != nil {
 		return fmt.Errorf("write FORMAT: %w", err)
 	}
 	if err := d.fs.Rename(tmp, path); err != nil {

@@ -118,7 +118,7 @@ func TestFormatFile(t *testing.T) {
 	dir := t.TempDir()
 	d := openDisk(t, DiskConfig{Dir: dir})
 	b, err := os.ReadFile(filepath.Join(dir, "FORMAT"))
-	if err != nil || string(b) != "shale-storage 1\n" {
+	if err != nil || string(b) != "shale-storage 2\n" {
 		t.Fatalf("FORMAT = %q, %v", b, err)
 	}
 	put(t, d, "keep", stripes(t, 1, 2))
@@ -151,6 +151,43 @@ func TestFormatFile(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(other, "FORMAT")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a refused directory was formatted anyway")
+	}
+}
+
+// TestFormatVersions: without inline shards a store is (and stays)
+// version 1, which builds from before them read; opening it with inline
+// shards on marks it 2 before any is written; a version-2 store opens with
+// inline shards off too.
+func TestFormatVersions(t *testing.T) {
+	dir := t.TempDir()
+	format := func() string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, "FORMAT"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	d := openDisk(t, DiskConfig{Dir: dir, InlineMax: -1})
+	put(t, d, "f", stripes(t, 3, 1))
+	d.Close()
+	if got := format(); got != "shale-storage 1" {
+		t.Fatalf("FORMAT without inline shards = %q", got)
+	}
+	d = openDisk(t, DiskConfig{Dir: dir})
+	if got := format(); got != "shale-storage 2" {
+		t.Fatalf("FORMAT after opening with inline shards = %q", got)
+	}
+	put(t, d, "i", stripes(t, 4, 1))
+	d.Close()
+	d = openDisk(t, DiskConfig{Dir: dir, InlineMax: -1})
+	for _, id := range []string{"f", "i"} {
+		if _, err := get(d, id, 0, -1); err != nil {
+			t.Fatalf("%s in a version-2 store opened without inline shards: %v", id, err)
+		}
+	}
+	if got := format(); got != "shale-storage 2" {
+		t.Fatalf("FORMAT went back to %q", got)
 	}
 }
 

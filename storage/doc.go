@@ -17,9 +17,9 @@
 //   - The Scrubber re-reads every shard at a bounded byte rate and records
 //     the ones that fail verification.
 //
-// Disk layout (FormatVersion 1):
+// Disk layout (FormatVersion 2; version 1 is the same without inline shards):
 //
-//	DIR/FORMAT            "shale-storage 1"; anything else is refused (ErrFormat)
+//	DIR/FORMAT            "shale-storage 2" ("… 1" with InlineMax < 0); anything else is refused (ErrFormat)
 //	DIR/shards/xx/<id>    one file per shard that is not inline, xx = low byte of XXH3(id) in hex
 //	DIR/tmp/              uploads in progress; emptied on every open
 //	DIR/index/            pebble: s/<id> entries, d/<id> inline bytes, b/<id> scrub marks, m/clean
