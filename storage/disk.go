@@ -356,7 +356,13 @@ func (d *Disk) loadTotals() error {
 		used += e.lay.size
 	}
 	if err := it.Close(); err != nil {
-		return err
+		if !pebble.IsCorruptionError(err) {
+			return err
+		}
+		// Rot in the index: open damaged (Full: nothing new is placed here)
+		// with the totals of what could be read, so the node serves what
+		// it still can and an operator drains it, rather than not start.
+		d.damaged.Store(true)
 	}
 	d.shards.Store(n)
 	d.used.Store(used)
@@ -605,7 +611,7 @@ func (d *Disk) publishInline(id string, e entry, data []byte) error {
 		mu := d.lockFor(id)
 		mu.Lock()
 		defer mu.Unlock()
-		old, hadOld, err := d.readEntry(id)
+		old, hadOld, rotten, err := d.oldEntry(id)
 		if err != nil {
 			return err
 		}
@@ -616,7 +622,7 @@ func (d *Disk) publishInline(id string, e entry, data []byte) error {
 		if err := b.Commit(pebble.Sync); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
-		if hadOld && !old.inline {
+		if (hadOld && !old.inline) || rotten {
 			_ = d.fs.Remove(d.shardPath(id))
 		}
 		d.account(old, hadOld, e)
@@ -631,7 +637,7 @@ func (d *Disk) publishFile(id string, e entry, w *spill) error {
 		mu := d.lockFor(id)
 		mu.Lock()
 		defer mu.Unlock()
-		old, hadOld, err := d.readEntry(id)
+		old, hadOld, rotten, err := d.oldEntry(id)
 		if err != nil {
 			return err
 		}
@@ -649,7 +655,7 @@ func (d *Disk) publishFile(id string, e entry, w *spill) error {
 		b := d.db.NewBatch()
 		_ = b.Set(shardKey(id), e.encode(), nil)
 		_ = b.Delete(badKey(id), nil)
-		if hadOld && old.inline {
+		if (hadOld && old.inline) || rotten {
 			_ = b.Delete(dataKey(id), nil)
 		}
 		err = b.Commit(pebble.Sync)
@@ -767,6 +773,19 @@ func (d *Disk) locate(id string, openFile func(string) (rawFile, error)) (e entr
 	return e, data, f, err
 }
 
+// oldEntry is readEntry for a write that replaces or deletes id: an entry
+// the index cannot read for rot (its block fails pebble's checksum) is
+// rotten, not an error — the write goes ahead blind, so an overwrite or a
+// delete (garbage collection) is never refused for it. The running totals
+// then keep the unknown old shard's bytes until the next open.
+func (d *Disk) oldEntry(id string) (old entry, ok, rotten bool, err error) {
+	old, ok, err = d.readEntry(id)
+	if errors.As(err, new(*CorruptError)) {
+		return entry{}, false, true, nil
+	}
+	return old, ok, false, err
+}
+
 // readInline returns a copy of inline shard id's bytes (pebble's own
 // buffer lives only until its closer is closed), checked against e's size.
 func (d *Disk) readInline(id string, e entry) ([]byte, error) {
@@ -827,9 +846,23 @@ func (d *Disk) Delete(ctx context.Context, id string) error {
 		mu := d.lockFor(id)
 		mu.Lock()
 		defer mu.Unlock()
-		old, ok, err := d.readEntry(id)
+		old, ok, rotten, err := d.oldEntry(id)
 		if err != nil {
 			return err
+		}
+		if rotten {
+			// Whatever the entry was, drop it, its bytes and its file.
+			b := d.db.NewBatch()
+			_ = b.Delete(shardKey(id), nil)
+			_ = b.Delete(dataKey(id), nil)
+			_ = b.Delete(badKey(id), nil)
+			if err := b.Commit(pebble.Sync); err != nil {
+				return err
+			}
+			if err := d.fs.Remove(d.shardPath(id)); err == nil {
+				return d.syncDir(filepath.Dir(d.shardPath(id)))
+			}
+			return nil
 		}
 		if ok && old.inline {
 			b := d.db.NewBatch()
