@@ -72,29 +72,68 @@ func newMetaGroup(t testing.TB, n int, extra ...string) *metaGroup {
 		t.Fatal(err)
 	}
 	g := &metaGroup{t: t, secret: secret}
-	var peers []string
-	addrs, err := freePorts(2 * n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		api, raftAddr := addrs[2*i], addrs[2*i+1]
-		id := fmt.Sprintf("meta-%d", i+1)
-		r := &metaRep{id: id, zone: fmt.Sprintf("z%d", i+1), api: api, raft: raftAddr,
-			data: filepath.Join(dir, id), log: filepath.Join(dir, id+".log")}
-		g.reps = append(g.reps, r)
-		peers = append(peers, "--peer", fmt.Sprintf("id=%s,addr=%s,raft=%s,zone=%s", r.id, r.api, r.raft, r.zone))
-	}
-	for _, r := range g.reps {
-		r.args = []string{"meta", "--id", r.id, "--data", r.data, "--listen", r.api, "--raft-listen", r.raft,
-			"--zone", r.zone, "--secret-file", secretFile, "--metrics-listen", ""}
-		r.args = append(r.args, metaGroupFlags...)
-		r.args = append(r.args, peers...)
-		r.args = append(r.args, extra...)
-	}
 	t.Cleanup(g.cleanup)
-	g.startAll()
-	return g
+	// Ports are picked free and then bound by the replicas: another test's
+	// process may take one in between. A start that fails that way is
+	// retried on new ports, in new data directories (a replica that did
+	// start has already bootstrapped the old addresses).
+	for attempt := range 3 {
+		addrs, err := freePorts(2 * n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.reps = nil
+		var peers []string
+		for i := range n {
+			api, raftAddr := addrs[2*i], addrs[2*i+1]
+			id := fmt.Sprintf("meta-%d", i+1)
+			r := &metaRep{id: id, zone: fmt.Sprintf("z%d", i+1), api: api, raft: raftAddr,
+				data: filepath.Join(dir, fmt.Sprintf("try%d", attempt), id), log: filepath.Join(dir, fmt.Sprintf("%s.try%d.log", id, attempt))}
+			g.reps = append(g.reps, r)
+			peers = append(peers, "--peer", fmt.Sprintf("id=%s,addr=%s,raft=%s,zone=%s", r.id, r.api, r.raft, r.zone))
+		}
+		for _, r := range g.reps {
+			r.args = []string{"meta", "--id", r.id, "--data", r.data, "--listen", r.api, "--raft-listen", r.raft,
+				"--zone", r.zone, "--secret-file", secretFile, "--metrics-listen", ""}
+			r.args = append(r.args, metaGroupFlags...)
+			r.args = append(r.args, peers...)
+			r.args = append(r.args, extra...)
+		}
+		if !g.startAllRetryingBind() {
+			return g
+		}
+		t.Logf("attempt %d: a port was taken between picking and binding; starting again on new ports", attempt+1)
+	}
+	t.Fatal("three attempts to start a meta group lost their ports to other processes")
+	return nil
+}
+
+// startAllRetryingBind starts every replica and waits until each serves,
+// like startAll, except that when one exits because its address was taken
+// it stops them all and reports true (the caller picks new ports).
+func (g *metaGroup) startAllRetryingBind() (retry bool) {
+	g.t.Helper()
+	ready := make([]chan struct{}, len(g.reps))
+	for i := range g.reps {
+		ready[i] = g.launch(i)
+	}
+	for i, r := range g.reps {
+		select {
+		case <-ready[i]:
+			continue
+		case <-r.p.done:
+		case <-time.After(metaReadyTimeout):
+			g.t.Fatalf("%s not serving within %v\n%s", r.id, metaReadyTimeout, tail(r.log, 20))
+		}
+		if !strings.Contains(tail(r.log, 20), "address already in use") {
+			g.t.Fatalf("%s exited before it served: %v\n%s", r.id, r.p.err, tail(r.log, 20))
+		}
+		for _, o := range g.reps {
+			o.p.stop(stopGrace)
+		}
+		return true
+	}
+	return false
 }
 
 // startAll starts every replica that is down and waits until each serves.
