@@ -47,15 +47,7 @@ func TestStatusShowsNodeOutRepairProgress(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, 8)
 	const objects = 12
-	for i := range objects {
-		body := bytes.Repeat([]byte{byte(i)}, 20_000)
-		if _, err := f.co.PutObject(ctx, object.PutInput{Bucket: "b", Key: fmt.Sprint(i), Body: bytes.NewReader(body), Size: int64(len(body))}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := f.md.Admin(ctx, "node-3", meta.ActionOut); err != nil {
-		t.Fatal(err)
-	}
+	f.putThenOut(t, objects, "node-3")
 	sks, err := f.md.NodeShards(ctx, "node-3", "", 1000)
 	if err != nil || len(sks) == 0 {
 		t.Fatalf("node-3 holds %d shards (%v)", len(sks), err)
@@ -307,15 +299,7 @@ func TestNodeOutPassWritesMetaOncePerObject(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, 8)
 	const objects = 12
-	for i := range objects {
-		body := bytes.Repeat([]byte{byte(i)}, 20_000)
-		if _, err := f.co.PutObject(ctx, object.PutInput{Bucket: "b", Key: fmt.Sprint(i), Body: bytes.NewReader(body), Size: int64(len(body))}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := f.md.Admin(ctx, "node-3", meta.ActionOut); err != nil {
-		t.Fatal(err)
-	}
+	f.putThenOut(t, objects, "node-3")
 	sks, err := f.md.NodeShards(ctx, "node-3", "", 1000)
 	if err != nil || len(sks) < 2 {
 		t.Fatalf("node-3 holds %d shards (%v)", len(sks), err)
@@ -350,5 +334,21 @@ func TestNodeOutPassWritesMetaOncePerObject(t *testing.T) {
 	}
 	if st.DegradedQueue != 0 || st.RepairQueue != 0 || st.Repair.ShardsRepaired != int64(len(sks)) {
 		t.Fatalf("after the pass: degraded %d, queue %d, loop %+v", st.DegradedQueue, st.RepairQueue, st.Repair)
+	}
+}
+
+// putThenOut PUTs objects of 20,000 bytes (keys "0", "1", …) and takes
+// node out.
+func (f *fixture) putThenOut(t *testing.T, objects int, node cluster.NodeID) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range objects {
+		body := bytes.Repeat([]byte{byte(i)}, 20_000)
+		if _, err := f.co.PutObject(ctx, object.PutInput{Bucket: "b", Key: fmt.Sprint(i), Body: bytes.NewReader(body), Size: int64(len(body))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.md.Admin(ctx, node, meta.ActionOut); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -137,6 +137,9 @@ type Disk struct {
 
 	damaged atomic.Bool // the index met corruption in the background (Usage.Damaged)
 
+	spaceChecked atomic.Int64 // unix nanos of lowOnSpace's last statfs (0: never)
+	spaceLow     atomic.Bool  // its answer
+
 	recovery Recovery
 	fresh    bool // the directory was formatted by this open: nothing to reconcile
 }
@@ -532,13 +535,21 @@ func (d *Disk) put(ctx context.Context, id string, r io.Reader) (Info, error) {
 const inlineReserve = 64 << 20
 
 // lowOnSpace reports whether the data directory's device is below
-// inlineReserve (or the store below it under Limit).
+// inlineReserve (or the store below it under Limit). The device is asked
+// (statfs) at most once a second, not on every Put: a reserve of 64 MiB
+// outlasts a second of small shards.
 func (d *Disk) lowOnSpace() bool {
 	if d.cfg.Limit > 0 && d.cfg.Limit-d.used.Load() < inlineReserve {
 		return true
 	}
+	now := d.cfg.Now().UnixNano()
+	if last := d.spaceChecked.Load(); last != 0 && now-last < int64(time.Second) && now >= last {
+		return d.spaceLow.Load()
+	}
 	du, err := d.fs.GetDiskUsage(d.dir)
-	return err != nil || du.AvailBytes < inlineReserve
+	d.spaceLow.Store(err != nil || du.AvailBytes < inlineReserve)
+	d.spaceChecked.Store(now)
+	return d.spaceLow.Load()
 }
 
 // spill is where Put writes a shard: a pooled buffer while the shard fits
@@ -688,11 +699,7 @@ func (d *Disk) account(old entry, hadOld bool, e entry) {
 func (d *Disk) withdraw(id, path string, old entry, hadOld bool) {
 	_ = d.fs.Remove(path)
 	_ = d.syncDir(filepath.Dir(path))
-	b := d.db.NewBatch()
-	_ = b.Delete(shardKey(id), nil)
-	_ = b.Delete(dataKey(id), nil)
-	_ = b.Delete(badKey(id), nil)
-	if b.Commit(pebble.Sync) == nil && hadOld {
+	if d.dropKeys(id) == nil && hadOld {
 		d.shards.Add(-1)
 		d.used.Add(-old.lay.size)
 	}
@@ -773,6 +780,16 @@ func (d *Disk) locate(id string, openFile func(string) (rawFile, error)) (e entr
 	return e, data, f, err
 }
 
+// dropKeys deletes id's entry, inline bytes and bad mark in one synced
+// batch.
+func (d *Disk) dropKeys(id string) error {
+	b := d.db.NewBatch()
+	_ = b.Delete(shardKey(id), nil)
+	_ = b.Delete(dataKey(id), nil)
+	_ = b.Delete(badKey(id), nil)
+	return b.Commit(pebble.Sync)
+}
+
 // oldEntry is readEntry for a write that replaces or deletes id: an entry
 // the index cannot read for rot (its block fails pebble's checksum) is
 // rotten, not an error — the write goes ahead blind, so an overwrite or a
@@ -850,32 +867,20 @@ func (d *Disk) Delete(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if rotten {
-			// Whatever the entry was, drop it, its bytes and its file.
-			b := d.db.NewBatch()
-			_ = b.Delete(shardKey(id), nil)
-			_ = b.Delete(dataKey(id), nil)
-			_ = b.Delete(badKey(id), nil)
-			if err := b.Commit(pebble.Sync); err != nil {
+		if rotten || (ok && old.inline) {
+			// Entry and bytes go in one batch; a file beside them (an
+			// inline overwrite failed to remove it, or a rotten entry's
+			// kind is unknown) goes after, best effort.
+			if err := d.dropKeys(id); err != nil {
 				return err
 			}
 			if err := d.fs.Remove(d.shardPath(id)); err == nil {
-				return d.syncDir(filepath.Dir(d.shardPath(id)))
+				_ = d.syncDir(filepath.Dir(d.shardPath(id)))
 			}
-			return nil
-		}
-		if ok && old.inline {
-			b := d.db.NewBatch()
-			_ = b.Delete(shardKey(id), nil)
-			_ = b.Delete(dataKey(id), nil)
-			_ = b.Delete(badKey(id), nil)
-			if err := b.Commit(pebble.Sync); err != nil {
-				return err
+			if ok {
+				d.shards.Add(-1)
+				d.used.Add(-old.lay.size)
 			}
-			// A file an inline overwrite failed to remove (best effort there).
-			_ = d.fs.Remove(d.shardPath(id))
-			d.shards.Add(-1)
-			d.used.Add(-old.lay.size)
 			return nil
 		}
 		path := d.shardPath(id)
@@ -892,10 +897,7 @@ func (d *Disk) Delete(ctx context.Context, id string) error {
 		default:
 			return err
 		}
-		b := d.db.NewBatch()
-		_ = b.Delete(shardKey(id), nil)
-		_ = b.Delete(badKey(id), nil)
-		if err := b.Commit(pebble.Sync); err != nil {
+		if err := d.dropKeys(id); err != nil {
 			return err
 		}
 		if ok {

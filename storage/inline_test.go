@@ -292,26 +292,7 @@ func TestIndexCorruption(t *testing.T) {
 	for i := range 40 {
 		put(t, d, "s"+itoa(int64(i)), stripes(t, int64(60+i), 12)) // ≈ 6.6 KiB each, incompressible
 	}
-	if err := d.db.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	ssts, err := filepath.Glob(filepath.Join(dir, "index", "*.sst"))
-	if err != nil || len(ssts) == 0 {
-		t.Fatalf("no table files: %v", err)
-	}
-	b, err := os.ReadFile(ssts[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for off := len(b) / 4; off < len(b)/2; off += 4096 { // data blocks, before the index block and footer
-		b[off] ^= 0xff
-	}
-	if err := os.WriteFile(ssts[0], b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rotTable(t, d, func(n int) (int, int, int) { return n / 4, n / 2, 4096 }) // data blocks, before the index block and footer
 	d2 := openDisk(t, DiskConfig{Dir: dir, InlineMax: 64 << 10})
 	corrupt := 0
 	for i := range 40 {
@@ -424,28 +405,9 @@ func TestWritesOverRottenEntries(t *testing.T) {
 	for i := range n {
 		put(t, d, fmt.Sprintf("e%04d", i), small)
 	}
-	if err := d.db.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	ssts, err := filepath.Glob(filepath.Join(dir, "index", "*.sst"))
-	if err != nil || len(ssts) == 0 {
-		t.Fatalf("no table files: %v", err)
-	}
-	b, err := os.ReadFile(ssts[len(ssts)-1])
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The entries (s/…) sort after the bytes (d/…): the table's last
 	// data blocks, before its index block and footer.
-	for off := len(b) * 90 / 100; off < len(b)*95/100; off += 512 {
-		b[off] ^= 0xff
-	}
-	if err := os.WriteFile(ssts[len(ssts)-1], b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rotTable(t, d, func(n int) (int, int, int) { return n * 90 / 100, n * 95 / 100, 512 })
 	d2 := openDisk(t, DiskConfig{Dir: dir, InlineMax: 64 << 10})
 	var rotten []string
 	for i := range n {
@@ -472,5 +434,34 @@ func TestWritesOverRottenEntries(t *testing.T) {
 	}
 	if u, err := d2.Usage(context.Background()); err != nil || !u.Damaged || !u.Full {
 		t.Fatalf("a store that opened over index rot: Usage %+v, %v; want Damaged and Full", u, err)
+	}
+}
+
+// rotTable flushes d's index, closes d, and flips a byte every step bytes
+// of [from, to) of its newest table file (span gives them from its size):
+// rot under pebble's block checksums.
+func rotTable(t *testing.T, d *Disk, span func(size int) (from, to, step int)) {
+	t.Helper()
+	if err := d.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ssts, err := filepath.Glob(filepath.Join(d.dir, "index", "*.sst"))
+	if err != nil || len(ssts) == 0 {
+		t.Fatalf("no table files: %v", err)
+	}
+	path := ssts[len(ssts)-1]
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to, step := span(len(b))
+	for off := from; off < to; off += step {
+		b[off] ^= 0xff
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -128,6 +128,23 @@ func (c *testCluster) leader() *replicated.Node {
 	return nil
 }
 
+// leaderBesides waits for a running replica other than oi to lead, with
+// everything before its term applied (oi cut off: the majority's leader).
+func (c *testCluster) leaderBesides(oi int) *replicated.Node {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for i, n := range c.nodes {
+			if i != oi && n != nil && n.IsLeader() && n.Barrier(ctx) == nil {
+				return n
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.t.Fatal("the majority elected no leader")
+	return nil
+}
+
 func (c *testCluster) index(n *replicated.Node) int {
 	for i, x := range c.nodes {
 		if x == n {

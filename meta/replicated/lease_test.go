@@ -94,19 +94,7 @@ func TestReadLeaseNeverServesStale(t *testing.T) {
 		}
 	}()
 	c.disconnect(oi)
-	var nl *replicated.Node
-	deadline := time.Now().Add(10 * time.Second)
-	for nl == nil && time.Now().Before(deadline) {
-		for i, n := range c.nodes {
-			if i != oi && n.IsLeader() && n.Barrier(ctx) == nil {
-				nl = n
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if nl == nil {
-		t.Fatal("the majority elected no leader")
-	}
+	nl := c.leaderBesides(oi)
 	if err := nl.CreateBucket(ctx, "d", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -274,19 +274,7 @@ func TestMinorityLeaderCannotServe(t *testing.T) {
 	if _, err := old.ListBuckets(tctx); err == nil {
 		t.Fatal("a leader cut off from the majority served a linearizable read")
 	}
-	var nl *replicated.Node
-	deadline := time.Now().Add(10 * time.Second)
-	for nl == nil && time.Now().Before(deadline) {
-		for i, n := range c.nodes {
-			if i != oi && n.IsLeader() && n.Barrier(ctx) == nil {
-				nl = n
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if nl == nil {
-		t.Fatal("the majority elected no leader")
-	}
+	nl := c.leaderBesides(oi)
 	if err := nl.CreateBucket(ctx, "d", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -203,4 +204,34 @@ func TestRebuildConcurrencyIsBounded(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatalf("the first rebuild: %v", err)
 	}
+}
+
+// FuzzRebuildRequest: the rebuild endpoint's body parser never panics, and
+// whatever it accepts is within the bounds the node relies on: a layout of
+// at most 256 shards, one source per shard, an index among them, a size
+// at most S3's largest object, sources at host:port.
+func FuzzRebuildRequest(f *testing.F) {
+	good, _ := json.Marshal(validRebuild())
+	f.Add(good)
+	f.Add([]byte(`{"k":1,"m":255,"block_size":64,"size":0,"index":0,"sources":[]}`))
+	f.Add([]byte(`{"k":2,"m":1,"block_size":4096,"size":-1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var req RebuildRequest
+		if json.Unmarshal(b, &req) != nil || req.Validate() != nil {
+			return
+		}
+		n := req.K + req.M
+		if req.K < 1 || req.M < 0 || n > 256 || len(req.Sources) != n || req.Index < 0 || req.Index >= n ||
+			req.Size < 0 || req.Size > maxRebuildSize || req.BlockSize <= 0 {
+			t.Fatalf("accepted %+v", req)
+		}
+		for i, s := range req.Sources {
+			if s.Node == "" || i == req.Index {
+				continue
+			}
+			if _, _, err := net.SplitHostPort(s.Addr); err != nil || s.ID == "" {
+				t.Fatalf("accepted source %d %+v", i, s)
+			}
+		}
+	})
 }
