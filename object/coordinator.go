@@ -78,6 +78,7 @@ type Coordinator struct {
 
 	mem     *budget     // Config.MemoryBudget: codec buffers held at once (budget.go)
 	buckets bucketCache // buckets PutObject saw exist lately (put.go)
+	bufs    sizedBufs   // staged PUT stripes, GET blocks on their way out (bufs.go)
 
 	reportErrs  atomic.Int64
 	garbageErrs atomic.Int64

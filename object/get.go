@@ -67,7 +67,7 @@ func (c *Coordinator) readObject(ctx context.Context, w io.Writer, m meta.Manife
 		return fmt.Errorf("read %s/%s: %w", m.Bucket, m.Key, err)
 	}
 	if c.yields(mem) {
-		cw := newClientWriter(w, c.cfg.ClientYield)
+		cw := newClientWriter(w, c.cfg.ClientYield, &c.bufs)
 		defer func() {
 			if cerr := cw.close(); err == nil && cerr != nil {
 				err = fmt.Errorf("read %s/%s: write output: %w", m.Bucket, m.Key, cerr)
@@ -179,6 +179,7 @@ var errYield = errors.New("client slow to read: decode yields")
 // a client falls behind by more than ClientYield.
 type clientWriter struct {
 	w     io.Writer
+	bufs  *sizedBufs // where buf comes from and goes back to
 	yield *time.Timer
 	limit time.Duration
 	buf   []byte
@@ -192,8 +193,8 @@ type clientWriter struct {
 	accepted int64 // bytes handed to the client, in all
 }
 
-func newClientWriter(w io.Writer, limit time.Duration) *clientWriter {
-	cw := &clientWriter{w: w, limit: limit, work: make(chan []byte), done: make(chan error, 1), exit: make(chan struct{})}
+func newClientWriter(w io.Writer, limit time.Duration, bufs *sizedBufs) *clientWriter {
+	cw := &clientWriter{w: w, bufs: bufs, limit: limit, work: make(chan []byte), done: make(chan error, 1), exit: make(chan struct{})}
 	go func() {
 		defer close(cw.exit)
 		for b := range cw.work {
@@ -211,6 +212,12 @@ func newClientWriter(w io.Writer, limit time.Duration) *clientWriter {
 func (cw *clientWriter) Write(p []byte) (int, error) {
 	if err := cw.wait(); err != nil {
 		return 0, err
+	}
+	if cap(cw.buf) < len(p) {
+		if cw.buf != nil {
+			cw.bufs.put(cw.buf)
+		}
+		cw.buf = cw.bufs.get(int64(len(p)))
 	}
 	cw.buf = append(cw.buf[:0], p...)
 	cw.work <- cw.buf
@@ -254,6 +261,10 @@ func (cw *clientWriter) close() error {
 	<-cw.exit
 	if cw.yield != nil {
 		cw.yield.Stop()
+	}
+	if cw.buf != nil {
+		cw.bufs.put(cw.buf)
+		cw.buf = nil
 	}
 	return err
 }

@@ -86,11 +86,20 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 // buffers. The price is one more copy of every byte.
 type stagedBody struct {
 	r         io.Reader
-	stripe    int64 // object bytes per stripe
-	remaining int64 // declared bytes not yet staged; < 0: size unknown
+	stripe    int64      // object bytes per stripe
+	remaining int64      // declared bytes not yet staged; < 0: size unknown
+	bufs      *sizedBufs // where buf comes from and goes back to
 	buf       []byte
 	off       int   // next byte of buf to return
 	err       error // the body's error, returned once buf is drained
+}
+
+// release gives the staging buffer back; the body is not read again.
+func (s *stagedBody) release() {
+	if s.buf != nil {
+		s.bufs.put(s.buf)
+		s.buf, s.off, s.err = nil, 0, errStagedReleased
+	}
 }
 
 func (s *stagedBody) Read(p []byte) (int, error) {
@@ -123,8 +132,11 @@ func (s *stagedBody) stage() {
 	s.buf, s.off = s.buf[:0], 0
 	for int64(len(s.buf)) < want && s.err == nil {
 		if len(s.buf) == cap(s.buf) {
-			nb := make([]byte, len(s.buf), min(want, max(2*int64(cap(s.buf)), 64<<10)))
+			nb := s.bufs.get(min(want, max(2*int64(cap(s.buf)), stageMin)))[:len(s.buf)]
 			copy(nb, s.buf)
+			if s.buf != nil {
+				s.bufs.put(s.buf)
+			}
 			s.buf = nb
 		}
 		n, err := s.r.Read(s.buf[len(s.buf):min(int64(cap(s.buf)), want)])
@@ -168,7 +180,9 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 	g := c.guard(ctx, l, mem, int64(k)*int64(bs))
 	defer g.stop()
 	if g != nil && body != nil {
-		body = &stagedBody{r: guardedReader{r: body, g: g}, stripe: int64(k) * int64(bs), remaining: size}
+		sb := &stagedBody{r: guardedReader{r: body, g: g}, bufs: &c.bufs, stripe: int64(k) * int64(bs), remaining: size}
+		defer sb.release()
+		body = sb
 	}
 	mp, err := c.clusterMap(ctx)
 	if err != nil {
@@ -383,6 +397,9 @@ func (c *Coordinator) pipeRead(ctx context.Context, src meta.Manifest, off, leng
 
 // errCopyEnded ends a copy's reading side once the writing side returned.
 var errCopyEnded = errors.New("copy destination finished")
+
+// errStagedReleased is what a staged body read after its PUT ended returns.
+var errStagedReleased = errors.New("staged body released")
 
 // copyMemory is the codec memory a copy of [off, off+length) of src holds
 // at most: the largest read of one of its segments plus the write of the

@@ -8,7 +8,9 @@ PUTs, no checksums; BENCH_ARGS replaces --unsigned-payload: BENCH_ARGS= signs
 the payload as the SDK does by default over http). For every cell it prints MB/s, ops/s, p50/p99 and the CPU
 (user+system, /proc/PID/stat) of all the cluster's server processes -- every
 meta replica, the gateway, every node -- per MiB and per op, and their peak
-RSS (VmHWM, summed over the processes).
+RSS (VmHWM, summed over the processes) beside the peak of the memory they
+hold together (sampled every MEM_EVERY=0.1 s: every process's anonymous
+pages plus the shale binary's file pages once, not once per process).
 
 Accounting: the CPU is sampled over a fixed window of DURATION seconds that
 starts WARMUP seconds after the run phase began (the load tool's GET uploads
@@ -61,6 +63,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,6 +84,7 @@ DURATION = env_float("DURATION", 10)
 WARMUP = env_float("WARMUP", 2)
 ROUNDS = int(os.environ.get("ROUNDS", "1"))
 KEYS = int(os.environ.get("KEYS", "32"))
+MEM_EVERY = env_float("MEM_EVERY", 0.1)
 BENCH_ARGS = os.environ.get("BENCH_ARGS", "--unsigned-payload").split()
 OUT = os.path.abspath(os.environ.get("OUT", "/tmp/shale-bench-matrix"))
 SETTLE_MAX = env_float("SETTLE_MAX", 60)
@@ -109,6 +113,51 @@ def vm_hwm_kib(pid):
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     return 0
+
+
+def mem_kib(pid):
+    """RssAnon and RssFile of a process, in KiB."""
+    anon = filed = 0
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("RssAnon:", "RssShmem:")):
+                    anon += int(line.split()[1])
+                elif line.startswith("RssFile:"):
+                    filed = int(line.split()[1])
+    except OSError:
+        pass
+    return anon, filed
+
+
+class MemSampler(threading.Thread):
+    """Samples every MEM_EVERY s the memory of all processes together: the
+    sum of their anonymous (and shared-memory) resident pages at one
+    instant plus the largest one's file-backed resident pages -- the shale
+    binary's text and data, the same file mapped by every process, counted
+    once. Keeps the peak and each process's anonymous pages at that peak.
+    (Summed VmHWM counts the ~23 MiB of binary once per process and adds
+    peaks of different moments; Pss would split the binary with the load
+    tool, which runs the same file.)"""
+
+    def __init__(self, roles):
+        super().__init__(daemon=True)
+        self.roles, self.stop, self.peak, self.at_peak, self.samples = roles, threading.Event(), 0, {}, 0
+
+    def run(self):
+        while not self.stop.is_set():
+            now = {role: mem_kib(pid) for pid, role in self.roles.items()}
+            total = sum(v[0] for v in now.values()) + max((v[1] for v in now.values()), default=0)
+            self.samples += 1
+            if total > self.peak:
+                self.peak, self.at_peak = total, {r: v[0] for r, v in now.items()}
+                self.at_peak["binary (file pages, once)"] = max((v[1] for v in now.values()), default=0)
+            self.stop.wait(MEM_EVERY)
+
+    def finish(self):
+        self.stop.set()
+        self.join()
+        return self.peak, self.at_peak
 
 
 def reset_hwm(pid):
@@ -216,6 +265,8 @@ def run_cell(cl, client, op, size, conc, rnd):
     pids = list(cl.roles)
     for p in pids:
         reset_hwm(p)
+    mem = MemSampler(dict(cl.roles))
+    mem.start()
     tag = f"{cl.label}-{op}-{size}-c{conc}-r{rnd}"
     errp = os.path.join(OUT, tag + ".stderr")
     outp = os.path.join(OUT, tag + ".json")
@@ -241,6 +292,7 @@ def run_cell(cl, client, op, size, conc, rnd):
     cb1 = cpu_ticks(bench.pid)
     hwm = {cl.roles[p]: vm_hwm_kib(p) for p in pids}
     bench.wait()
+    mem_peak, mem_by = mem.finish()
     settle_s, settle_cpu = settle(cl)
     with open(outp) as f:
         res = json.load(f)
@@ -263,6 +315,7 @@ def run_cell(cl, client, op, size, conc, rnd):
         "cpu_ms_per_op": 1000 * total / ops if ops else None,
         "cpu_ms_per_mib": 1000 * total / (ops * SIZES[size] / MIB) if ops else None,
         "peak_rss_mib": sum(hwm.values()) / 1024, "peak_rss_kib_by_proc": hwm,
+        "peak_mem_mib": mem_peak / 1024, "anon_kib_by_proc_at_peak": mem_by, "mem_samples": mem.samples,
         "settle_s": settle_s, "settle_cpu_s": settle_cpu,
         "dev_cpu_s": (g1 - g0) / TICK, "client_cpu_s": (cb1 - cb0) / TICK,
         "loadavg": open("/proc/loadavg").read().split()[:3],
@@ -272,7 +325,7 @@ def run_cell(cl, client, op, size, conc, rnd):
     print(f"  {cl.label:6} {op:3} {size:5} c={conc:<2} r{rnd}: {rec['mbps']:8.1f} MB/s {rec['ops_per_s']:8.1f} ops/s "
           f"p50 {rec['p50_ms']:7.1f} p99 {rec['p99_ms']:7.1f} ms  CPU {total:5.2f} s = "
           f"{rec['cpu_ms_per_mib']:7.2f} ms/MiB {rec['cpu_ms_per_op']:7.2f} ms/op  "
-          f"({' '.join(f'{k} {v:.2f}' for k, v in sorted(cpu.items()))})  RSS {rec['peak_rss_mib']:.0f} MiB"
+          f"({' '.join(f'{k} {v:.2f}' for k, v in sorted(cpu.items()))})  RSS {rec['peak_rss_mib']:.0f} MiB, together {rec['peak_mem_mib']:.0f} MiB"
           f"  settled {settle_s:.0f} s, {settle_cpu:.1f} CPU-s"
           f"{'  ERRORS ' + str(rec['errors']) if rec['errors'] else ''}", flush=True)
     return rec
@@ -306,9 +359,10 @@ def summarize(recs, labels):
     for r in recs:
         by.setdefault((r["op"], r["size"], r["conc"], r["cluster"]), []).append(r)
     print(f"\nmedians of {ROUNDS} round(s); CPU = user+system of all meta replicas, gateway and nodes "
-          f"over a {DURATION:g} s window per run; RSS = sum of the processes' VmHWM in the cell")
+          f"over a {DURATION:g} s window per run; RSS = sum of the processes' VmHWM in the cell; "
+          f"mem = peak memory held together (anonymous pages of all + the binary once), sampled every {MEM_EVERY:g} s")
     hdr = f"{'op':3} {'size':5} {'c':>2} {'cluster':7} {'MB/s':>8} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} " \
-          f"{'ms/MiB':>8} {'ms/op':>8} {'meta%':>5} {'gw%':>5} {'node%':>5} {'RSS MiB':>7} {'err':>4}"
+          f"{'ms/MiB':>8} {'ms/op':>8} {'meta%':>5} {'gw%':>5} {'node%':>5} {'RSS MiB':>7} {'mem MiB':>7} {'err':>4}"
     print(hdr)
     for op, size, conc in ALL_CELLS:
         rows = {}
@@ -321,10 +375,11 @@ def summarize(recs, labels):
                 "mbps": med([x["mbps"] for x in v]), "ops": med([x["ops_per_s"] for x in v]),
                 "p50": med([x["p50_ms"] for x in v]), "p99": med([x["p99_ms"] for x in v]),
                 "mib": med([x["cpu_ms_per_mib"] for x in v]), "op": med([x["cpu_ms_per_op"] for x in v]),
-                "rss": max(x["peak_rss_mib"] for x in v), "err": sum(x["errors"] for x in v)}
+                "rss": max(x["peak_rss_mib"] for x in v),
+                "mem": max(x.get("peak_mem_mib", 0) for x in v), "err": sum(x["errors"] for x in v)}
             print(f"{op:3} {size:5} {conc:>2} {lab:7} {row['mbps']:8.1f} {row['ops']:8.1f} {row['p50']:8.1f} "
                   f"{row['p99']:8.1f} {row['mib']:8.2f} {row['op']:8.2f} {share('meta'):5.0f} {share('gateway'):5.0f} "
-                  f"{share('node'):5.0f} {row['rss']:7.0f} {row['err']:4}")
+                  f"{share('node'):5.0f} {row['rss']:7.0f} {row['mem']:7.0f} {row['err']:4}")
         if len(labels) == 2 and all(l in rows for l in labels):
             b, a = rows[labels[0]], rows[labels[1]]
             ratio = lambda k: a[k] / b[k] if b[k] else float("nan")
@@ -334,8 +389,10 @@ def summarize(recs, labels):
         v = [r for r in recs if r["cluster"] == lab]
         if v:
             top = max(v, key=lambda r: r["peak_rss_mib"])
-            print(f"{lab}: peak RSS of all processes together {top['peak_rss_mib']:.0f} MiB "
-                  f"(in {top['op']} {top['size']} c={top['conc']}); errors {sum(r['errors'] for r in v)}")
+            topp = max(v, key=lambda r: r.get("peak_mem_mib", 0))
+            print(f"{lab}: summed VmHWM {top['peak_rss_mib']:.0f} MiB (in {top['op']} {top['size']} c={top['conc']}); "
+                  f"peak memory of all processes together {topp.get('peak_mem_mib', 0):.0f} MiB "
+                  f"(in {topp['op']} {topp['size']} c={topp['conc']}); errors {sum(r['errors'] for r in v)}")
 
 
 def interrupted(signum, frame):
