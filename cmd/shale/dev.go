@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,7 @@ type devFlags struct {
 	scrubInterval       time.Duration
 	abortUploadsAfter   time.Duration
 	metaReplicas        int
+	childProcs          int
 }
 
 func newDevCmd() *cobra.Command {
@@ -93,7 +95,19 @@ cluster with a single meta (before replication) is adopted and grown to
 	fl.IntVar(&f.inlineMax, "inline-max", storage.DefaultInlineMax, "shards up to this many bytes are kept in each node's index, not in files (0: never)")
 	fl.DurationVar(&f.scrubInterval, "scrub-interval", 0, "time between scrub passes on each node (0: the node's default)")
 	fl.DurationVar(&f.abortUploadsAfter, "abort-uploads-after", 7*24*time.Hour, "multipart uploads still incomplete this long after they began are aborted (0: never)")
+	fl.IntVar(&f.childProcs, "child-procs", 0, "processors (--procs, GOMAXPROCS) of each node and meta process, which share this machine's cores (0: the cores divided among them, at least 1)")
 	return cmd
+}
+
+// procsEach is --child-procs, or each node's and meta replica's share of
+// the machine's cores: their idle schedulers would otherwise spin on the
+// same cores looking for work (docs/bench/profile-issue13.md; measured in
+// docs/BENCHMARKS.md, "Issue 13, session 6").
+func (f devFlags) procsEach() int {
+	if f.childProcs > 0 {
+		return f.childProcs
+	}
+	return max(1, runtime.NumCPU()/max(1, f.nodes+f.metaReplicas))
 }
 
 // child is one supervised process.
@@ -330,6 +344,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		if f.inlineMax != storage.DefaultInlineMax {
 			n.Args = append(n.Args, "--inline-max", strconv.Itoa(f.inlineMax))
 		}
+		n.Args = append(n.Args, "--procs", strconv.Itoa(f.procsEach()))
 		n.Args = append(n.Args, itls[id].args()...)
 		c, addr, err := startChild(ctx, id, exe, n.Args, filepath.Join(data, "logs", id+".log"), "listening on ")
 		if err != nil {

@@ -96,6 +96,7 @@ func startDevMetas(ctx context.Context, exe, data string, prev devcluster.File, 
 		if f.repairConcurrency > 0 {
 			r.Args = append(r.Args, "--repair-concurrency", strconv.Itoa(f.repairConcurrency))
 		}
+		r.Args = append(r.Args, "--procs", strconv.Itoa(f.procsEach()))
 		switch {
 		case adopt && i > 0:
 			r.Args = append(r.Args, "--join")

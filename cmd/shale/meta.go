@@ -31,6 +31,7 @@ func init() { commands = append(commands, newMetaCmd) }
 
 // metaFlags are the flags of `shale meta`.
 type metaFlags struct {
+	procs                    int // --procs (procs.go)
 	data, listen, secretFile string
 	downAfter, outAfter      time.Duration
 	garbageGrace             time.Duration
@@ -123,6 +124,7 @@ starting snapshot.`,
 	fl.DurationVar(&f.abortUploadsAfter, "abort-uploads-after", 7*24*time.Hour, "multipart uploads still incomplete this long after they began are aborted and their parts deleted; 0: never (repair loop)")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:0", `Prometheus /metrics listen address, unauthenticated and apart from --listen (which never serves it); keep it on loopback or a monitoring network. Port 0: any free port, printed as "meta metrics on ADDR". "": no metrics`)
 	fl.StringVar(&f.pprof, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6062; default $"+pprofEnv+", else off)")
+	registerProcs(fl, &f.procs)
 	f.itls.register(fl)
 	addServeFlags(fl, &f.serve, 1024)
 	return cmd
@@ -237,6 +239,7 @@ type lateReplica struct{ *replicated.Node }
 
 // runMeta serves meta until ctx is done or leader-only work fails.
 func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
+	applyProcs(f.procs)
 	secret, err := loadSecretFlag(f.secretFile)
 	if err != nil {
 		return err

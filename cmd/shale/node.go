@@ -25,6 +25,7 @@ func init() { commands = append(commands, newNodeCmd) }
 
 // nodeFlags are the settings of `shale node`.
 type nodeFlags struct {
+	procs                   int // --procs (procs.go)
 	data, listen, advertise string
 	id, zone, rack, host    string
 	secretFile, metaAddr    string
@@ -82,6 +83,7 @@ and stops cleanly on SIGINT or SIGTERM.`,
 	fl.IntVar(&f.inlineMax, "inline-max", storage.DefaultInlineMax, "shards up to this many bytes are stored in the node's index, not in files of their own (0: never)")
 	fl.DurationVar(&f.heartbeat, "heartbeat", time.Second, "heartbeat period")
 	fl.StringVar(&f.pprof, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6061; default $"+pprofEnv+", else off)")
+	registerProcs(fl, &f.procs)
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight requests may finish on shutdown")
 	f.itls.register(fl)
 	// Gateways keep up to 64 idle connections to each node, and repair
@@ -108,6 +110,7 @@ const badQueue = 1024
 // accepting, let in-flight requests finish (up to shutdownGrace), stop the
 // scrubber and heartbeats, close the store.
 func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret []byte, mc nodeMeta) (err error) {
+	applyProcs(f.procs)
 	id := cluster.NodeID(f.id)
 	if err := cluster.ValidateNodeID(id); err != nil {
 		return fmt.Errorf("--id: %w", err)
