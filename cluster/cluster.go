@@ -154,7 +154,10 @@ type Node struct {
 	Used     int64 `json:"used"`
 	Free     int64 `json:"free"`
 	State    State `json:"state"`
-	PID      int   `json:"pid,omitempty"` // set by dev clusters, for operators
+	// Damaged: the node reports corruption in its store's index; it is
+	// Full (nothing new placed on it) until an operator replaces its store.
+	Damaged bool `json:"damaged,omitempty"`
+	PID     int  `json:"pid,omitempty"` // set by dev clusters, for operators
 	// Since is when the node became out or draining (a move between the
 	// two keeps it); zero in every other state. Meta sets and persists it;
 	// repair times its episodes from it.

@@ -75,10 +75,10 @@ func (s *Store) applyHeartbeat(t *txn, c *Command) (Result, error) {
 	st.seen, st.full = now, r.Full
 	n := &st.rec.Node
 	n.Addr, n.Domain, n.Capacity, n.PID = r.Addr, r.Domain, r.Capacity, r.PID
-	n.Used, n.Free = r.Used, r.Free
+	n.Used, n.Free, n.Damaged = r.Used, r.Free, r.Damaged
 	n.State = heartbeatState(st)
 	noteSince(n, p.State, now)
-	same := known && p.Addr == n.Addr && p.Domain == n.Domain && p.Capacity == n.Capacity && p.PID == n.PID && p.State == n.State
+	same := known && p.Addr == n.Addr && p.Domain == n.Domain && p.Capacity == n.Capacity && p.PID == n.PID && p.State == n.State && p.Damaged == n.Damaged
 	t.putNode(st, !same)
 	return Result{}, nil
 }

@@ -161,7 +161,10 @@ type NodeReport struct {
 	Used     int64          `json:"used"`
 	Free     int64          `json:"free"`
 	Full     bool           `json:"full"`
-	PID      int            `json:"pid,omitempty"`
+	// Damaged: the node's store met corruption in its index (it reports
+	// Full too, so placement sends it nothing new); shown to operators.
+	Damaged bool `json:"damaged,omitempty"`
+	PID     int  `json:"pid,omitempty"`
 }
 
 // AdminAction is an operator's request about a node.

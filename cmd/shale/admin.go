@@ -181,6 +181,9 @@ func printStatus(w io.Writer, st meta.Status) error {
 			pid = strconv.Itoa(n.PID)
 		}
 		state := n.State.String()
+		if n.Damaged {
+			state += " (damaged store)"
+		}
 		if !n.Since.IsZero() {
 			state += " since " + n.Since.UTC().Format(time.RFC3339)
 		}

@@ -264,7 +264,7 @@ func heartbeatOnce(ctx context.Context, store storage.Store, mc nodeMeta, r meta
 	if err != nil {
 		return err
 	}
-	r.Used, r.Free, r.Full = u.Used, u.Free, u.Full
+	r.Used, r.Free, r.Full, r.Damaged = u.Used, u.Free, u.Full, u.Damaged
 	r.Capacity = capacity
 	if r.Capacity == 0 {
 		// The disk's size as seen from here moves with every write; round

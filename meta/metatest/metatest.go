@@ -791,10 +791,16 @@ func testMembership(t *testing.T, s meta.Service) {
 	if n.State != cluster.Full || e2 <= e1 {
 		t.Fatalf("full heartbeat: %v epoch %d", n.State, e2)
 	}
-	rep.Full = false
+	rep.Damaged = true
 	must(t, s.Heartbeat(ctx, rep))
-	if n, e := state("n1"); n.State != cluster.Up || e <= e2 {
-		t.Fatalf("not-full heartbeat: %v epoch %d", n.State, e)
+	n, e2d := state("n1")
+	if n.State != cluster.Full || !n.Damaged || e2d <= e2 {
+		t.Fatalf("damaged heartbeat: %+v epoch %d (was %d)", n, e2d, e2)
+	}
+	rep.Full, rep.Damaged = false, false
+	must(t, s.Heartbeat(ctx, rep))
+	if n, e := state("n1"); n.State != cluster.Up || n.Damaged || e <= e2d {
+		t.Fatalf("not-full heartbeat: %+v epoch %d", n, e)
 	}
 	rep.Addr = "127.0.0.1:2"
 	_, e3 := state("n1")
