@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -170,6 +171,44 @@ func startChild(ctx context.Context, name, exe string, args []string, logPath, m
 		_ = cmd.Process.Kill()
 		return nil, "", ctx.Err()
 	}
+}
+
+// startChildOnPort is startChild for a process whose args[listenAt] is a
+// loopback address dev picked: should another process take that port
+// between the pick and the child's bind (an outgoing connection's ephemeral
+// port, say), the child fails with "address already in use" and is started
+// again on a port picked anew, at most twice.
+func startChildOnPort(ctx context.Context, name, exe string, args []string, listenAt int, logPath, marker string) (*child, string, error) {
+	args = slices.Clone(args)
+	for try := 0; ; try++ {
+		var before int64
+		if fi, err := os.Stat(logPath); err == nil {
+			before = fi.Size()
+		}
+		c, addr, err := startChild(ctx, name, exe, args, logPath, marker)
+		if err == nil || try == 2 || !logSaysSince(logPath, before, "address already in use") {
+			return c, addr, err
+		}
+		pp := newPorts(args[listenAt])
+		port, perr := pp.pick("")
+		pp.release()
+		if perr != nil {
+			return nil, "", errors.Join(err, perr)
+		}
+		args[listenAt] = port
+	}
+}
+
+// logSaysSince reports whether the log at path holds s after its first
+// from bytes.
+func logSaysSince(path string, from int64, s string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.NewSectionReader(f, from, 1<<20))
+	return err == nil && strings.Contains(string(b), s)
 }
 
 func (c *child) stop(grace time.Duration) {
@@ -346,11 +385,12 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		}
 		n.Args = append(n.Args, "--procs", strconv.Itoa(f.procsEach()))
 		n.Args = append(n.Args, itls[id].args()...)
-		c, addr, err := startChild(ctx, id, exe, n.Args, filepath.Join(data, "logs", id+".log"), "listening on ")
+		c, addr, err := startChildOnPort(ctx, id, exe, n.Args, 4, filepath.Join(data, "logs", id+".log"), "listening on ")
 		if err != nil {
 			return err
 		}
 		add(c)
+		n.Args = c.cmd.Args[1:]
 		n.Addr, n.PID = addr, c.cmd.Process.Pid
 		cf.Nodes = append(cf.Nodes, n)
 	}
