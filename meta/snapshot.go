@@ -143,7 +143,7 @@ func (s *Store) Restore(r io.Reader) error {
 	if err := SyncDir(fs, fs.PathDir(s.cfg.Dir)); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	db, err := pebble.Open(s.cfg.Dir, &pebble.Options{FS: fs, Logger: QuietLogger{}})
+	db, err := pebble.Open(s.cfg.Dir, storeOptions(fs))
 	if err != nil {
 		return fmt.Errorf("restore: open: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/vfs"
 
 	"github.com/shale-store/shale/cluster"
@@ -112,12 +113,23 @@ type Store struct {
 
 var _ Service = (*Store)(nil)
 
+// storeOptions are the store's pebble options. Every level keeps a bloom
+// filter per table: most lookups of a write are of keys that do not exist
+// yet (a new object, upload or request record), which without a filter read
+// an index block of every table that might hold them.
+func storeOptions(fs vfs.FS) *pebble.Options {
+	return &pebble.Options{FS: fs, Logger: QuietLogger{},
+		Levels: []pebble.LevelOptions{{FilterPolicy: filterPolicy}}}
+}
+
+var filterPolicy = bloom.FilterPolicy(10)
+
 // Open opens (or creates) the store in cfg.Dir.
 func Open(cfg Config) (*Store, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	db, err := pebble.Open(cfg.Dir, &pebble.Options{FS: cfg.FS, Logger: QuietLogger{}})
+	db, err := pebble.Open(cfg.Dir, storeOptions(cfg.FS))
 	if err != nil {
 		return nil, fmt.Errorf("open meta store %s: %w", cfg.Dir, err)
 	}

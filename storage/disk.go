@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/vfs"
 	"github.com/zeebo/xxh3"
 
@@ -179,7 +180,10 @@ func OpenDisk(cfg DiskConfig) (*Disk, error) {
 	if err := d.makeDirs(); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", d.dir, err)
 	}
+	// A bloom filter per table: a new shard's write looks up an entry
+	// that does not exist yet.
 	db, err := pebble.Open(filepath.Join(d.dir, "index"), &pebble.Options{FS: d.fs, Logger: quietLogger{},
+		Levels:        []pebble.LevelOptions{{FilterPolicy: bloom.FilterPolicy(10)}},
 		EventListener: &pebble.EventListener{BackgroundError: d.backgroundError}})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: index: %w", d.dir, err)
