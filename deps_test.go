@@ -20,6 +20,7 @@ var allowed = map[string][]string{
 	"internal/peerauth":        {"internal/privfs"},
 	"internal/devcluster":      {"internal/privfs"},
 	"internal/clustertls":      {"internal/privfs"},
+	"internal/md5lanes":        {},
 	"internal/pace":            {},
 	"internal/privfs":          {},
 	"internal/progress":        {},
