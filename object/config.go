@@ -106,6 +106,11 @@ type Config struct {
 	// client then holds none of the budget. Default 100ms; negative: never
 	// (the budget stays held while the client is slow).
 	ClientYield time.Duration
+	// MD5 hands out the hash of every body stored (the ETag of a PUT or a
+	// part). Default nil: crypto/md5. The gateway passes an
+	// internal/md5lanes Pool, which hashes concurrent large bodies in SIMD
+	// lanes; whoever made it closes it after the coordinator's last PUT.
+	MD5 MD5Source
 	// Now is the clock for manifest and report times, map caching and
 	// garbage deadlines. Default time.Now.
 	Now func() time.Time

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,16 @@ type ShardStore interface {
 // connections) and safe for concurrent use; it does no I/O that can hang.
 type Nodes interface {
 	Store(n cluster.Node) (ShardStore, error)
+}
+
+// MD5Source hands out the MD5 hashes of the bodies the coordinator stores
+// (ETags). internal/md5lanes' Pool implements it; nil means crypto/md5.
+type MD5Source interface {
+	// New returns the hash of one body of size bytes (< 0: unknown) and
+	// the func that gives it back. Its sums must be crypto/md5's. The
+	// coordinator calls done once on every path, after the hash's last
+	// use; the hash is used by one goroutine at a time.
+	New(size int64) (h hash.Hash, done func())
 }
 
 // Coordinator implements the object operations over meta, placement, the

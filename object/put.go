@@ -17,22 +17,34 @@ import (
 	"github.com/shale-store/shale/placement"
 )
 
-// bodyReader is the PUT body as the encoder sees it: it hashes the bytes
-// (MD5, the ETag) as they pass, enforces the declared size and remembers the
-// body's own error so it is reported as such, whatever the encoder wraps.
-type bodyReader struct {
-	r         io.Reader
-	md5       hash.Hash
-	remaining int64 // bytes still expected; < 0: size unknown
-	n         int64 // bytes read
-	err       error // first error other than io.EOF
+// newMD5 returns the hash of one body's MD5 (Config.MD5, else crypto/md5)
+// and the func that gives it back after its last use.
+func (c *Coordinator) newMD5(size int64) (hash.Hash, func()) {
+	if c.cfg.MD5 != nil {
+		return c.cfg.MD5.New(size)
+	}
+	return md5.New(), func() {}
 }
 
-func newBodyReader(r io.Reader, size int64) *bodyReader {
+// bodyReader is the PUT body as the encoder sees it: it hashes the bytes
+// (MD5, the ETag) as they pass, unless the stagedBody below it hashes them
+// a stripe at a time, enforces the declared size and remembers the body's
+// own error so it is reported as such, whatever the encoder wraps.
+type bodyReader struct {
+	r         io.Reader
+	md5       hash.Hash // nil: the body is hashed below
+	remaining int64     // bytes still expected; < 0: size unknown
+	n         int64     // bytes read
+	err       error     // first error other than io.EOF
+}
+
+// newBodyReader reads r (nil: an empty body) of size bytes (< 0: unknown),
+// writing what it reads to h unless h is nil.
+func newBodyReader(r io.Reader, size int64, h hash.Hash) *bodyReader {
 	if r == nil {
 		r = bytes.NewReader(nil)
 	}
-	return &bodyReader{r: r, md5: md5.New(), remaining: size}
+	return &bodyReader{r: r, md5: h, remaining: size}
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -57,7 +69,9 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		p = p[:b.remaining]
 	}
 	n, err := b.r.Read(p)
-	b.md5.Write(p[:n])
+	if b.md5 != nil {
+		b.md5.Write(p[:n])
+	}
 	b.n += int64(n)
 	if b.remaining > 0 {
 		b.remaining -= int64(n)
@@ -83,9 +97,13 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 // on its client holds the bytes it has of the next stripe — at most one
 // stripe of object data, 1 MiB at the defaults — and the stripes still on
 // their way to the nodes (bounded by Config.WriteStall), not its encoder's
-// buffers. The price is one more copy of every byte.
+// buffers. The price is one more copy of every byte. It hashes each stripe
+// whole once staged (md5), so a hash in SIMD lanes gets large writes: the
+// bytes hashed are those it returns, up to the declared size (the
+// bodyReader above it fails a body that goes on).
 type stagedBody struct {
 	r         io.Reader
+	md5       hash.Hash
 	stripe    int64      // object bytes per stripe
 	remaining int64      // declared bytes not yet staged; < 0: size unknown
 	bufs      *sizedBufs // where buf comes from and goes back to
@@ -146,6 +164,7 @@ func (s *stagedBody) stage() {
 	if s.remaining > 0 {
 		s.remaining -= int64(len(s.buf))
 	}
+	s.md5.Write(s.buf)
 }
 
 // segmentWrite is the outcome of coding one segment onto nodes.
@@ -179,10 +198,14 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 	defer l.end()
 	g := c.guard(ctx, l, mem, int64(k)*int64(bs))
 	defer g.stop()
+	h, release := c.newMD5(size)
+	defer release() // after the last Sum, on every path
+	hashRead := h   // the bodyReader's hash, unless the stagedBody hashes
 	if g != nil && body != nil {
-		sb := &stagedBody{r: guardedReader{r: body, g: g}, bufs: &c.bufs, stripe: int64(k) * int64(bs), remaining: size}
+		sb := &stagedBody{r: guardedReader{r: body, g: g}, md5: h, bufs: &c.bufs, stripe: int64(k) * int64(bs), remaining: size}
 		defer sb.release()
 		body = sb
+		hashRead = nil
 	}
 	mp, err := c.clusterMap(ctx)
 	if err != nil {
@@ -201,7 +224,7 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 		ids[i] = shardID(version, number, i)
 	}
 	fan := c.startFanout(ctx, mp, targets, ids)
-	br := newBodyReader(body, size)
+	br := newBodyReader(body, size, hashRead)
 
 	fail := func(cause error) (*segmentWrite, error) {
 		fan.cancel(cause)
@@ -221,7 +244,7 @@ func (c *Coordinator) putSegment(ctx context.Context, version string, number int
 	case size >= 0 && res.Size != size:
 		return fail(fmt.Errorf("encode %s: %w: %d bytes, declared %d", objID, ErrIncompleteBody, res.Size, size))
 	}
-	sum := br.md5.Sum(nil)
+	sum := h.Sum(nil)
 	if len(expectMD5) > 0 && !bytes.Equal(sum, expectMD5) {
 		return fail(fmt.Errorf("put %s: %w: body %x, expected %x", objID, ErrBadDigest, sum, expectMD5))
 	}
