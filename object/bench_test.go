@@ -2,10 +2,16 @@ package object
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/shale-store/shale/erasure"
+	"github.com/shale-store/shale/internal/md5lanes"
+	"github.com/shale-store/shale/meta"
 )
 
 // benchHarness is a 6-node 4+2 cluster on Mem stores with the default block
@@ -52,5 +58,69 @@ func BenchmarkReadObject8MiB(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkPutObjectConcurrent measures the CPU (user+sys of the process,
+// getrusage) per MiB of `puts` concurrent PUTs of 1 or 16 MiB, each PUT
+// putting 16 MiB in all, into the benchHarness (whose Mem stores verify
+// every record, as nodes do), with their ETags hashed by crypto/md5 and by
+// an md5lanes Pool with its defaults:
+//
+//	go test -run '^$' -bench PutObjectConcurrent -benchtime 10x ./object
+func BenchmarkPutObjectConcurrent(b *testing.B) {
+	for _, bench := range []struct{ size, puts int }{{16 << 20, 1}, {16 << 20, 4}, {16 << 20, 8}, {1 << 20, 8}} {
+		for _, kind := range []string{"crypto", "lanes"} {
+			b.Run(fmt.Sprintf("size=%dMiB/puts=%d/%s", bench.size>>20, bench.puts, kind), func(b *testing.B) {
+				size, puts := bench.size, bench.puts
+				cfg := testConfig()
+				cfg.BlockSize = erasure.DefaultBlockSize
+				if kind == "lanes" {
+					p, err := md5lanes.New(md5lanes.Config{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer p.Close()
+					cfg.MD5 = p
+				}
+				h := newHarness(b, 6, cfg)
+				const total = 16 << 20 // per concurrent PUT
+				data := pattern(3, size)
+				b.SetBytes(int64(total * puts))
+				var r0, r1 syscall.Rusage
+				_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
+				iters := 0
+				for b.Loop() {
+					iters++
+					mans := make([][]meta.Manifest, puts)
+					var wg sync.WaitGroup
+					for i := range puts {
+						wg.Go(func() {
+							for range total / size {
+								m, err := h.c.PutObject(h.ctx, PutInput{Bucket: testBucket, Key: fmt.Sprint(i), Body: bytes.NewReader(data), Size: int64(size)})
+								if err != nil {
+									b.Error(err)
+								}
+								mans[i] = append(mans[i], m)
+							}
+						})
+					}
+					wg.Wait()
+					// The Mem stores would keep every version's shards.
+					for _, ms := range mans {
+						for _, m := range ms {
+							for _, seg := range m.Segments {
+								for _, s := range seg.Shards {
+									_ = h.stores[s.Node].mem.Delete(h.ctx, s.ID)
+								}
+							}
+						}
+					}
+				}
+				_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
+				cpu := time.Duration(r1.Utime.Nano() + r1.Stime.Nano() - r0.Utime.Nano() - r0.Stime.Nano())
+				b.ReportMetric(float64(cpu.Microseconds())/1000/(float64(iters*total*puts)/(1<<20)), "cpu-ms/MiB")
+			})
+		}
 	}
 }

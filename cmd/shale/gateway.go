@@ -24,6 +24,7 @@ import (
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/erasure"
 	"github.com/shale-store/shale/httpapi"
+	"github.com/shale-store/shale/internal/md5lanes"
 	"github.com/shale-store/shale/internal/privfs"
 	"github.com/shale-store/shale/internal/s3auth"
 	"github.com/shale-store/shale/internal/serve"
@@ -219,10 +220,17 @@ func runGateway(ctx context.Context, stdout io.Writer, f gatewayFlags) error {
 	if err != nil {
 		return err
 	}
+	// Concurrent large PUTs' MD5s (ETags) share SIMD lanes; closed after
+	// the server's shutdown below.
+	md5s, err := md5lanes.New(md5lanes.Config{})
+	if err != nil {
+		return err
+	}
+	defer md5s.Close()
 	coord, err := object.New(object.Config{
 		K: f.k, M: f.m, BlockSize: f.blockSize, WriteQuorum: f.quorum, ReadTimeout: f.readTimeout,
 		ReplicateMax: cmp.Or(f.replicateMax, -1),
-		MemoryBudget: f.memBudget, BudgetWait: f.budgetWait, ClientYield: f.clientYield,
+		MemoryBudget: f.memBudget, BudgetWait: f.budgetWait, ClientYield: f.clientYield, MD5: md5s,
 	}, newMetaClient(f.metaAddr, secret, inet), newNodeDialer(secret, inet))
 	if err != nil {
 		return err
