@@ -365,4 +365,20 @@ type RepairStats struct {
 	// again); nodes that went out before it belong to finished episodes.
 	LastEpisodeEnd time.Time `json:"last_episode_end,omitzero"`
 	Updated        time.Time `json:"updated"`
+	// Throttle is what the repair loop's adaptive throttle was doing when
+	// the figures were published; transient. Empty: a loop without one.
+	Throttle RepairThrottle `json:"throttle,omitzero"`
+}
+
+// RepairThrottle is the adaptive repair throttle's state
+// (repair.ThrottleStatus).
+type RepairThrottle struct {
+	State    string `json:"state"`     // "off", "full" or "yield"
+	Limit    int    `json:"limit"`     // objects allowed in flight
+	InFlight int    `json:"in_flight"` // objects in flight
+	// ForegroundRate is the foreground requests per second meta served
+	// over the throttle's last window.
+	ForegroundRate float64 `json:"foreground_rate"`
+	PauseSeconds   float64 `json:"pause_seconds,omitempty"` // wait between objects while yielding
+	Reason         string  `json:"reason,omitempty"`
 }

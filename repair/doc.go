@@ -17,6 +17,17 @@
 //     the pass (meta's status counts them in the repair queue, since a node
 //     out puts nothing in the degraded queue), the rate, the ETA (bytes left
 //     over the rate) and the time-to-repair.
+//   - The adaptive throttle (throttle.go) decides how many objects are in
+//     flight: Config.Concurrency while the Foreground signal (the requests
+//     of the S3 path that meta served, counted by meta/remote's handler)
+//     stays below BusyRate, and BusyConcurrency (1) with a pause of Pause
+//     times each object's own time after it while there is foreground
+//     work, until Quiet has passed without. It never stops repair: the
+//     floor is one object in flight repairing at least 1/(1+Pause) of the
+//     time. Objects are admitted in Plan's order, urgent ones at once; the
+//     byte rate (Config.Rate) is a hard cap on top. Status and metrics
+//     show its state, limit, objects in flight, the foreground rate and
+//     why.
 //   - An episode runs from a node going out or starting to drain (the
 //     node's Since, which meta keeps) to the first pass that finds nothing
 //     left to repair and did not stop at MaxPerPass; its length is the

@@ -57,6 +57,14 @@ type Config struct {
 	// foreground requests keep their latency. 0: unthrottled. Objects at k
 	// healthy shards or fewer bypass it (urgent mode).
 	Rate int64
+	// Throttle tunes the adaptive throttle (on by default): Concurrency
+	// objects in flight while Foreground shows no foreground work, fewer and
+	// with pauses while it does. Objects at k healthy shards or fewer bypass
+	// it, as they bypass Rate.
+	Throttle ThrottleConfig
+	// Foreground is the throttle's signal. Nil: the cluster is never busy,
+	// and repair runs at Concurrency.
+	Foreground Foreground
 	// MaxPerPass bounds the candidates examined in one pass. Default 10,000.
 	MaxPerPass int
 	// Garbage, when set, collects up to GarbagePerPass due garbage entries
@@ -120,6 +128,7 @@ type Loop struct {
 	md    Meta
 	rep   Repairer
 	limit *pace.Limiter
+	thr   *throttle
 
 	mu        sync.Mutex
 	resumed   bool // stats, episode and lastEnd were taken from meta
@@ -149,6 +158,7 @@ func NewLoop(cfg Config, md Meta, rep Repairer) *Loop {
 	return &Loop{
 		cfg: cfg, md: md, rep: rep,
 		limit:     pace.New(pace.Config{Rate: cfg.Rate, Now: cfg.Now}),
+		thr:       newThrottle(cfg.Throttle, cfg.Concurrency, cfg.Foreground, cfg.Now),
 		firstSeen: map[string]time.Time{},
 	}
 }
@@ -203,6 +213,7 @@ type PassResult struct {
 func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	var res PassResult
 	l.resume()
+	l.thr.observe()
 	now := l.cfg.Now() // before the map: a node out after now is not in it
 	mp, err := l.observeMembership(ctx, now)
 	if err != nil {
@@ -350,8 +361,10 @@ func (l *Loop) candidates(ctx context.Context, mp *cluster.Map, now time.Time, b
 	return cands, queued, nil
 }
 
-// repairAll repairs cands in Plan's order, Concurrency at a time, through
-// the byte-rate throttle unless urgent, and counts the outcomes into res.
+// repairAll repairs cands in Plan's order, at most Concurrency at a time,
+// each admitted by the adaptive throttle (fewer in flight, with pauses,
+// while there is foreground work) and then through the byte-rate
+// throttle, both unless urgent, and counts the outcomes into res.
 // An object made whole leaves meta's degraded queue (ResolveDegraded) when
 // it was in it (queued) or had bad reports; an object that entered the
 // queue after the pass read it is resolved by the next pass, which finds it
@@ -363,17 +376,22 @@ func (l *Loop) repairAll(ctx context.Context, cands []Candidate, badByKey map[st
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(l.cfg.Concurrency)
 	for _, c := range Plan(cands) {
-		if gctx.Err() != nil {
-			break
+		// Admission here, in Plan's order, keeps the riskiest first.
+		if err := l.thr.admit(gctx, c.Urgent()); err != nil {
+			break // gctx ended: g.Wait says why
 		}
 		g.Go(func() error {
+			var took time.Duration // the repair's own time, for the throttle's pause
+			defer func() { l.thr.done(took) }()
 			if !c.Urgent() {
 				if err := l.limit.Wait(gctx, c.LostBytes); err != nil {
 					return err
 				}
 			}
 			k := objKey(c.Bucket, c.Key)
+			start := l.cfg.Now()
 			rr, err := l.rep.RepairObject(gctx, c.Bucket, c.Key, badByKey[k], nil)
+			took = l.cfg.Now().Sub(start)
 			gone := errors.Is(err, meta.ErrNoSuchKey) || errors.Is(err, meta.ErrNoSuchBucket)
 			whole := err == nil && !rr.Conflict && rr.Remaining == 0
 			l.record(rr, err, gone, gone || whole, c.LostBytes)
@@ -558,6 +576,7 @@ func (l *Loop) resume() {
 		return
 	}
 	rs.RateBytesPerSec, rs.ETASeconds, rs.QueueBytes, rs.QueueObjects = 0, 0, 0, 0
+	rs.Throttle = meta.RepairThrottle{}
 	l.stats = rs
 	l.episode, l.lastEnd = rs.EpisodeStart, rs.LastEpisodeEnd
 }
@@ -686,6 +705,9 @@ func (l *Loop) refreshLocked(now time.Time) {
 		l.stats.ETASeconds = float64(l.stats.QueueBytes) / l.stats.RateBytesPerSec
 	}
 	l.stats.Updated = now
+	ts := l.thr.status()
+	l.stats.Throttle = meta.RepairThrottle{State: ts.State, Limit: ts.Limit, InFlight: ts.InFlight,
+		ForegroundRate: ts.FGRate, PauseSeconds: ts.Pause.Seconds(), Reason: ts.Reason}
 }
 
 // endPass publishes the pass's figures. A pass that found nothing to do, or

@@ -26,6 +26,7 @@ type Collector struct {
 	byHealthy, bySpare, queue, rate, eta, ttr, nodes *prometheus.Desc
 	bytes, shards, conflicts, failures               *prometheus.Desc
 	orphans, sweeps                                  *prometheus.Desc
+	inFlight, limit, fgRate, yielding, pause         *prometheus.Desc
 
 	// Status scans every manifest (O(objects)); a scrape reuses the last
 	// one for statusEvery rather than scanning on every scrape, and at most
@@ -105,11 +106,17 @@ func NewCollector(l *Loop, src StatusSource) *Collector {
 		failures:  d("repair_failures_total", "Object repairs that failed (retried next pass)."),
 		orphans:   d("orphans_queued_total", "Unreferenced shards the orphan inventory queued as garbage."),
 		sweeps:    d("orphan_sweeps_total", "Finished sweeps of the orphan inventory over every readable node."),
+		inFlight:  d("repair_in_flight_objects", "Objects the repair loop is rebuilding now."),
+		limit:     d("repair_in_flight_limit", "Objects the adaptive throttle lets the repair loop rebuild at once now."),
+		fgRate:    d("repair_foreground_requests_per_second", "Foreground requests per second meta served, as the adaptive repair throttle last measured them."),
+		yielding:  d("repair_throttle_yielding", "1 while the adaptive repair throttle yields to foreground requests, else 0."),
+		pause:     d("repair_throttle_pause_seconds", "While yielding: the pause after the last repaired object before the next starts."),
 	}
 }
 
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.byHealthy, c.bySpare, c.queue, c.rate, c.eta, c.ttr, c.nodes, c.bytes, c.shards, c.conflicts, c.failures, c.orphans, c.sweeps} {
+	for _, d := range []*prometheus.Desc{c.byHealthy, c.bySpare, c.queue, c.rate, c.eta, c.ttr, c.nodes, c.bytes, c.shards, c.conflicts, c.failures, c.orphans, c.sweeps,
+		c.inFlight, c.limit, c.fgRate, c.yielding, c.pause} {
 		ch <- d
 	}
 }
@@ -129,6 +136,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctr(c.shards, float64(st.ShardsRepaired))
 	ctr(c.conflicts, float64(st.Conflicts))
 	ctr(c.failures, float64(st.Failures))
+	ts := c.loop.thr.status()
+	g(c.inFlight, float64(ts.InFlight))
+	g(c.limit, float64(ts.Limit))
+	g(c.fgRate, ts.FGRate)
+	yielding := 0.0
+	if ts.State == ThrottleYield {
+		yielding = 1
+	}
+	g(c.yielding, yielding)
+	g(c.pause, ts.Pause.Seconds())
 	if inv := c.loop.cfg.Inventory; inv != nil {
 		is := inv.Stats()
 		ctr(c.orphans, float64(is.Queued))

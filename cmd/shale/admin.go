@@ -255,6 +255,9 @@ func statusRepairLine(st meta.Status) string {
 	if r.LastTimeToRepairSeconds > 0 {
 		parts = append(parts, fmt.Sprintf("last time-to-repair %.1fs", r.LastTimeToRepairSeconds))
 	}
+	if t := r.Throttle; t.State != "" {
+		parts = append(parts, fmt.Sprintf("throttle %s: %d/%d in flight (%s)", t.State, t.InFlight, t.Limit, t.Reason))
+	}
 	return strings.Join(parts, ", ")
 }
 

@@ -55,3 +55,27 @@ func TestPrintStatusShowsRepairInProgress(t *testing.T) {
 		t.Errorf("idle status:\n%s", got)
 	}
 }
+
+// The repair line says what the adaptive throttle is doing and why.
+func TestPrintStatusShowsRepairThrottle(t *testing.T) {
+	st := meta.Status{
+		Nodes:  []cluster.Node{{ID: "n1", Addr: "127.0.0.1:1", State: cluster.Up}},
+		Repair: &meta.RepairStats{RateBytesPerSec: 27e6, Throttle: meta.RepairThrottle{State: "yield", Limit: 1, InFlight: 1, ForegroundRate: 148, Reason: "foreground 148 req/s"}},
+	}
+	var b bytes.Buffer
+	if err := printStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); !strings.Contains(got, "throttle yield: 1/1 in flight (foreground 148 req/s)") {
+		t.Errorf("status lacks the throttle:\n%s", got)
+	}
+	// A loop without a throttle (an older meta) prints none.
+	st.Repair.Throttle = meta.RepairThrottle{}
+	b.Reset()
+	if err := printStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); strings.Contains(got, "throttle") {
+		t.Errorf("status shows a throttle it was not told of:\n%s", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -50,6 +51,7 @@ type metaFlags struct {
 	repairRate        int64
 	repairConcurrency int
 	repairOnNodes     bool
+	repairAdaptive    bool
 	blockSize         int
 	// The orphan inventory (startRepair): 0 grace turns it off.
 	orphanGrace, orphanEvery time.Duration
@@ -117,6 +119,7 @@ starting snapshot.`,
 	fl.IntVar(&f.m, "m", 2, "parity shards per stripe (repair loop)")
 	fl.Int64Var(&f.repairRate, "repair-rate", 0, "repair throttle, bytes/s, 0: unthrottled (repair loop)")
 	fl.IntVar(&f.repairConcurrency, "repair-concurrency", 0, "objects repaired at once, 0: the loop's default (repair loop)")
+	fl.BoolVar(&f.repairAdaptive, "repair-adaptive", repairAdaptiveDefault(), "repair yields to foreground requests (fewer objects in flight, with pauses) and runs at --repair-concurrency when there are none; default $"+repairAdaptiveEnv+" (1 or 0), else on (repair loop)")
 	fl.BoolVar(&f.repairOnNodes, "repair-on-nodes", repairOnNodesDefault(), "a lost shard's new node rebuilds it from its peers instead of the repair loop here (falls back to here when it cannot); default $"+repairOnNodesEnv+" (1 or 0), else on (repair loop)")
 	fl.IntVar(&f.blockSize, "block-size", 0, "bytes per shard block, 0: the codec's default (repair loop)")
 	fl.DurationVar(&f.orphanGrace, "orphan-grace", time.Hour, "shards no manifest or upload references are deleted once this old; must exceed the longest write and node clock skew; 0: never (orphan inventory)")
@@ -261,7 +264,9 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	// open: Serve, below, starts after.
 	var node *replicated.Node
 	served := &lateReplica{}
+	var foreground atomic.Uint64 // the S3 path's requests: the repair throttle's signal
 	handler := metaremote.NewHandler(served, secret, metaremote.HandlerConfig{
+		Foreground: &foreground,
 		LeaderURL: func(id, _ string) string {
 			if a := node.LeaderAPI(id); a != "" {
 				return inet.url(a)
@@ -296,7 +301,7 @@ func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
 	}
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	repairTask, metrics, err := newRepair(node, node.Store(), f, secret, inet, logger)
+	repairTask, metrics, err := newRepair(node, node.Store(), f, secret, inet, &foreground, logger)
 	if err != nil {
 		_ = mln.Close()
 		closeAll()

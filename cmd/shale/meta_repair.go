@@ -6,6 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -37,7 +40,7 @@ type repairMeta interface {
 // collects garbage through the same node clients, and
 // (unless --orphan-grace is 0) runs the orphan inventory, which lists the
 // nodes' shards through them too.
-func newRepair(store repairMeta, status repair.StatusSource, f metaFlags, secret []byte, inet *internalNet, logger *slog.Logger) (leader.Task, *prometheus.Registry, error) {
+func newRepair(store repairMeta, status repair.StatusSource, f metaFlags, secret []byte, inet *internalNet, fg *atomic.Uint64, logger *slog.Logger) (leader.Task, *prometheus.Registry, error) {
 	dialer := newNodeDialer(secret, inet)
 	var nodes object.Nodes = dialer
 	if f.repairOnNodes {
@@ -69,12 +72,30 @@ func newRepair(store repairMeta, status repair.StatusSource, f metaFlags, secret
 	if abortAfter <= 0 {
 		abortAfter = -1 // the flag's 0 is "never"; the loop's is its default
 	}
+	var foreground repair.Foreground
+	if fg != nil {
+		foreground = repair.ForegroundFunc(fg.Load)
+	}
 	loop := repair.NewLoop(repair.Config{Rate: f.repairRate, Concurrency: f.repairConcurrency, Inventory: inv,
+		Throttle: repair.ThrottleConfig{Off: !f.repairAdaptive}, Foreground: foreground,
 		Garbage:           repair.NewGarbageCollector(repair.GarbageConfig{}, store, dialer),
 		AbortUploadsAfter: abortAfter, Logger: logger}, store, coord)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(repair.NewCollector(loop, status))
 	return leader.Task{Name: "repair loop", Run: loop.Run}, reg, nil
+}
+
+// repairAdaptiveEnv names the environment variable that sets meta's
+// --repair-adaptive default ("0" or "false": off), so that `shale dev` and
+// the benchmarks built on it can run the repair loop without the adaptive
+// throttle.
+const repairAdaptiveEnv = "SHALE_REPAIR_ADAPTIVE"
+
+// repairAdaptiveDefault is --repair-adaptive's default: on unless
+// $SHALE_REPAIR_ADAPTIVE parses as false.
+func repairAdaptiveDefault() bool {
+	v, err := strconv.ParseBool(os.Getenv(repairAdaptiveEnv))
+	return err != nil || v
 }
 
 // metricsListener is meta's separate /metrics listener (listenMetrics).

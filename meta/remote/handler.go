@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
 
@@ -41,6 +42,21 @@ type HandlerConfig struct {
 	// its handler at, sent as LeaderHeader. nil, or "" from it: no hint,
 	// and clients try their other addresses.
 	LeaderURL func(id, raftAddr string) string
+	// Foreground, when set, counts the requests of the methods the S3 path
+	// calls (foregroundMethods): the repair throttle's measure of the
+	// cluster's foreground work. Requests refused by verification are not
+	// counted.
+	Foreground *atomic.Uint64
+}
+
+// foregroundMethods are the methods a gateway calls to serve S3 requests
+// (one or two per S3 operation). Heartbeats, status, the repair and garbage
+// methods and replica management are background work.
+var foregroundMethods = map[string]bool{
+	"CreateBucket": true, "HeadBucket": true, "DeleteBucket": true, "ListBuckets": true,
+	"Commit": true, "Get": true, "Delete": true, "List": true,
+	"CreateUpload": true, "GetUpload": true, "PutPart": true, "ListParts": true,
+	"ListUploads": true, "CompleteUpload": true, "AbortUpload": true,
 }
 
 // Identity is the peerauth target of the metadata service: what its
@@ -141,7 +157,15 @@ func NewHandler(b Backend, secret []byte, cfg HandlerConfig) http.Handler {
 	// the request's context.
 	reg := func(name string, h func(ctx context.Context, body []byte) (any, error)) {
 		_, mutation := mutating[name]
-		r.Post("/v1/"+name, serve(mutation, cfg.LeaderURL, h))
+		hf := serve(mutation, cfg.LeaderURL, h)
+		if fg := cfg.Foreground; fg != nil && foregroundMethods[name] {
+			inner := hf
+			hf = func(w http.ResponseWriter, r *http.Request) {
+				fg.Add(1)
+				inner(w, r)
+			}
+		}
+		r.Post("/v1/"+name, hf)
 	}
 	mut, read := reg, reg
 
