@@ -79,7 +79,7 @@ func newGatewayCmd() *cobra.Command {
 	fl.Int64Var(&f.replicateMax, "replicate-max", object.DefaultReplicateMax, "objects (and parts) up to this many bytes are stored as m+1 full copies across failure domains instead of k+m shards: same loss tolerance, one node per GET (0: never)")
 	fl.IntVar(&f.maxInFlight, "max-in-flight", 256, "requests served at once; more get SlowDown")
 	fl.Int64Var(&f.memLimit, "memory-limit", 256<<20, "soft heap limit in bytes (GOMEMLIMIT); 0 leaves it")
-	fl.IntVar(&f.gcPercent, "gc-percent", defaultGatewayGCPercent, "collect garbage when the heap has grown this many percent over what the last collection left (GOGC; the live heap is mostly stripe buffers, cheap to collect, so a small value costs little CPU and keeps the heap near the stripes in flight); 0 leaves Go's default; $GOGC, when set, wins")
+	fl.IntVar(&f.gcPercent, "gc-percent", defaultGatewayGCPercent, "the least GC percent (GOGC): the gateway lets its heap grow 32 MiB over what the last collection left, or this many percent of it when that is more, at most 100 (stripe buffers are cheap to collect, and Go's 100 would double the stripes in flight); 0 leaves Go's default; $GOGC, when set, wins")
 	fl.Int64Var(&f.memBudget, "memory-budget", object.DefaultMemoryBudget, "bytes of stripe buffers all requests together may hold; past it requests wait (keep it under about 3/8 of --memory-limit); negative: no bound")
 	fl.StringVar(&f.pprof, "pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060; default $"+pprofEnv+", else off)")
 	fl.DurationVar(&f.readTimeout, "shard-read-timeout", 2*time.Second, "a shard read making no progress this long is read around with parity")
@@ -189,8 +189,9 @@ func (f gatewayFlags) validate() error {
 }
 
 // defaultGatewayGCPercent is --gc-percent's default: with Go's 100 the heap
-// of a busy gateway grows to twice its stripe buffers before a collection
-// (docs/BENCHMARKS.md, "Issue 13: memory").
+// of a busy gateway grows to twice its stripe buffers before a collection;
+// at 25 throughout, a gateway serving small objects collects many times a
+// second (docs/BENCHMARKS.md, "Issue 13, session 6"). See tuneGC.
 const defaultGatewayGCPercent = 25
 
 func runGateway(ctx context.Context, stdout io.Writer, f gatewayFlags) error {
@@ -201,7 +202,13 @@ func runGateway(ctx context.Context, stdout io.Writer, f gatewayFlags) error {
 		debug.SetMemoryLimit(f.memLimit)
 	}
 	if f.gcPercent > 0 && os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(f.gcPercent)
+		gcCtx, stopGC := context.WithCancel(ctx)
+		gcDone := make(chan struct{})
+		go func() {
+			defer close(gcDone)
+			tuneGC(gcCtx, f.gcPercent, time.Second)
+		}()
+		defer func() { stopGC(); <-gcDone }()
 	}
 	stopPprof, err := startPprof(ctx, pprofAddr(f.pprof), pprofServe(), os.Stderr)
 	if err != nil {
