@@ -72,7 +72,7 @@ func (s *Store) applyHeartbeat(t *txn, c *Command) (Result, error) {
 		st = &cp
 	}
 	p := st.rec.Node
-	st.seen, st.full = now, r.Full
+	st.seen, st.full = now, r.Full || r.Damaged // a damaged store takes nothing new
 	n := &st.rec.Node
 	n.Addr, n.Domain, n.Capacity, n.PID = r.Addr, r.Domain, r.Capacity, r.PID
 	n.Used, n.Free, n.Damaged = r.Used, r.Free, r.Damaged

@@ -16,8 +16,10 @@ const (
 // stripes — a PUT's staged stripe (stagedBody), a GET's block on its way to
 // the client (clientWriter) — one pool per power-of-two size, so a busy
 // gateway does not allocate and collect them per request: that garbage,
-// not the stripes, set the size of its heap. A PUT waiting on a slow client
-// still holds at most about twice what the client sent of the stripe.
+// not the stripes, set the size of its heap. A PUT's staging buffer grows
+// by doubling (to a power of two at least the stripe) while its first
+// stripe arrives and is then reused for every later stripe: one staged
+// stripe per PUT, outside the codec's memory budget, as before.
 type sizedBufs struct{ pools [stageClasses]sync.Pool }
 
 // stageClass is the smallest class whose buffers hold n bytes, or

@@ -50,6 +50,12 @@ type ThrottleConfig struct {
 	Pause float64
 	// MaxPause bounds one pause. Default 1s.
 	MaxPause time.Duration
+	// MaxYield bounds how long repair yields: once the cluster has been
+	// busy this long without a Quiet break, repair runs at full speed until
+	// the foreground is quiet again, so constant (or cheap, frequent)
+	// foreground requests do not stretch the time objects spend with
+	// reduced redundancy beyond this. Default 5m; negative: no bound.
+	MaxYield time.Duration
 	// Wait blocks until ch is closed (the throttle's state changed), d has
 	// passed or ctx is done, and then returns ctx.Err(). Default: a timer
 	// raced against both. Tests inject one that advances a fake clock.
@@ -78,6 +84,9 @@ func (c *ThrottleConfig) setDefaults(concurrency int) {
 	}
 	if c.MaxPause <= 0 {
 		c.MaxPause = time.Second
+	}
+	if c.MaxYield == 0 {
+		c.MaxYield = 5 * time.Minute
 	}
 	if c.Wait == nil {
 		c.Wait = waitCtx
@@ -120,6 +129,8 @@ type throttle struct {
 	rate      float64   // requests/s over the last full window
 	busyAt    time.Time // end of the last window at or above BusyRate (zero: never)
 	busy      bool
+	busyFrom  time.Time // when busy last turned true
+	overdue   bool      // busy for MaxYield: full speed until quiet
 	inFlight  int
 	notBefore time.Time     // while busy, no object starts before this
 	pause     time.Duration // the pause notBefore came from
@@ -155,17 +166,27 @@ func (t *throttle) observeLocked(now time.Time) {
 	}
 	busy := !t.busyAt.IsZero() && now.Sub(t.busyAt) < t.cfg.Quiet
 	if busy != t.busy {
-		t.busy = busy
-		if !busy {
+		t.busy, t.overdue = busy, false
+		if busy {
+			t.busyFrom = now
+		} else {
 			t.notBefore, t.pause = time.Time{}, 0
 		}
 		t.broadcastLocked()
 	}
+	if t.busy && !t.overdue && t.cfg.MaxYield > 0 && now.Sub(t.busyFrom) >= t.cfg.MaxYield {
+		t.overdue = true
+		t.notBefore, t.pause = time.Time{}, 0
+		t.broadcastLocked()
+	}
 }
+
+// yieldingLocked: busy and not yet yielding for MaxYield. Must hold t.mu.
+func (t *throttle) yieldingLocked() bool { return t.busy && !t.overdue }
 
 // limitLocked is the number of objects allowed in flight. Must hold t.mu.
 func (t *throttle) limitLocked() int {
-	if t.busy {
+	if t.yieldingLocked() {
 		return t.cfg.BusyConcurrency
 	}
 	return t.concurrency
@@ -203,7 +224,7 @@ func (t *throttle) admit(ctx context.Context, urgent bool) error {
 		case urgent:
 		case t.inFlight >= t.limitLocked():
 			d = t.cfg.Window
-		case t.busy && now.Before(t.notBefore):
+		case t.yieldingLocked() && now.Before(t.notBefore):
 			d = min(t.notBefore.Sub(now), t.cfg.Window)
 		}
 		if d == 0 {
@@ -227,7 +248,7 @@ func (t *throttle) done(took time.Duration) {
 	t.inFlight--
 	now := t.now()
 	t.observeLocked(now)
-	if t.busy && t.cfg.Pause > 0 && took > 0 {
+	if t.yieldingLocked() && t.cfg.Pause > 0 && took > 0 {
 		p := min(time.Duration(float64(took)*t.cfg.Pause), t.cfg.MaxPause)
 		if nb := now.Add(p); nb.After(t.notBefore) {
 			t.notBefore, t.pause = nb, p
@@ -246,6 +267,10 @@ func (t *throttle) status() ThrottleStatus {
 		s.State, s.Reason = ThrottleOff, "adaptive throttle off"
 	case t.fg == nil:
 		s.State, s.Reason = ThrottleFull, "no foreground signal"
+	case t.overdue:
+		s.State = ThrottleFull
+		s.Reason = fmt.Sprintf("foreground %.0f req/s, but repair has yielded for %s: full speed until the foreground is quiet for %s",
+			t.rate, t.cfg.MaxYield, t.cfg.Quiet)
 	case t.busy:
 		s.State, s.Pause = ThrottleYield, t.pause
 		s.Reason = fmt.Sprintf("foreground %.0f req/s (busy at ≥ %g) within the last %s: %d in flight, pause %.1f× each object's time",

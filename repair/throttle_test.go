@@ -3,6 +3,7 @@ package repair
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -228,4 +229,38 @@ func equalDurations(a, b []time.Duration) bool {
 		}
 	}
 	return true
+}
+
+// TestThrottleYieldsAtMostMaxYield: under foreground load that never
+// stops, repair yields for MaxYield and then runs at full speed, without
+// pauses, until the foreground has been quiet for Quiet; the next busy
+// stretch yields again.
+func TestThrottleYieldsAtMostMaxYield(t *testing.T) {
+	r := newRig(ThrottleConfig{Window: 250 * time.Millisecond, Quiet: 2 * time.Second, MaxYield: 10 * time.Second}, 4)
+	r.t.observe()
+	r.load(50, 250*time.Millisecond)
+	if s := r.t.status(); s.State != ThrottleYield || s.Limit != 1 {
+		t.Fatalf("%+v, want yield at 1", s)
+	}
+	for range 39 { // busy since the first window's end; 9.75 s more: still yielding
+		r.load(50, 250*time.Millisecond)
+	}
+	if s := r.t.status(); s.State != ThrottleYield {
+		t.Fatalf("before MaxYield: %+v, want yield", s)
+	}
+	r.load(50, 250*time.Millisecond) // 10 s busy
+	s := r.t.status()
+	if s.State != ThrottleFull || s.Limit != 4 || s.Pause != 0 || !strings.Contains(s.Reason, "yielded for 10s") {
+		t.Fatalf("after MaxYield of load: %+v, want full at 4, no pause, saying why", s)
+	}
+	for range 8 { // 2 s quiet: no longer busy
+		r.load(0, 250*time.Millisecond)
+	}
+	if s := r.t.status(); s.State != ThrottleFull || strings.Contains(s.Reason, "yielded") {
+		t.Fatalf("after quiet: %+v", s)
+	}
+	r.load(50, 250*time.Millisecond)
+	if s := r.t.status(); s.State != ThrottleYield {
+		t.Fatalf("new load after a quiet break: %+v, want yield again", s)
+	}
 }

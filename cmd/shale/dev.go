@@ -385,7 +385,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		}
 		n.Args = append(n.Args, "--procs", strconv.Itoa(f.procsEach()))
 		n.Args = append(n.Args, itls[id].args()...)
-		c, addr, err := startChildOnPort(ctx, id, exe, n.Args, 4, filepath.Join(data, "logs", id+".log"), "listening on ")
+		c, addr, err := startChildOnPort(ctx, id, exe, n.Args, slices.Index(n.Args, "--listen")+1, filepath.Join(data, "logs", id+".log"), "listening on ")
 		if err != nil {
 			return err
 		}

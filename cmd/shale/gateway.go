@@ -182,6 +182,9 @@ func (f gatewayFlags) validate() error {
 		// --tls-cert it would fail at the first handshake.
 		return errors.New("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
 	}
+	if f.gcPercent < 0 {
+		return fmt.Errorf("--gc-percent %d: give a percent, or 0 to leave Go's default", f.gcPercent)
+	}
 	if least := min(f.k+1, f.k+f.m); f.quorum != 0 && f.quorum < least {
 		return fmt.Errorf("--write-quorum %d is below k+1 = %d: PUTs would be acknowledged without redundancy", f.quorum, least)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,5 +56,19 @@ func TestTuneGCSetsAndStops(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("tuneGC did not return when its context ended")
+	}
+}
+
+// TestNegativeGCPercentAndProcsRefused: a negative --gc-percent or --procs
+// is an error, not silently ignored.
+func TestNegativeGCPercentAndProcsRefused(t *testing.T) {
+	if err := (gatewayFlags{gcPercent: -1}).validate(); err == nil || !strings.Contains(err.Error(), "--gc-percent") {
+		t.Errorf("--gc-percent -1: %v", err)
+	}
+	if err := applyProcs(-2); err == nil || !strings.Contains(err.Error(), "--procs") {
+		t.Errorf("--procs -2: %v", err)
+	}
+	if err := applyProcs(0); err != nil {
+		t.Errorf("--procs 0: %v", err)
 	}
 }

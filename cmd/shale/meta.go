@@ -119,7 +119,7 @@ starting snapshot.`,
 	fl.IntVar(&f.m, "m", 2, "parity shards per stripe (repair loop)")
 	fl.Int64Var(&f.repairRate, "repair-rate", 0, "repair throttle, bytes/s, 0: unthrottled (repair loop)")
 	fl.IntVar(&f.repairConcurrency, "repair-concurrency", 0, "objects repaired at once, 0: the loop's default (repair loop)")
-	fl.BoolVar(&f.repairAdaptive, "repair-adaptive", repairAdaptiveDefault(), "repair yields to foreground requests (fewer objects in flight, with pauses) and runs at --repair-concurrency when there are none; default $"+repairAdaptiveEnv+" (1 or 0), else on (repair loop)")
+	fl.BoolVar(&f.repairAdaptive, "repair-adaptive", repairAdaptiveDefault(), "repair yields to foreground requests (one object in flight, with pauses; for at most 5 minutes of unbroken load, then full speed: objects stay degraded no longer than that for it) and runs at --repair-concurrency when there are none; default $"+repairAdaptiveEnv+" (1 or 0), else on (repair loop)")
 	fl.BoolVar(&f.repairOnNodes, "repair-on-nodes", repairOnNodesDefault(), "a lost shard's new node rebuilds it from its peers instead of the repair loop here (falls back to here when it cannot); default $"+repairOnNodesEnv+" (1 or 0), else on (repair loop)")
 	fl.IntVar(&f.blockSize, "block-size", 0, "bytes per shard block, 0: the codec's default (repair loop)")
 	fl.DurationVar(&f.orphanGrace, "orphan-grace", time.Hour, "shards no manifest or upload references are deleted once this old; must exceed the longest write and node clock skew; 0: never (orphan inventory)")
@@ -242,7 +242,9 @@ type lateReplica struct{ *replicated.Node }
 
 // runMeta serves meta until ctx is done or leader-only work fails.
 func runMeta(ctx context.Context, stdout io.Writer, f metaFlags) error {
-	applyProcs(f.procs)
+	if err := applyProcs(f.procs); err != nil {
+		return err
+	}
 	secret, err := loadSecretFlag(f.secretFile)
 	if err != nil {
 		return err

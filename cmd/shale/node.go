@@ -110,7 +110,9 @@ const badQueue = 1024
 // accepting, let in-flight requests finish (up to shutdownGrace), stop the
 // scrubber and heartbeats, close the store.
 func runNode(ctx context.Context, stdout, stderr io.Writer, f nodeFlags, secret []byte, mc nodeMeta) (err error) {
-	applyProcs(f.procs)
+	if err := applyProcs(f.procs); err != nil {
+		return err
+	}
 	id := cluster.NodeID(f.id)
 	if err := cluster.ValidateNodeID(id); err != nil {
 		return fmt.Errorf("--id: %w", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"runtime"
 
 	"github.com/spf13/pflag"
@@ -15,9 +16,13 @@ func registerProcs(fl *pflag.FlagSet, p *int) {
 	fl.IntVar(p, "procs", 0, "processors the Go scheduler uses (GOMAXPROCS; 0: every core, or $GOMAXPROCS)")
 }
 
-// applyProcs sets GOMAXPROCS to n when n > 0.
-func applyProcs(n int) {
+// applyProcs sets GOMAXPROCS to n when n > 0; a negative n is refused.
+func applyProcs(n int) error {
+	if n < 0 {
+		return fmt.Errorf("--procs %d: give a number of processors, or 0 for every core", n)
+	}
 	if n > 0 {
 		runtime.GOMAXPROCS(n)
 	}
+	return nil
 }

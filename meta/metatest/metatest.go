@@ -791,7 +791,7 @@ func testMembership(t *testing.T, s meta.Service) {
 	if n.State != cluster.Full || e2 <= e1 {
 		t.Fatalf("full heartbeat: %v epoch %d", n.State, e2)
 	}
-	rep.Damaged = true
+	rep.Full, rep.Damaged = false, true // damaged without saying full: full all the same
 	must(t, s.Heartbeat(ctx, rep))
 	n, e2d := state("n1")
 	if n.State != cluster.Full || !n.Damaged || e2d <= e2 {
