@@ -151,6 +151,9 @@ type Node struct {
 	// Capacity is the node's size in bytes; placement weighs nodes by it.
 	// Zero means "unknown" and weighs as DefaultCapacity.
 	Capacity int64 `json:"capacity"`
+	// Weighted is an operator's placement weight in bytes (shale admin
+	// weight), used instead of Capacity while positive.
+	Weighted int64 `json:"weighted,omitempty"`
 	Used     int64 `json:"used"`
 	Free     int64 `json:"free"`
 	State    State `json:"state"`
@@ -167,9 +170,12 @@ type Node struct {
 // DefaultCapacity is the weight of a node that reports no capacity: 1 TiB.
 const DefaultCapacity = int64(1) << 40
 
-// Weight is the node's placement weight (its capacity in bytes, or
-// DefaultCapacity).
+// Weight is the node's placement weight: Weighted when an operator set
+// it, else its capacity in bytes, or DefaultCapacity.
 func (n Node) Weight() float64 {
+	if n.Weighted > 0 {
+		return float64(n.Weighted)
+	}
 	if n.Capacity <= 0 {
 		return float64(DefaultCapacity)
 	}

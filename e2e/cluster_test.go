@@ -215,6 +215,40 @@ func TestDevClusterEndToEnd(t *testing.T) {
 		t.FailNow()
 	}
 
+	t.Run("admin-weight", func(t *testing.T) {
+		weighted := func(id string) int64 {
+			st, err := c.Status()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range st.Nodes {
+				if string(n.ID) == id {
+					return n.Weighted
+				}
+			}
+			t.Fatalf("%s not in status", id)
+			return 0
+		}
+		if out, err := c.Admin("weight", "node-1", "3TiB"); err != nil || !strings.Contains(string(out), "weight 3.0 TiB") {
+			t.Fatalf("admin weight: %v\n%s", err, out)
+		}
+		if w := weighted("node-1"); w != 3<<40 {
+			t.Fatalf("node-1 weighted %d after admin weight 3TiB", w)
+		}
+		if _, err := c.Admin("weight", "node-1", "-5"); err == nil {
+			t.Error("a negative weight was taken")
+		}
+		if _, err := c.Admin("weight", "node-99", "1TiB"); err == nil || !strings.Contains(err.Error(), "no such node") {
+			t.Errorf("weight of an unknown node: %v", err)
+		}
+		if _, err := c.Admin("weight", "node-1", "0"); err != nil {
+			t.Fatal(err)
+		}
+		if w := weighted("node-1"); w != 0 {
+			t.Fatalf("node-1 weighted %d after admin weight 0", w)
+		}
+	})
+
 	const victim = "node-3"
 	t.Run("kill-node", func(t *testing.T) {
 		if st, err := c.NodeState(victim); err != nil || st != cluster.Up {

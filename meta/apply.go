@@ -208,6 +208,8 @@ func (s *Store) dispatch(t *txn, c *Command) (Result, error) {
 		return s.applyHeartbeat(t, c)
 	case OpAdmin:
 		return s.applyAdmin(t, c)
+	case OpSetWeight:
+		return s.applySetWeight(t, c)
 	case OpTick:
 		return s.applyTick(t, c)
 	case OpGrace:

@@ -29,6 +29,7 @@ const (
 	OpAbortUpload     Op = "abort_upload"
 	OpHeartbeat       Op = "heartbeat"
 	OpAdmin           Op = "admin"
+	OpSetWeight       Op = "set-weight"
 	OpTick            Op = "tick"
 	OpReportBad       Op = "report_bad"
 	OpAddGarbage      Op = "add_garbage"
@@ -73,6 +74,7 @@ type Command struct {
 	Report     *NodeReport    `json:"report,omitempty"`
 	Node       cluster.NodeID `json:"node,omitempty"`
 	Action     AdminAction    `json:"action,omitempty"`
+	Weight     int64          `json:"weight,omitempty"`
 	Bad        *BadShard      `json:"bad,omitempty"`
 	Garbage    []Garbage      `json:"garbage,omitempty"`
 	Repair     *RepairStats   `json:"repair,omitempty"`
@@ -269,6 +271,13 @@ func (c *Command) Validate() error {
 		}
 		if err := cluster.ValidateNodeID(c.Report.ID); err != nil {
 			return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		}
+	case OpSetWeight:
+		if err := cluster.ValidateNodeID(c.Node); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidArgument, err)
+		}
+		if c.Weight < 0 {
+			return fmt.Errorf("%w: weight %d of %s: want bytes > 0, or 0 for its capacity", ErrInvalidArgument, c.Weight, c.Node)
 		}
 	case OpReportBad:
 		if c.Bad == nil || cluster.ValidateNodeID(c.Bad.Node) != nil || c.Bad.ShardID == "" {

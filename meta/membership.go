@@ -148,6 +148,22 @@ func (s *Store) applyAdmin(t *txn, c *Command) (Result, error) {
 	return Result{}, nil
 }
 
+// applySetWeight sets (or, with 0, clears) the operator's placement weight
+// of a node. A change bumps the map epoch. ErrNoSuchNode.
+func (s *Store) applySetWeight(t *txn, c *Command) (Result, error) {
+	cur, ok := s.nodes[c.Node]
+	if !ok {
+		return Result{}, fmt.Errorf("weight of %s: %w", c.Node, ErrNoSuchNode)
+	}
+	if cur.rec.Node.Weighted == c.Weight {
+		return Result{}, nil
+	}
+	st := *cur
+	st.rec.Node.Weighted = c.Weight
+	t.putNode(&st, true)
+	return Result{}, nil
+}
+
 // applyTick applies the time-based transitions at the command's time: up
 // or full → down after DownAfter without a heartbeat, down → out after
 // OutAfter down. Draining and out nodes are left alone. Any change is

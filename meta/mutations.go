@@ -117,6 +117,13 @@ func (m Mutations) Admin(ctx context.Context, id cluster.NodeID, a AdminAction) 
 	return err
 }
 
+// SetWeight sets a node's placement weight in bytes (0: back to its
+// capacity). ErrNoSuchNode; ErrInvalidArgument for a negative weight.
+func (m Mutations) SetWeight(ctx context.Context, id cluster.NodeID, weight int64) error {
+	_, err := m.run(ctx, Command{Op: OpSetWeight, Node: id, Weight: weight})
+	return err
+}
+
 // Tick applies the time-based membership transitions at the proposer's
 // time.
 func (m Mutations) Tick(ctx context.Context) error {

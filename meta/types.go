@@ -276,6 +276,9 @@ type Service interface {
 	Heartbeat(ctx context.Context, r NodeReport) error // registers on first call
 	Map(ctx context.Context) (*cluster.Map, error)
 	Admin(ctx context.Context, id cluster.NodeID, a AdminAction) error // ErrNoSuchNode
+	// SetWeight sets a node's placement weight in bytes, 0 for its
+	// capacity (cluster.Node.Weighted). ErrNoSuchNode.
+	SetWeight(ctx context.Context, id cluster.NodeID, weight int64) error
 
 	// Repair and garbage.
 	ReportBad(ctx context.Context, b BadShard) error

@@ -156,6 +156,32 @@ func newAdminCmd() *cobra.Command {
 			},
 		})
 	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "weight NODE BYTES",
+		Short: "Set a node's placement weight (e.g. 4TiB; 0: back to its capacity): placement gives it shards in proportion",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w, err := cluster.ParseBytes(args[1])
+			if err != nil || w < 0 {
+				return fmt.Errorf("weight %q: want bytes such as 4TiB, or 0 for the node's capacity", args[1])
+			}
+			c, _, err := t.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			defer cancel()
+			if err := c.SetWeight(ctx, cluster.NodeID(args[0]), w); err != nil {
+				return fmt.Errorf("weight %s: %w", args[0], err)
+			}
+			if w == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "node %s: weight back to its capacity\n", args[0])
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "node %s: weight %s\n", args[0], humanBytes(w))
+			}
+			return nil
+		},
+	})
 	return cmd
 }
 
@@ -174,7 +200,7 @@ func humanBytes(n int64) string {
 
 func printStatus(w io.Writer, st meta.Status) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "NODE\tADDRESS\tZONE/RACK/HOST\tSTATE\tUSED\tFREE\tPID\n")
+	fmt.Fprintf(tw, "NODE\tADDRESS\tZONE/RACK/HOST\tSTATE\tUSED\tFREE\tWEIGHT\tPID\n")
 	for _, n := range st.Nodes {
 		pid := "-"
 		if n.PID > 0 {
@@ -187,7 +213,11 @@ func printStatus(w io.Writer, st meta.Status) error {
 		if !n.Since.IsZero() {
 			state += " since " + n.Since.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Addr, n.Domain, state, humanBytes(n.Used), humanBytes(n.Free), pid)
+		weight := humanBytes(int64(n.Weight()))
+		if n.Weighted > 0 {
+			weight += " (set)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Addr, n.Domain, state, humanBytes(n.Used), humanBytes(n.Free), weight, pid)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

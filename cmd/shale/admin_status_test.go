@@ -19,7 +19,7 @@ func TestPrintStatusShowsRepairInProgress(t *testing.T) {
 		Nodes: []cluster.Node{
 			{ID: "n1", Addr: "127.0.0.1:1", State: cluster.Up},
 			{ID: "n2", Addr: "127.0.0.1:2", State: cluster.Out, Since: out},
-			{ID: "n3", Addr: "127.0.0.1:3", State: cluster.Full, Damaged: true},
+			{ID: "n3", Addr: "127.0.0.1:3", State: cluster.Full, Damaged: true, Capacity: 2 << 40, Weighted: 5 << 40},
 		},
 		Objects: 40, ObjectsByHealthyShards: map[int]int64{5: 30, 6: 10},
 		RepairQueue: 30, DegradedQueue: 2, Garbage: 7,
@@ -34,6 +34,7 @@ func TestPrintStatusShowsRepairInProgress(t *testing.T) {
 	for _, want := range []string{
 		"out since 2026-05-01T10:00:00Z",
 		"full (damaged store)",
+		"5.0 TiB (set)",
 		"repair queue: 30 objects (degraded queue 2, repair loop's candidates 30, 3.0 MiB to re-create)   garbage: 7",
 		"ETA 3s",
 		"repairing since 2026-05-01T10:00:00Z",

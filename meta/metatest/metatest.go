@@ -809,6 +809,26 @@ func testMembership(t *testing.T, s meta.Service) {
 		t.Fatalf("address change: %+v epoch %d", n, e)
 	}
 
+	// An operator's weight: set, kept by heartbeats, cleared; each change
+	// bumps the epoch, setting the same weight again does not.
+	wantErr(t, s.SetWeight(ctx, "nope", 1<<40), meta.ErrNoSuchNode)
+	wantErr(t, s.SetWeight(ctx, "n1", -1), meta.ErrInvalidArgument)
+	_, ew := state("n1")
+	must(t, s.SetWeight(ctx, "n1", 3<<40))
+	n, ew2 := state("n1")
+	if n.Weighted != 3<<40 || n.Weight() != float64(3<<40) || ew2 <= ew {
+		t.Fatalf("set weight: %+v (weight %g) epoch %d (was %d)", n, n.Weight(), ew2, ew)
+	}
+	must(t, s.SetWeight(ctx, "n1", 3<<40))
+	must(t, s.Heartbeat(ctx, rep))
+	if n, e := state("n1"); n.Weighted != 3<<40 || e != ew2 {
+		t.Fatalf("same weight again, then a heartbeat: %+v epoch %d, want weight kept at epoch %d", n, e, ew2)
+	}
+	must(t, s.SetWeight(ctx, "n1", 0))
+	if n, e := state("n1"); n.Weighted != 0 || n.Weight() != float64(rep.Capacity) || e <= ew2 {
+		t.Fatalf("weight cleared: %+v (weight %g) epoch %d", n, n.Weight(), e)
+	}
+
 	wantErr(t, s.Admin(ctx, "nope", meta.ActionOut), meta.ErrNoSuchNode)
 	wantErr(t, s.Admin(ctx, "n1", "explode"), meta.ErrInvalidArgument)
 	_, e4 := state("n1")

@@ -429,6 +429,11 @@ func (c *Client) Admin(ctx context.Context, id cluster.NodeID, a meta.AdminActio
 	return c.call(ctx, "Admin", adminReq{Node: id, Action: a}, nil)
 }
 
+// SetWeight implements meta.Service.
+func (c *Client) SetWeight(ctx context.Context, id cluster.NodeID, weight int64) error {
+	return c.call(ctx, "SetWeight", weightReq{Node: id, Weight: weight}, nil)
+}
+
 // ReportBad implements meta.Service.
 func (c *Client) ReportBad(ctx context.Context, b meta.BadShard) error {
 	if err := validUTF8("ReportBad", b.ShardID, b.Bucket, b.Key); err != nil {

@@ -112,6 +112,10 @@ type (
 		Node   cluster.NodeID   `json:"node"`
 		Action meta.AdminAction `json:"action"`
 	}
+	weightReq struct {
+		Node   cluster.NodeID `json:"node"`
+		Weight int64          `json:"weight"`
+	}
 	shardReq struct {
 		Node    cluster.NodeID `json:"node"`
 		ShardID string         `json:"shard_id"`
@@ -214,6 +218,9 @@ func NewHandler(b Backend, secret []byte, cfg HandlerConfig) http.Handler {
 	mut("Heartbeat", call(func(ctx context.Context, r meta.NodeReport) (any, error) { return empty{}, b.Heartbeat(ctx, r) }))
 	read("Map", call(func(ctx context.Context, _ empty) (any, error) { return b.Map(ctx) }))
 	mut("Admin", call(func(ctx context.Context, q adminReq) (any, error) { return empty{}, b.Admin(ctx, q.Node, q.Action) }))
+	mut("SetWeight", call(func(ctx context.Context, q weightReq) (any, error) {
+		return empty{}, b.SetWeight(ctx, q.Node, q.Weight)
+	}))
 
 	mut("ReportBad", call(func(ctx context.Context, q meta.BadShard) (any, error) { return empty{}, b.ReportBad(ctx, q) }))
 	read("NodeShards", call(func(ctx context.Context, q nodeShardsReq) (any, error) {
