@@ -215,3 +215,37 @@ func TestListUploadsReplyBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestSetWeightNeedsTheSecret: the new operator call is refused, unchanged,
+// without the cluster secret, signed or not.
+func TestSetWeightNeedsTheSecret(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	if err := s.Heartbeat(ctx, meta.NodeReport{ID: "n1", Addr: "127.0.0.1:1", Capacity: 1 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(remote.NewHandler(s, secret, remote.HandlerConfig{}))
+	t.Cleanup(srv.Close)
+	bad := remote.NewClient(srv.URL, bytes.Repeat([]byte("x"), 40), srv.Client())
+	if err := bad.SetWeight(ctx, "n1", 9<<40); !errors.Is(err, remote.ErrUnauthorized) {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	resp, err := srv.Client().Post(srv.URL+"/v1/SetWeight", "application/json", bytes.NewReader([]byte(`{"node":"n1","weight":1}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unsigned SetWeight: status %d", resp.StatusCode)
+	}
+	mp, err := s.Map(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := mp.Node("n1"); n.Weighted != 0 {
+		t.Fatalf("a refused call set the weight: %+v", n)
+	}
+	if err := remote.NewClient(srv.URL, secret, srv.Client()).SetWeight(ctx, "n1", 9<<40); err != nil {
+		t.Fatalf("with the secret: %v", err)
+	}
+}
