@@ -622,14 +622,7 @@ func (w *spill) release() {
 // was. An old shard file is removed after the commit; a crash before its
 // removal leaves a file beside an inline entry, which reconcile deletes.
 func (d *Disk) publishInline(id string, e entry, data []byte) error {
-	return d.enter(func() error {
-		mu := d.lockFor(id)
-		mu.Lock()
-		defer mu.Unlock()
-		old, hadOld, rotten, err := d.oldEntry(id)
-		if err != nil {
-			return err
-		}
+	return d.replacing(id, func(old entry, hadOld, rotten bool) error {
 		b := d.db.NewBatch()
 		_ = b.Set(shardKey(id), e.encode(), nil)
 		_ = b.Set(dataKey(id), data, nil)
@@ -648,14 +641,7 @@ func (d *Disk) publishInline(id string, e entry, data []byte) error {
 // publishFile renames w's synced temporary file into place and commits its
 // entry.
 func (d *Disk) publishFile(id string, e entry, w *spill) error {
-	return d.enter(func() error {
-		mu := d.lockFor(id)
-		mu.Lock()
-		defer mu.Unlock()
-		old, hadOld, rotten, err := d.oldEntry(id)
-		if err != nil {
-			return err
-		}
+	return d.replacing(id, func(old entry, hadOld, rotten bool) error {
 		final := d.shardPath(id)
 		if err := d.fs.Rename(w.tmp, final); err != nil {
 			return fmt.Errorf("publish: %w", err)
@@ -673,7 +659,7 @@ func (d *Disk) publishFile(id string, e entry, w *spill) error {
 		if (hadOld && old.inline) || rotten {
 			_ = b.Delete(dataKey(id), nil)
 		}
-		err = b.Commit(pebble.Sync)
+		err := b.Commit(pebble.Sync)
 		if derr := <-dirDone; err == nil {
 			err = derr
 		}
@@ -685,6 +671,21 @@ func (d *Disk) publishFile(id string, e entry, w *spill) error {
 		}
 		d.account(old, hadOld, e)
 		return nil
+	})
+}
+
+// replacing runs fn inside enter under id's lock, with the entry id has
+// now (oldEntry): the frame of every change to a shard's entry.
+func (d *Disk) replacing(id string, fn func(old entry, hadOld, rotten bool) error) error {
+	return d.enter(func() error {
+		mu := d.lockFor(id)
+		mu.Lock()
+		defer mu.Unlock()
+		old, hadOld, rotten, err := d.oldEntry(id)
+		if err != nil {
+			return err
+		}
+		return fn(old, hadOld, rotten)
 	})
 }
 
@@ -863,14 +864,7 @@ func (d *Disk) Delete(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete shard %s: %w", id, err)
 	}
-	err := d.enter(func() error {
-		mu := d.lockFor(id)
-		mu.Lock()
-		defer mu.Unlock()
-		old, ok, rotten, err := d.oldEntry(id)
-		if err != nil {
-			return err
-		}
+	err := d.replacing(id, func(old entry, ok, rotten bool) error {
 		if rotten || (ok && old.inline) {
 			// Entry and bytes go in one batch; a file beside them (an
 			// inline overwrite failed to remove it, or a rotten entry's
@@ -888,7 +882,7 @@ func (d *Disk) Delete(ctx context.Context, id string) error {
 			return nil
 		}
 		path := d.shardPath(id)
-		err = d.fs.Remove(path)
+		err := d.fs.Remove(path)
 		switch {
 		case err == nil:
 			if err := d.syncDir(filepath.Dir(path)); err != nil {
