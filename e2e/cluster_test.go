@@ -217,17 +217,11 @@ func TestDevClusterEndToEnd(t *testing.T) {
 
 	t.Run("admin-weight", func(t *testing.T) {
 		weighted := func(id string) int64 {
-			st, err := c.Status()
+			n, _, err := c.StatusNode(id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, n := range st.Nodes {
-				if string(n.ID) == id {
-					return n.Weighted
-				}
-			}
-			t.Fatalf("%s not in status", id)
-			return 0
+			return n.Weighted
 		}
 		if out, err := c.Admin("weight", "node-1", "3TiB"); err != nil || !strings.Contains(string(out), "weight 3.0 TiB") {
 			t.Fatalf("admin weight: %v\n%s", err, out)

@@ -802,18 +802,24 @@ func (c *Cluster) Admin(args ...string) ([]byte, error) {
 	return out, nil
 }
 
-// NodeState is the state admin status shows for a node.
-func (c *Cluster) NodeState(id string) (cluster.State, error) {
+// StatusNode is node id as admin status shows it, and the map epoch.
+func (c *Cluster) StatusNode(id string) (cluster.Node, uint64, error) {
 	st, err := c.Status()
 	if err != nil {
-		return 0, err
+		return cluster.Node{}, 0, err
 	}
 	for _, n := range st.Nodes {
 		if string(n.ID) == id {
-			return n.State, nil
+			return n, st.Epoch, nil
 		}
 	}
-	return 0, fmt.Errorf("node %s not in admin status", id)
+	return cluster.Node{}, st.Epoch, fmt.Errorf("node %s not in admin status", id)
+}
+
+// NodeState is the state admin status shows for a node.
+func (c *Cluster) NodeState(id string) (cluster.State, error) {
+	n, _, err := c.StatusNode(id)
+	return n.State, err
 }
 
 // WaitNodeState waits until admin status shows node id in state want.

@@ -47,17 +47,12 @@ func TestNodeJoinsRunningCluster(t *testing.T) {
 
 	var used0 int64
 	c.WaitFor(t, "node-7 up in admin status at a later map epoch", 30*time.Second, func() (bool, string) {
-		st, err := c.Status()
+		n, e, err := c.StatusNode("node-7")
 		if err != nil {
 			return false, err.Error()
 		}
-		for _, n := range st.Nodes {
-			if n.ID == "node-7" {
-				used0 = n.Used
-				return n.State == cluster.Up && st.Epoch > epoch, fmt.Sprintf("node-7 %v at epoch %d (was %d)", n.State, st.Epoch, epoch)
-			}
-		}
-		return false, "node-7 not in admin status"
+		used0 = n.Used
+		return n.State == cluster.Up && e > epoch, fmt.Sprintf("node-7 %v at epoch %d (was %d)", n.State, e, epoch)
 	})
 
 	// New objects land on it: with 7 nodes and 6 shards per object, about
@@ -74,16 +69,11 @@ func TestNodeJoinsRunningCluster(t *testing.T) {
 		}
 	}
 	c.WaitFor(t, "node-7 holds shards of the new objects", 30*time.Second, func() (bool, string) {
-		st, err := c.Status()
+		n, _, err := c.StatusNode("node-7")
 		if err != nil {
 			return false, err.Error()
 		}
-		for _, n := range st.Nodes {
-			if n.ID == "node-7" {
-				// 40 objects × 6/7 of them × ~250 KB: several MB.
-				return n.Used >= used0+2<<20, fmt.Sprintf("node-7 used %d, was %d", n.Used, used0)
-			}
-		}
-		return false, "node-7 gone from admin status"
+		// 40 objects × 6/7 of them × ~250 KB: several MB.
+		return n.Used >= used0+2<<20, fmt.Sprintf("node-7 used %d, was %d", n.Used, used0)
 	})
 }

@@ -282,32 +282,6 @@ func TestCancelledContext(t *testing.T) {
 	}
 }
 
-// BenchmarkCommit measures synced commits of small manifests on disk.
-func BenchmarkCommit(b *testing.B) {
-	s, err := meta.Open(meta.Config{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.CreateBucket(ctx, "b", ""); err != nil {
-		b.Fatal(err)
-	}
-	seg := meta.Segment{Number: 1, K: 4, M: 2}
-	for i := 0; i < 6; i++ {
-		seg.Shards = append(seg.Shards, meta.ShardRef{Index: i, Node: cluster.NodeID(fmt.Sprintf("n%d", i)), ID: "x"})
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		m := meta.Manifest{Bucket: "b", Key: fmt.Sprintf("k%09d", i), Segments: []meta.Segment{seg}}
-		for j := range m.Segments[0].Shards {
-			m.Segments[0].Shards[j].ID = fmt.Sprintf("s%d-%d", i, j)
-		}
-		if _, err := s.Commit(ctx, m); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 func TestRepairStatsInStatus(t *testing.T) {
 	s := openT(t, meta.Config{FS: vfs.NewMem()})
 	st, err := s.Status(ctx)
