@@ -181,6 +181,9 @@ func (c *capReader) Read(p []byte) (int, error) {
 // length) fails with ErrEntityTooLarge past limit bytes; a declared size
 // was already checked against it.
 func uploadBody(q *s3auth.Request, limit int64) (io.Reader, map[string]string) {
+	// The object layer compares q.MD5 (PutInput.ExpectMD5) with the ETag
+	// MD5 it computes over the same bytes: one MD5 per body, not two.
+	q.CallerChecksMD5()
 	sums := map[string]string{}
 	var body io.Reader = &eofHook{r: q.Body, onEOF: func() {
 		for k, v := range q.Checksums() {

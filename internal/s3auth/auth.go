@@ -79,8 +79,8 @@ type Request struct {
 	// yields exactly Size bytes or fails.
 	Size int64
 
-	// MD5 is the binary Content-MD5 if given, else nil. Body verifies it;
-	// it is exposed so the object layer can compare against its own ETag.
+	// MD5 is the binary Content-MD5 if given, else nil. Body verifies it
+	// unless the caller takes that over (CallerChecksMD5).
 	MD5 []byte
 
 	// Streaming is the x-amz-content-sha256 value when the body was
@@ -103,6 +103,17 @@ func (q *Request) Checksums() map[string]string {
 		return nil
 	}
 	return q.body.checksums()
+}
+
+// CallerChecksMD5 hands the Content-MD5 check to the caller, which
+// compares MD5 with a hash of the same bytes it computes anyway (the
+// object layer's ETag, compared with its ExpectMD5): Body then does not
+// hash the body a second time. Call it before the first Read of Body.
+// Without a Content-MD5 it does nothing.
+func (q *Request) CallerChecksMD5() {
+	if q != nil && q.body != nil {
+		q.body.md5 = nil
+	}
 }
 
 // Authenticate checks the request's SigV4 signature — Authorization header

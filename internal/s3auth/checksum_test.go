@@ -137,3 +137,42 @@ func TestPlainBodyCut(t *testing.T) {
 	_, err = drain(t, q.Body)
 	wantErr(t, err, ErrIncompleteBody)
 }
+
+// TestCallerChecksMD5: once the caller takes the Content-MD5 check over, a
+// body whose MD5 differs reads to its end (the caller compares q.MD5 with
+// its own hash), and the other checks still run.
+func TestCallerChecksMD5(t *testing.T) {
+	a := newTestAuth(testTime)
+	body := testData(5000)
+	wrong := md5.Sum([]byte("not the body"))
+	for _, c := range []struct {
+		name    string
+		sumHdr  string // an x-amz-checksum-crc32 value, or ""
+		readErr error
+	}{
+		{"md5-left-to-caller", "", nil},
+		{"crc-still-checked", b64("CRC32", []byte("other")), ErrChecksumMismatch},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newClientRequest(t, http.MethodPut, "/b/k", "", body)
+			r.Header.Set("Content-Md5", base64.StdEncoding.EncodeToString(wrong[:]))
+			if c.sumHdr != "" {
+				r.Header.Set("X-Amz-Checksum-Crc32", c.sumHdr)
+			}
+			signHeader(t, r, unsignedPayload, testAK, testSK, testRegion, testTime)
+			q, err := a.Authenticate(toServer(t, r))
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.CallerChecksMD5()
+			got, err := drain(t, q.Body)
+			if c.readErr != nil {
+				wantErr(t, err, c.readErr)
+				return
+			}
+			if err != nil || !bytes.Equal(got, body) || !bytes.Equal(q.MD5, wrong[:]) {
+				t.Fatalf("body %d bytes, %v; MD5 %x", len(got), err, q.MD5)
+			}
+		})
+	}
+}
