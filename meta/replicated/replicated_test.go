@@ -170,7 +170,14 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 	c.connect(f)
 	c.waitApplied(l.AppliedIndex())
 	c.sameKeyspace()
-	if got := c.nodes[f].Raft().Stats()["last_snapshot_index"]; got == "0" {
+	// raft records the installed snapshot just after the FSM's Restore
+	// returns — after the applied index moved, which waitApplied saw — so
+	// give it a moment (this read raced it once in ~20 runs).
+	snap := "0"
+	for deadline := time.Now().Add(5 * time.Second); snap == "0" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		snap = c.nodes[f].Raft().Stats()["last_snapshot_index"]
+	}
+	if snap == "0" {
 		t.Fatalf("follower (was at %d) caught up without installing a snapshot", lagging)
 	}
 	checkAcked(t, l, acked)
