@@ -300,6 +300,15 @@ type Service interface {
 	RemoveGarbage(ctx context.Context, g []Garbage) error
 }
 
+// ObjectCursor is a position in a scan of every object (Store.Manifests):
+// the scan goes on after this bucket and key.
+type ObjectCursor struct {
+	Bucket, Key string
+}
+
+// Cursor is the position just after m in a scan of every object.
+func (m Manifest) Cursor() ObjectCursor { return ObjectCursor{Bucket: m.Bucket, Key: m.Key} }
+
 // DegradedEntry is one object version queued for repair.
 type DegradedEntry struct {
 	Bucket     string    `json:"bucket"`
@@ -371,6 +380,47 @@ type RepairStats struct {
 	// Throttle is what the repair loop's adaptive throttle was doing when
 	// the figures were published; transient. Empty: a loop without one.
 	Throttle RepairThrottle `json:"throttle,omitzero"`
+	// Rebalance is the rebalancer's progress (it runs in the repair
+	// loop, after repair); zero when the loop has none.
+	Rebalance RebalanceStats `json:"rebalance,omitzero"`
+}
+
+// RebalanceStats is what the rebalancer reports: a round starts when the
+// placement changes (a node added or back in, a weight changed, a node
+// gone), plans every object against the new placement and then moves the
+// shards that placement puts elsewhere.
+type RebalanceStats struct {
+	// State is "idle" (nothing to move), "planning" (counting what the
+	// round will move), "moving", or "waiting" (a round left objects it
+	// could not move yet — not whole, a node down — and the next one
+	// starts after a pause); transient.
+	State string `json:"state"`
+	// ObjectsToMove and BytesToMove are what is left to move in the
+	// current round: the planning scan's count less what was moved or
+	// given up since; transient.
+	ObjectsToMove int64 `json:"objects_to_move"`
+	BytesToMove   int64 `json:"bytes_to_move"`
+	// Planned is the objects examined by the round's planning scan so far
+	// (all of them once State is "moving"); transient.
+	Planned int64 `json:"planned"`
+	// RateBytesPerSec is the bytes moved per second over the last 30 s;
+	// ETASeconds is BytesToMove over it (0 before a rate is known);
+	// transient.
+	RateBytesPerSec float64 `json:"rate_bytes_per_sec"`
+	ETASeconds      float64 `json:"eta_seconds"`
+	// Counters since the cluster began.
+	ObjectsMoved int64 `json:"objects_moved"`
+	ShardsMoved  int64 `json:"shards_moved"`
+	BytesMoved   int64 `json:"bytes_moved"`
+	Conflicts    int64 `json:"conflicts"`
+	Failures     int64 `json:"failures"`
+	// Skipped counts objects a round left for a later one (not whole, or
+	// with a shard on a node that is not up).
+	Skipped int64 `json:"skipped"`
+	// RoundStart is when the round in progress began (zero: none);
+	// LastRoundSeconds is how long the last finished round took.
+	RoundStart       time.Time `json:"round_start,omitzero"`
+	LastRoundSeconds float64   `json:"last_round_seconds,omitempty"`
 }
 
 // RepairThrottle is the adaptive repair throttle's state

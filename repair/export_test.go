@@ -11,3 +11,6 @@ import (
 func OutTried(gc *GarbageCollector, id cluster.NodeID, now time.Time, ok bool) {
 	gc.outTried(id, now, ok)
 }
+
+// PlacementSignature is placementSignature, for the rebalancer's tests.
+var PlacementSignature = placementSignature

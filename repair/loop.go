@@ -84,6 +84,9 @@ type Config struct {
 	AbortUploadsAfter time.Duration
 	// UploadsPerPass bounds the uploads aborted per pass. Default 100.
 	UploadsPerPass int
+	// Rebalance, when its Mover and Scanner are set, runs the rebalancer
+	// (rebalance.go) in every pass that finds nothing to repair.
+	Rebalance RebalanceConfig
 	// Now is the clock. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -114,6 +117,7 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.Rebalance.setDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -145,6 +149,8 @@ type Loop struct {
 	lastFailures int // failures logged last, and when
 	lastLogged   time.Time
 	published    time.Time // when record last published the figures
+
+	rb rebalancer // where the rebalance round is (rebalance.go)
 }
 
 type sample struct {
@@ -204,9 +210,10 @@ type PassResult struct {
 }
 
 // Pass does one round of the leader's background work, in order of
-// urgency (DESIGN.md: repair, then lifecycle, then garbage), each a step
-// below: it reads the membership, repairs what the repair queue holds
-// riskiest first, aborts stale multipart uploads, steps the orphan
+// urgency (DESIGN.md: repair, then rebalance, then lifecycle, then
+// garbage), each a step below: it reads the membership, repairs what the
+// repair queue holds riskiest first, moves shards whose placement changed
+// when there was nothing to repair (rebalanceStep), aborts stale multipart uploads, steps the orphan
 // inventory, collects garbage, retires drained nodes and publishes its
 // figures. An error of the first two steps ends the pass (the next pass
 // starts over from meta); the later steps log theirs and the pass goes on.
@@ -221,6 +228,11 @@ func (l *Loop) Pass(ctx context.Context) (PassResult, error) {
 	}
 	if err := l.repairQueue(ctx, mp, now, &res); err != nil {
 		return res, err
+	}
+	if res.Candidates == 0 && !res.More { // repair first, always
+		if err := l.rebalanceStep(ctx, mp); err != nil && ctx.Err() == nil {
+			l.cfg.Logger.Warn("rebalance", "err", err)
+		}
 	}
 	res.StaleUploads = l.abortStaleUploads(ctx, now)
 	res.Orphans = l.stepInventory(ctx)
@@ -559,6 +571,7 @@ func (l *Loop) newTerm() {
 	l.episode, l.lastEnd = time.Time{}, time.Time{}
 	l.outSeen = nil
 	l.lastFailures, l.lastLogged = 0, time.Time{}
+	l.rb = rebalancer{} // the next pass plans a round from scratch
 }
 
 // resume takes, once, the figures a loop before this one published (a
@@ -577,6 +590,9 @@ func (l *Loop) resume() {
 	}
 	rs.RateBytesPerSec, rs.ETASeconds, rs.QueueBytes, rs.QueueObjects = 0, 0, 0, 0
 	rs.Throttle = meta.RepairThrottle{}
+	r := &rs.Rebalance
+	r.State, r.ObjectsToMove, r.BytesToMove, r.Planned, r.RateBytesPerSec, r.ETASeconds = "", 0, 0, 0, 0, 0
+	r.RoundStart = time.Time{}
 	l.stats = rs
 	l.episode, l.lastEnd = rs.EpisodeStart, rs.LastEpisodeEnd
 }
@@ -686,20 +702,7 @@ func (l *Loop) setQueue(objects int, bytes int64) {
 // (queue bytes left over the rate; 0 when nothing is left or no rate is
 // known yet), and stamps the figures. Must hold l.mu.
 func (l *Loop) refreshLocked(now time.Time) {
-	cut := 0
-	for cut < len(l.window) && now.Sub(l.window[cut].at) > rateWindow {
-		cut++
-	}
-	l.window = l.window[cut:]
-	var sum int64
-	for _, s := range l.window {
-		sum += s.bytes
-	}
-	span := rateWindow
-	if len(l.window) > 0 && now.Sub(l.window[0].at) < span {
-		span = max(now.Sub(l.window[0].at), l.cfg.Interval)
-	}
-	l.stats.RateBytesPerSec = float64(sum) / span.Seconds()
+	l.stats.RateBytesPerSec = windowRate(&l.window, now, l.cfg.Interval)
 	l.stats.ETASeconds = 0
 	if l.stats.QueueBytes > 0 && l.stats.RateBytesPerSec > 0 {
 		l.stats.ETASeconds = float64(l.stats.QueueBytes) / l.stats.RateBytesPerSec
@@ -708,6 +711,7 @@ func (l *Loop) refreshLocked(now time.Time) {
 	ts := l.thr.status()
 	l.stats.Throttle = meta.RepairThrottle{State: ts.State, Limit: ts.Limit, InFlight: ts.InFlight,
 		ForegroundRate: ts.FGRate, PauseSeconds: ts.Pause.Seconds(), Reason: ts.Reason}
+	l.refreshRebalanceLocked(now)
 }
 
 // endPass publishes the pass's figures. A pass that found nothing to do, or

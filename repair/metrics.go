@@ -27,6 +27,9 @@ type Collector struct {
 	bytes, shards, conflicts, failures               *prometheus.Desc
 	orphans, sweeps                                  *prometheus.Desc
 	inFlight, limit, fgRate, yielding, pause         *prometheus.Desc
+	rbObjects, rbBytes, rbRate, rbEta, rbState       *prometheus.Desc
+	rbMovedBytes, rbMovedShards, rbMovedObjects      *prometheus.Desc
+	rbConflicts, rbFailures                          *prometheus.Desc
 
 	// Status scans every manifest (O(objects)); a scrape reuses the last
 	// one for statusEvery rather than scanning on every scrape, and at most
@@ -111,12 +114,24 @@ func NewCollector(l *Loop, src StatusSource) *Collector {
 		fgRate:    d("repair_foreground_requests_per_second", "Foreground requests per second meta served, as the adaptive repair throttle last measured them."),
 		yielding:  d("repair_throttle_yielding", "1 while the adaptive repair throttle yields to foreground requests, else 0."),
 		pause:     d("repair_throttle_pause_seconds", "While yielding: the pause after the last repaired object before the next starts."),
+
+		rbObjects:      d("rebalance_objects_to_move", "Objects the rebalance round in progress has left to move."),
+		rbBytes:        d("rebalance_bytes_to_move", "Shard bytes the rebalance round in progress has left to move."),
+		rbRate:         d("rebalance_rate_bytes_per_second", "Shard bytes moved per second by the rebalancer over the last 30 s."),
+		rbEta:          d("rebalance_eta_seconds", "Estimated time until the rebalance round in progress has moved everything."),
+		rbState:        d("rebalance_state", "1 for the rebalancer's current state (idle, planning, moving, waiting).", "state"),
+		rbMovedBytes:   d("rebalance_bytes_total", "Shard bytes the rebalancer moved (copied to their new node)."),
+		rbMovedShards:  d("rebalance_shards_total", "Shards the rebalancer moved and committed."),
+		rbMovedObjects: d("rebalance_objects_total", "Objects whose shards the rebalancer moved."),
+		rbConflicts:    d("rebalance_conflicts_total", "Moves whose commit lost to an overwrite, delete or repair."),
+		rbFailures:     d("rebalance_failures_total", "Objects whose moves failed (planned again in a later round)."),
 	}
 }
 
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.byHealthy, c.bySpare, c.queue, c.rate, c.eta, c.ttr, c.nodes, c.bytes, c.shards, c.conflicts, c.failures, c.orphans, c.sweeps,
-		c.inFlight, c.limit, c.fgRate, c.yielding, c.pause} {
+		c.inFlight, c.limit, c.fgRate, c.yielding, c.pause,
+		c.rbObjects, c.rbBytes, c.rbRate, c.rbEta, c.rbState, c.rbMovedBytes, c.rbMovedShards, c.rbMovedObjects, c.rbConflicts, c.rbFailures} {
 		ch <- d
 	}
 }
@@ -146,6 +161,24 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	g(c.yielding, yielding)
 	g(c.pause, ts.Pause.Seconds())
+	if rb := st.Rebalance; rb.State != "" {
+		g(c.rbObjects, float64(rb.ObjectsToMove))
+		g(c.rbBytes, float64(rb.BytesToMove))
+		g(c.rbRate, rb.RateBytesPerSec)
+		g(c.rbEta, rb.ETASeconds)
+		for _, s := range []string{rebalanceIdle, rebalancePlanning, rebalanceMoving, rebalanceWaiting} {
+			v := 0.0
+			if s == rb.State {
+				v = 1
+			}
+			g(c.rbState, v, s)
+		}
+		ctr(c.rbMovedBytes, float64(rb.BytesMoved))
+		ctr(c.rbMovedShards, float64(rb.ShardsMoved))
+		ctr(c.rbMovedObjects, float64(rb.ObjectsMoved))
+		ctr(c.rbConflicts, float64(rb.Conflicts))
+		ctr(c.rbFailures, float64(rb.Failures))
+	}
 	if inv := c.loop.cfg.Inventory; inv != nil {
 		is := inv.Stats()
 		ctr(c.orphans, float64(is.Queued))

@@ -249,7 +249,39 @@ func printStatus(w io.Writer, st meta.Status) error {
 	if extra := statusRepairLine(st); extra != "" {
 		fmt.Fprintln(w, extra)
 	}
+	if extra := statusRebalanceLine(st); extra != "" {
+		fmt.Fprintln(w, extra)
+	}
 	return nil
+}
+
+// statusRebalanceLine formats the rebalancer's figures when meta reports
+// them: what is left to move in the round, the rate and ETA, and the
+// totals.
+func statusRebalanceLine(st meta.Status) string {
+	if st.Repair == nil || st.Repair.Rebalance.State == "" {
+		return ""
+	}
+	r := st.Repair.Rebalance
+	parts := []string{"rebalance " + r.State}
+	switch r.State {
+	case "planning":
+		parts[0] += fmt.Sprintf(" (%d objects examined, %d to move so far, %s)", r.Planned, r.ObjectsToMove, humanBytes(r.BytesToMove))
+	case "moving":
+		parts[0] += fmt.Sprintf(": %d objects (%s) to move", r.ObjectsToMove, humanBytes(r.BytesToMove))
+		parts = append(parts, fmt.Sprintf("%.1f MB/s", r.RateBytesPerSec/1e6))
+		if r.ETASeconds > 0 {
+			parts = append(parts, "ETA "+max(time.Duration(r.ETASeconds*float64(time.Second)).Round(time.Second), time.Second).String())
+		}
+	}
+	parts = append(parts, fmt.Sprintf("moved %d shards of %d objects (%s)", r.ShardsMoved, r.ObjectsMoved, humanBytes(r.BytesMoved)))
+	if r.Conflicts+r.Failures+r.Skipped > 0 {
+		parts = append(parts, fmt.Sprintf("%d conflicts, %d failures, %d left for a later round", r.Conflicts, r.Failures, r.Skipped))
+	}
+	if r.LastRoundSeconds > 0 {
+		parts = append(parts, fmt.Sprintf("last round %.1fs", r.LastRoundSeconds))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // statusQueue formats the repair queue: the objects waiting, and where they

@@ -80,3 +80,32 @@ func TestPrintStatusShowsRepairThrottle(t *testing.T) {
 		t.Errorf("status shows a throttle it was not told of:\n%s", got)
 	}
 }
+
+// The status shows a rebalance in progress (what is left, the rate, the
+// ETA, the totals) and says nothing of one when meta reports none.
+func TestPrintStatusShowsRebalance(t *testing.T) {
+	st := meta.Status{
+		Nodes:   []cluster.Node{{ID: "n1", Addr: "127.0.0.1:1", State: cluster.Up}},
+		Objects: 10, ObjectsByHealthyShards: map[int]int64{6: 10},
+		Repair: &meta.RepairStats{Rebalance: meta.RebalanceStats{State: "moving", ObjectsToMove: 12, BytesToMove: 24 << 20,
+			RateBytesPerSec: 8e6, ETASeconds: 3.2, ShardsMoved: 30, ObjectsMoved: 15, BytesMoved: 48 << 20, Conflicts: 1}},
+	}
+	var b bytes.Buffer
+	if err := printStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	for _, want := range []string{"rebalance moving: 12 objects (24.0 MiB) to move", "8.0 MB/s", "ETA 3s", "moved 30 shards of 15 objects (48.0 MiB)", "1 conflicts"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("status lacks %q:\n%s", want, got)
+		}
+	}
+	st.Repair = &meta.RepairStats{}
+	b.Reset()
+	if err := printStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "rebalance") {
+		t.Errorf("a loop without a rebalancer shows one:\n%s", b.String())
+	}
+}

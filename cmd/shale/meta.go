@@ -36,6 +36,7 @@ type metaFlags struct {
 	data, listen, secretFile string
 	downAfter, outAfter      time.Duration
 	garbageGrace             time.Duration
+	rebalance                bool
 	// The replica: its raft id, addresses, zone and the founding members.
 	id, advertise, zone    string
 	raftListen, raftAdvert string
@@ -119,6 +120,7 @@ starting snapshot.`,
 	fl.IntVar(&f.m, "m", 2, "parity shards per stripe (repair loop)")
 	fl.Int64Var(&f.repairRate, "repair-rate", 0, "repair throttle, bytes/s, 0: unthrottled (repair loop)")
 	fl.IntVar(&f.repairConcurrency, "repair-concurrency", 0, "objects repaired at once, 0: the loop's default (repair loop)")
+	fl.BoolVar(&f.rebalance, "rebalance", true, "move the shards whose placement changed (a node added, re-weighted or gone) to where placement now puts them, after repair and through its throttle (repair loop)")
 	fl.BoolVar(&f.repairAdaptive, "repair-adaptive", repairAdaptiveDefault(), "repair yields to foreground requests (one object in flight, with pauses; for at most 5 minutes of unbroken load, then full speed: objects stay degraded no longer than that for it) and runs at --repair-concurrency when there are none; default $"+repairAdaptiveEnv+" (1 or 0), else on (repair loop)")
 	fl.BoolVar(&f.repairOnNodes, "repair-on-nodes", repairOnNodesDefault(), "a lost shard's new node rebuilds it from its peers instead of the repair loop here (falls back to here when it cannot); default $"+repairOnNodesEnv+" (1 or 0), else on (repair loop)")
 	fl.IntVar(&f.blockSize, "block-size", 0, "bytes per shard block, 0: the codec's default (repair loop)")

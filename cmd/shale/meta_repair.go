@@ -30,6 +30,7 @@ type repairMeta interface {
 	repair.Meta
 	repair.InventoryMeta
 	repair.GarbageMeta
+	repair.ManifestScanner
 }
 
 // newRepair returns the repair loop as a leader-only task and the handler
@@ -76,10 +77,14 @@ func newRepair(store repairMeta, status repair.StatusSource, f metaFlags, secret
 	if fg != nil {
 		foreground = repair.ForegroundFunc(fg.Load)
 	}
-	loop := repair.NewLoop(repair.Config{Rate: f.repairRate, Concurrency: f.repairConcurrency, Inventory: inv,
+	cfg := repair.Config{Rate: f.repairRate, Concurrency: f.repairConcurrency, Inventory: inv,
 		Throttle: repair.ThrottleConfig{Off: !f.repairAdaptive}, Foreground: foreground,
 		Garbage:           repair.NewGarbageCollector(repair.GarbageConfig{}, store, dialer),
-		AbortUploadsAfter: abortAfter, Logger: logger}, store, coord)
+		AbortUploadsAfter: abortAfter, Logger: logger}
+	if f.rebalance {
+		cfg.Rebalance = repair.RebalanceConfig{Mover: coord, Scanner: store}
+	}
+	loop := repair.NewLoop(cfg, store, coord)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(repair.NewCollector(loop, status))
 	return leader.Task{Name: "repair loop", Run: loop.Run}, reg, nil

@@ -1,0 +1,235 @@
+package object
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/meta"
+	"github.com/shale-store/shale/storage"
+)
+
+// ShardMove is one shard the rebalancer moves: shard Index of segment
+// Segment (its position in the manifest), from the node that holds it to
+// To.
+type ShardMove struct {
+	Segment, Index int
+	From, To       cluster.NodeID
+}
+
+// MoveResult is what MoveShards did. It is meaningful even when MoveShards
+// also returns an error.
+type MoveResult struct {
+	// Moved counts the shards committed at their new node.
+	Moved int `json:"moved"`
+	// Bytes counts the shard bytes copied to new nodes (also when the
+	// commit then lost to a conflict).
+	Bytes int64 `json:"bytes"`
+	// Conflict: the object was overwritten, deleted or repaired since the
+	// generation the moves were planned on; nothing was committed, the
+	// copies became garbage and the newer version is untouched.
+	Conflict bool `json:"conflict"`
+	// Generation is the manifest's generation after the moves (the one
+	// examined when nothing was committed).
+	Generation uint64 `json:"generation"`
+}
+
+// ErrMoveRefused is a move MoveShards does not make: its source is not the
+// node the manifest names, or its destination cannot take it (not Up, or
+// it holds another shard of the segment already). The rebalancer plans
+// again on the next pass.
+var ErrMoveRefused = errors.New("move refused")
+
+// MoveShards moves shards of generation gen of bucket/key to other nodes,
+// never lowering the object's redundancy: each shard is copied from its
+// node as stored (records and all) into its new node's Put, which verifies
+// every record as it stores; the copy must match the manifest's size and
+// checksum of checksums. Only then are the copies committed, all at once,
+// with a compare-and-swap on gen (meta.Service.UpdateShards): the old
+// shards become garbage in the same commit, after the garbage grace that
+// lets readers of the old placement finish. Until the commit the old shards
+// stay where they were and are what every read uses. An overwrite, delete
+// or repair that lands meanwhile wins: the result says Conflict (err nil)
+// and the copies become garbage. A move that fails (source unreadable, a
+// bad record, destination down) is left out of the commit and its copy
+// queued as garbage; the other moves still commit, and the error says
+// which failed. A copy refused as corrupt is reported to meta as a bad
+// shard, so repair re-creates it.
+func (c *Coordinator) MoveShards(ctx context.Context, bucket, key string, gen uint64, moves []ShardMove) (MoveResult, error) {
+	man, err := c.md.Get(ctx, bucket, key)
+	if err != nil {
+		return MoveResult{}, fmt.Errorf("move shards of %s/%s: %w", bucket, key, err)
+	}
+	res := MoveResult{Generation: man.Generation}
+	if man.Generation != gen {
+		res.Conflict = true
+		return res, nil
+	}
+	mp, err := c.clusterMap(ctx)
+	if err != nil {
+		return res, fmt.Errorf("move shards of %s/%s: %w", bucket, key, err)
+	}
+	var (
+		errs    []error
+		copies  []meta.Garbage // every copy attempted: garbage unless committed
+		updates = map[int][]meta.ShardRef{}
+		order   []int // segments in updates, in first-move order
+	)
+	for _, mv := range moves {
+		ref, err := c.copyShard(ctx, mp, man, mv, &copies)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		res.Bytes += ref.Size
+		if _, ok := updates[mv.Segment]; !ok {
+			order = append(order, mv.Segment)
+		}
+		updates[mv.Segment] = append(updates[mv.Segment], ref)
+	}
+	if len(order) == 0 {
+		return res, errJoin(append(errs, c.queueGarbage(ctx, copies)))
+	}
+	upds := make([]meta.ShardUpdate, 0, len(order))
+	for _, si := range order {
+		upds = append(upds, meta.ShardUpdate{Segment: si, Shards: updates[si]})
+	}
+	got, err := c.md.UpdateShards(ctx, bucket, key, gen, upds)
+	committed := err == nil
+	if err != nil && !definiteRefusal(err) {
+		// The outcome is unknown (meta unreachable, a lost reply): look.
+		cctx, cancel := c.cleanupCtx(ctx)
+		cur, gerr := c.md.Get(cctx, bucket, key)
+		cancel()
+		switch {
+		case gerr == nil && holdsShards(cur, upds):
+			committed, got, err = true, cur, nil
+		case gerr != nil && !errors.Is(gerr, meta.ErrNoSuchKey):
+			return res, errJoin(append(errs, fmt.Errorf("move shards of %s/%s: commit (outcome unknown, copies left in place): %w", bucket, key, err)))
+		}
+	}
+	if !committed {
+		gerr := c.queueGarbage(ctx, copies)
+		if errors.Is(err, meta.ErrConflict) || errors.Is(err, meta.ErrNoSuchKey) {
+			res.Conflict = true
+			return res, errJoin(append(errs, gerr))
+		}
+		return res, errJoin(append(errs, fmt.Errorf("move shards of %s/%s: commit: %w", bucket, key, err), gerr))
+	}
+	res.Generation = got.Generation
+	for _, u := range upds {
+		res.Moved += len(u.Shards)
+	}
+	// Copies of moves that failed are garbage; the committed ones are not.
+	var failed []meta.Garbage
+	for _, g := range copies {
+		if !committedCopy(upds, g) {
+			failed = append(failed, g)
+		}
+	}
+	return res, errJoin(append(errs, c.queueGarbage(ctx, failed)))
+}
+
+// committedCopy reports whether upds holds the copy g.
+func committedCopy(upds []meta.ShardUpdate, g meta.Garbage) bool {
+	for _, u := range upds {
+		for _, r := range u.Shards {
+			if r.Node == g.Node && r.ID == g.ShardID {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// copyShard copies the shard of one move to its destination under a new
+// id and returns its new ref once it is durable there and matches the
+// manifest's. Every copy it starts is added to copies (the caller decides
+// whether it is garbage).
+func (c *Coordinator) copyShard(ctx context.Context, mp *cluster.Map, man meta.Manifest, mv ShardMove, copies *[]meta.Garbage) (meta.ShardRef, error) {
+	op := fmt.Sprintf("move %s/%s segment %d shard %d from %s to %s", man.Bucket, man.Key, mv.Segment, mv.Index, mv.From, mv.To)
+	if mv.Segment < 0 || mv.Segment >= len(man.Segments) || mv.Index < 0 || mv.Index >= len(man.Segments[mv.Segment].Shards) {
+		return meta.ShardRef{}, fmt.Errorf("%s: %w: no such shard", op, ErrMoveRefused)
+	}
+	seg := man.Segments[mv.Segment]
+	ref := seg.Shards[mv.Index]
+	if ref.Node == "" || ref.Node != mv.From {
+		return meta.ShardRef{}, fmt.Errorf("%s: %w: the shard is on %q", op, ErrMoveRefused, ref.Node)
+	}
+	for _, r := range seg.Shards {
+		if r.Node == mv.To {
+			return meta.ShardRef{}, fmt.Errorf("%s: %w: %s holds shard %d of the segment", op, ErrMoveRefused, mv.To, r.Index)
+		}
+	}
+	src, ok := mp.Node(mv.From)
+	if !ok || !src.State.Readable() {
+		return meta.ShardRef{}, fmt.Errorf("%s: %w: source not readable", op, ErrMoveRefused)
+	}
+	dst, ok := mp.Node(mv.To)
+	if !ok || !dst.State.Placeable() {
+		return meta.ShardRef{}, fmt.Errorf("%s: %w: destination not up", op, ErrMoveRefused)
+	}
+	from, err := c.nodes.Store(src)
+	if err != nil {
+		return meta.ShardRef{}, fmt.Errorf("%s: %w", op, err)
+	}
+	to, err := c.nodes.Store(dst)
+	if err != nil {
+		return meta.ShardRef{}, fmt.Errorf("%s: %w", op, err)
+	}
+	suffix, err := c.shortID()
+	if err != nil {
+		return meta.ShardRef{}, err
+	}
+	id := fmt.Sprintf("%s.%d.%d.m%s", man.VersionID, seg.Number, ref.Index, suffix)
+
+	// Bounded like a node's rebuild of the shard: a stalled copy is given
+	// up, and planned again on a later pass.
+	cctx, cancel := context.WithTimeout(ctx, nodeRebuildTime(ref.Size))
+	defer cancel()
+	rc, err := from.Get(cctx, ref.ID, 0, -1)
+	if err != nil {
+		c.reportCorrupt(ctx, man, mv.Segment, ref, err)
+		return meta.ShardRef{}, fmt.Errorf("%s: read: %w", op, err)
+	}
+	*copies = append(*copies, meta.Garbage{Node: dst.ID, ShardID: id})
+	info, err := to.Put(cctx, id, rc)
+	_ = rc.Close()
+	if err != nil {
+		c.reportCorrupt(ctx, man, mv.Segment, ref, err)
+		return meta.ShardRef{}, fmt.Errorf("%s: write: %w", op, err)
+	}
+	if info.Size != ref.Size || info.Checksum != ref.Checksum {
+		return meta.ShardRef{}, fmt.Errorf("%s: %w: copy has %d bytes, checksum %x; the manifest %d, %x",
+			op, errSizeMismatch, info.Size, info.Checksum, ref.Size, ref.Checksum)
+	}
+	return meta.ShardRef{Index: ref.Index, Node: dst.ID, ID: id, Size: info.Size, Checksum: info.Checksum}, nil
+}
+
+// reportCorrupt reports ref to meta as bad when err says its records are
+// corrupt or it is missing from its node, so repair re-creates it (a move
+// only copies shards; it never rebuilds one).
+func (c *Coordinator) reportCorrupt(ctx context.Context, man meta.Manifest, si int, ref meta.ShardRef, err error) {
+	reason := ""
+	var ce *storage.CorruptError
+	switch {
+	case errors.As(err, &ce):
+		reason = "corrupt"
+	case errors.Is(err, storage.ErrNotFound):
+		reason = "missing"
+	default:
+		return
+	}
+	b := meta.BadShard{
+		ShardKey: meta.ShardKey{Bucket: man.Bucket, Key: man.Key, Generation: man.Generation,
+			Segment: si, Index: ref.Index, Node: ref.Node, ShardID: ref.ID},
+		Reason:   reason,
+		Reported: c.cfg.Now().UTC(),
+	}
+	rctx, cancel := c.cleanupCtx(ctx)
+	defer cancel()
+	if c.md.ReportBad(rctx, b) != nil {
+		c.reportErrs.Add(1)
+	}
+}

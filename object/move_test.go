@@ -1,0 +1,180 @@
+package object
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/meta"
+)
+
+// freeNode returns a node of h that holds no shard of m's first segment.
+func freeNode(t *testing.T, h *harness, m meta.Manifest) cluster.NodeID {
+	t.Helper()
+	used := map[cluster.NodeID]bool{}
+	for _, r := range m.Segments[0].Shards {
+		used[r.Node] = true
+	}
+	for _, id := range h.ids {
+		if !used[id] {
+			return id
+		}
+	}
+	t.Fatal("no free node")
+	return ""
+}
+
+func TestMoveShards(t *testing.T) {
+	h := newHarness(t, 8, testConfig())
+	data := pattern(50, 3*4*4096+7)
+	m := h.put("o", data)
+	old := m.Segments[0].Shards[2]
+	to := freeNode(t, h, m)
+	res, err := h.c.MoveShards(h.ctx, testBucket, "o", m.Generation, []ShardMove{{Segment: 0, Index: 2, From: old.Node, To: to}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Moved != 1 || res.Bytes != old.Size || res.Conflict || res.Generation <= m.Generation {
+		t.Fatalf("result %+v", res)
+	}
+	got, err := h.c.HeadObject(h.ctx, testBucket, "o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nr := got.Segments[0].Shards[2]
+	if nr.Node != to || nr.ID == old.ID || nr.Size != old.Size || nr.Checksum != old.Checksum || nr.Index != 2 {
+		t.Fatalf("moved shard %+v, was %+v", nr, old)
+	}
+	for i, r := range got.Segments[0].Shards {
+		if i != 2 && r != m.Segments[0].Shards[i] {
+			t.Fatalf("shard %d changed: %+v", i, r)
+		}
+	}
+	// The old shard stays on its node until garbage collection (the grace
+	// lets readers of the old placement finish): never fewer than k+m.
+	if _, err := h.stores[old.Node].mem.Stat(h.ctx, old.ID); err != nil {
+		t.Fatalf("old shard gone at once: %v", err)
+	}
+	if !h.garbage()[string(old.Node)+"/"+old.ID] {
+		t.Fatal("the moved-away shard is not garbage")
+	}
+	if h.garbage()[string(to)+"/"+nr.ID] {
+		t.Fatal("the committed copy is garbage")
+	}
+	checkWhole(t, h, got, data)
+	if !bytesEqual(h.mustRead(got, 0, got.Size), data) {
+		t.Fatal("read after move differs")
+	}
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
+
+// TestMoveShardsLosesToOverwrite: an overwrite that lands between the copy
+// and the commit wins; the copy becomes garbage.
+func TestMoveShardsLosesToOverwrite(t *testing.T) {
+	h := newHarness(t, 8, testConfig())
+	m := h.put("o", pattern(51, 2*4*4096))
+	old := m.Segments[0].Shards[0]
+	to := freeNode(t, h, m)
+	newer := pattern(52, 4096)
+	h.md.hookMu.Lock()
+	h.md.beforeUpdate = func() { h.put("o", newer) }
+	h.md.hookMu.Unlock()
+	res, err := h.c.MoveShards(h.ctx, testBucket, "o", m.Generation, []ShardMove{{Segment: 0, Index: 0, From: old.Node, To: to}})
+	if err != nil || !res.Conflict || res.Moved != 0 || res.Bytes != old.Size {
+		t.Fatalf("result %+v, err %v", res, err)
+	}
+	got, _ := h.c.HeadObject(h.ctx, testBucket, "o")
+	if !bytesEqual(h.mustRead(got, 0, got.Size), newer) {
+		t.Fatal("the overwrite did not win")
+	}
+	var copyID string
+	for g := range h.garbage() {
+		if len(g) > len(to) && g[:len(to)+1] == string(to)+"/" {
+			copyID = g
+		}
+	}
+	if copyID == "" {
+		t.Fatal("the lost copy is not garbage")
+	}
+	// A plan made on a generation that is gone commits nothing.
+	res, err = h.c.MoveShards(h.ctx, testBucket, "o", m.Generation, []ShardMove{{Segment: 0, Index: 0, From: old.Node, To: to}})
+	if err != nil || !res.Conflict || res.Bytes != 0 {
+		t.Fatalf("stale plan: %+v %v", res, err)
+	}
+}
+
+func TestMoveShardsRefusals(t *testing.T) {
+	h := newHarness(t, 8, testConfig())
+	m := h.put("o", pattern(53, 2*4*4096))
+	seg := m.Segments[0]
+	to := freeNode(t, h, m)
+	cases := map[string]ShardMove{
+		"wrong source":          {Segment: 0, Index: 1, From: seg.Shards[2].Node, To: to},
+		"destination holds one": {Segment: 0, Index: 1, From: seg.Shards[1].Node, To: seg.Shards[3].Node},
+		"no such shard":         {Segment: 0, Index: 9, From: seg.Shards[1].Node, To: to},
+		"no such segment":       {Segment: 3, Index: 0, From: seg.Shards[0].Node, To: to},
+	}
+	for name, mv := range cases {
+		res, err := h.c.MoveShards(h.ctx, testBucket, "o", m.Generation, []ShardMove{mv})
+		if !errors.Is(err, ErrMoveRefused) || res.Moved != 0 || res.Bytes != 0 {
+			t.Errorf("%s: %+v %v", name, res, err)
+		}
+	}
+	h.setState(to, cluster.Down)
+	if _, err := h.c.MoveShards(h.ctx, testBucket, "o", m.Generation, []ShardMove{{Segment: 0, Index: 1, From: seg.Shards[1].Node, To: to}}); !errors.Is(err, ErrMoveRefused) {
+		t.Errorf("destination down: %v", err)
+	}
+	h.setState(to, cluster.Full)
+	if _, err := h.c.MoveShards(h.ctx, testBucket, "o", m.Generation, []ShardMove{{Segment: 0, Index: 1, From: seg.Shards[1].Node, To: to}}); !errors.Is(err, ErrMoveRefused) {
+		t.Errorf("destination full: %v", err)
+	}
+	got, _ := h.c.HeadObject(h.ctx, testBucket, "o")
+	if got.Generation != m.Generation {
+		t.Fatal("a refused move committed")
+	}
+}
+
+// TestMoveShardsCorruptSource: a source whose records are corrupt is not
+// copied (the destination's Put verifies every record); it is reported bad
+// for repair, and the other moves of the object still commit.
+func TestMoveShardsCorruptSource(t *testing.T) {
+	h := newHarness(t, 9, testConfig())
+	m := h.put("o", pattern(54, 3*4*4096))
+	seg := m.Segments[0]
+	used := map[cluster.NodeID]bool{}
+	for _, r := range seg.Shards {
+		used[r.Node] = true
+	}
+	var free []cluster.NodeID
+	for _, id := range h.ids {
+		if !used[id] {
+			free = append(free, id)
+		}
+	}
+	bad := seg.Shards[0]
+	if err := h.stores[bad.Node].mem.Corrupt(bad.ID, 100); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.c.MoveShards(h.ctx, testBucket, "o", m.Generation, []ShardMove{
+		{Segment: 0, Index: 0, From: bad.Node, To: free[0]},
+		{Segment: 0, Index: 1, From: seg.Shards[1].Node, To: free[1]},
+	})
+	if err == nil || res.Moved != 1 {
+		t.Fatalf("result %+v, err %v", res, err)
+	}
+	got, _ := h.c.HeadObject(h.ctx, testBucket, "o")
+	if got.Segments[0].Shards[0] != bad || got.Segments[0].Shards[1].Node != free[1] {
+		t.Fatalf("after: %+v", got.Segments[0].Shards[:2])
+	}
+	reports, _ := h.store.BadReports(h.ctx, 10)
+	if len(reports) != 1 || reports[0].ShardID != bad.ID {
+		t.Fatalf("bad reports %+v", reports)
+	}
+	for g := range h.garbage() {
+		if g[:len(free[0])] == string(free[0]) {
+			return // the failed copy is garbage
+		}
+	}
+	t.Fatal("the failed copy is not garbage")
+}
