@@ -178,3 +178,53 @@ func TestMoveShardsCorruptSource(t *testing.T) {
 	}
 	t.Fatal("the failed copy is not garbage")
 }
+
+// TestRepairCopiesFromDrainingNode: a draining node's shard is copied as
+// stored to its new node (one read of its bytes, from that node only),
+// not rebuilt from k others; a draining node that cannot be read has its
+// shard rebuilt instead.
+func TestRepairCopiesFromDrainingNode(t *testing.T) {
+	h := newHarness(t, 8, testConfig())
+	data := pattern(55, 3*4*4096+1)
+	m := h.put("o", data)
+	drain := m.Segments[0].Shards[3]
+	h.setState(drain.Node, cluster.Draining)
+	gets := map[cluster.NodeID]int{}
+	for id, s := range h.stores {
+		s.mu.Lock()
+		gets[id] = s.gets
+		s.mu.Unlock()
+	}
+	res, err := h.c.RepairObject(h.ctx, testBucket, "o", nil, nil)
+	if err != nil || res.Rebuilt != 1 || res.Remaining != 0 || res.Bytes != drain.Size {
+		t.Fatalf("repair: %+v %v", res, err)
+	}
+	for id, s := range h.stores {
+		s.mu.Lock()
+		n := s.gets - gets[id]
+		s.mu.Unlock()
+		want := 0
+		if id == drain.Node {
+			want = 1
+		}
+		if n != want {
+			t.Errorf("node %s served %d reads, want %d (a copy reads the draining node once, nothing else)", id, n, want)
+		}
+	}
+	got, _ := h.c.HeadObject(h.ctx, testBucket, "o")
+	if r := got.Segments[0].Shards[3]; r.Node == drain.Node || r.Checksum != drain.Checksum {
+		t.Fatalf("shard 3 after the drain: %+v (was %+v)", r, drain)
+	}
+	checkWhole(t, h, got, data)
+
+	// Unreadable while draining: rebuilt from the others.
+	m2 := h.put("p", data)
+	d2 := m2.Segments[0].Shards[0]
+	h.setState(d2.Node, cluster.Draining)
+	h.stores[d2.Node].set(faults{getErr: true})
+	res, err = h.c.RepairObject(h.ctx, testBucket, "p", nil, nil)
+	if err != nil || res.Rebuilt == 0 || res.Remaining != 0 {
+		t.Fatalf("repair around an unreadable draining node: %+v %v", res, err)
+	}
+	h.stores[d2.Node].set(faults{})
+}

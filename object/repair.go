@@ -52,7 +52,9 @@ type RepairResult struct {
 // bad (matched by segment, index and shard id; reports about other
 // versions are ignored). For each segment it chooses new nodes with
 // placement.Replace (a bad shard on a still placeable node may be rewritten
-// there under a new id), rebuilds only the lost shards from k healthy ones,
+// there under a new id), copies a shard on a draining node that is still
+// readable from it as stored (as the rebalancer moves shards: a drain reads
+// each byte once), rebuilds the other lost shards from k healthy ones,
 // streams them into the new nodes' Put (which verify them as they store) —
 // or, for a segment with one shard to re-create and a new node whose store
 // is a ShardRebuilder, has that node rebuild it from its peers, falling back
@@ -332,6 +334,15 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 		ids[i] = fmt.Sprintf("%s.%d.%d.r%s", man.VersionID, seg.Number, i, suffix)
 	}
 
+	// A shard on a draining node that is still readable is copied from
+	// there as stored (the move path, verified by its new node's Put),
+	// not rebuilt from k others: a drain reads each byte once. A copy
+	// that fails leaves the shard to the rebuild below.
+	todo = c.copyFromDraining(ctx, mp, man, si, todo, targets, isBad, &at)
+	if len(todo) == 0 {
+		return at, nil
+	}
+
 	// One shard to re-create (one node lost): its new node rebuilds it
 	// itself when it can, which saves the trip of every rebuilt byte
 	// through this process. Anything but a clean success there falls
@@ -432,6 +443,33 @@ func (c *Coordinator) rebuildShards(ctx context.Context, mp *cluster.Map, man me
 		at.refs = append(at.refs, meta.ShardRef{Index: i, Node: s.node, ID: s.id, Size: s.info.Size, Checksum: s.info.Checksum})
 	}
 	return at, fan.errs()
+}
+
+// copyFromDraining copies each shard of todo whose node is draining (and
+// readable, and not reported bad) to its target, adding the copies to
+// at.refs (and, as garbage should the commit fail, to at.onNode), and
+// returns the shards still to rebuild; a copied shard's target is cleared.
+func (c *Coordinator) copyFromDraining(ctx context.Context, mp *cluster.Map, man meta.Manifest, si int, todo []int, targets []cluster.NodeID, isBad map[int]bool, at *rebuildAttempt) []int {
+	var rest []int
+	for _, i := range todo {
+		ref := man.Segments[si].Shards[i]
+		n, ok := mp.Node(ref.Node)
+		if targets[i] == "" || isBad[i] || !ok || n.State != cluster.Draining {
+			rest = append(rest, i)
+			continue
+		}
+		var copies []meta.Garbage
+		nr, err := c.copyShard(ctx, mp, man, ShardMove{Segment: si, Index: i, From: ref.Node, To: targets[i]}, &copies)
+		if err != nil {
+			_ = c.queueGarbage(ctx, copies)
+			rest = append(rest, i)
+			continue
+		}
+		at.refs = append(at.refs, nr)
+		at.onNode = append(at.onNode, copies...)
+		targets[i] = "" // done: the rebuild's fan-out leaves it alone
+	}
+	return rest
 }
 
 // readExclusions is the set of shards of seg a rebuild must not read: the

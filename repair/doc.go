@@ -28,6 +28,22 @@
 //     byte rate (Config.Rate) is a hard cap on top. Status and metrics
 //     show its state, limit, objects in flight, the foreground rate and
 //     why.
+//   - The rebalancer (rebalance.go) runs in every pass that found nothing
+//     to repair — repair always comes first. A change of the placement
+//     signature (the nodes that hold or may receive shards, their domains
+//     and weights: a node added, back in, re-weighted, out or draining; a
+//     node merely down or full changes nothing) starts a round: a planning
+//     scan over every manifest (meta's Manifests, ScanPerPass per pass)
+//     counts the objects and bytes placement now wants elsewhere
+//     (PlanMoves: placement.Moves per segment, the fewest moves), then a
+//     moving scan moves them through the Mover (object.MoveShards: copy as
+//     stored, verified by the new node's Put and against the manifest's
+//     checksum, one compare-and-swap commit on the generation, old shards
+//     to garbage), admitted by the same throttle and byte rate as repairs
+//     and for at most StepTime per pass. Objects not whole, or with a
+//     shard on a node that is not up, wait for a later round (RetryAfter).
+//     A draining node's shards are repair's: they are copied from it (not
+//     rebuilt) when it can still be read.
 //   - An episode runs from a node going out or starting to drain (the
 //     node's Since, which meta keeps) to the first pass that finds nothing
 //     left to repair and did not stop at MaxPerPass; its length is the
