@@ -976,6 +976,7 @@ func (d *Disk) Usage(ctx context.Context) (Usage, error) {
 		threshold = min(1<<30, capacity/20)
 	}
 	u.Full = threshold > 0 && u.Free < threshold
+	u.Capacity = capacity
 	if d.damaged.Load() {
 		u.Damaged, u.Full = true, true
 	}

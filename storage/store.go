@@ -58,6 +58,10 @@ type Usage struct {
 	Shards int64 `json:"shards"`
 	Used   int64 `json:"used"` // bytes of shard data
 	Free   int64 `json:"free"` // bytes free on the device (or under the limit)
+	// Capacity is the device's size (or the limit): unlike Used+Free, it
+	// does not move as this store or anything else on the device writes,
+	// so a node can report it as its placement weight. 0: unknown.
+	Capacity int64 `json:"capacity,omitempty"`
 	Full   bool  `json:"full"` // free is below the full threshold, or the store is Damaged
 	// Damaged: the store's index met corruption in the background (a
 	// compaction read a rotten block): it keeps serving what it can, but

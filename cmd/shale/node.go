@@ -269,11 +269,18 @@ func heartbeatOnce(ctx context.Context, store storage.Store, mc nodeMeta, r meta
 	r.Used, r.Free, r.Full, r.Damaged = u.Used, u.Free, u.Full, u.Damaged
 	r.Capacity = capacity
 	if r.Capacity == 0 {
-		// The disk's size as seen from here moves with every write; round
-		// it to whole GiB so the cluster map (whose epoch bumps on any
-		// capacity change, and whose capacities weigh placement) stays put.
+		// The device's size, rounded to whole GiB. Not Used+Free: on a
+		// device shared with other writers (dev clusters, a node beside
+		// other data) that moves with every write, and with it the
+		// cluster map (whose epoch bumps on any capacity change) and
+		// placement's weights — which would make the rebalancer move
+		// shards back and forth.
 		const gib = 1 << 30
-		r.Capacity = max(gib, (u.Used+u.Free)/gib*gib)
+		total := u.Capacity
+		if total <= 0 {
+			total = u.Used + u.Free
+		}
+		r.Capacity = max(gib, total/gib*gib)
 	}
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

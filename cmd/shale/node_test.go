@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -212,5 +213,45 @@ func TestLoadSecretFlag(t *testing.T) {
 	}
 	if _, err := loadSecretFlag(p); err == nil {
 		t.Fatal("short secret accepted")
+	}
+}
+
+// usageStore is a storage.Store whose Usage the test sets.
+type usageStore struct {
+	storage.Store
+	u storage.Usage
+}
+
+func (s *usageStore) Usage(context.Context) (storage.Usage, error) { return s.u, nil }
+
+// A node without --capacity reports its device's size, rounded to GiB,
+// which stays put while the device fills (other writers included): a
+// capacity that followed Used+Free would change the placement weights, and
+// make the rebalancer move shards, with every GiB written anywhere.
+func TestHeartbeatCapacityIsTheDeviceSize(t *testing.T) {
+	fm := &fakeMeta{ch: make(chan struct{}, 16)}
+	st := &usageStore{}
+	for _, u := range []storage.Usage{
+		{Used: 0, Free: 90 << 30, Capacity: 100<<30 + 5},
+		{Used: 3 << 30, Free: 80 << 30, Capacity: 100<<30 + 5}, // others wrote 7 GiB meanwhile
+	} {
+		st.u = u
+		if err := heartbeatOnce(context.Background(), st, fm, meta.NodeReport{ID: "n1"}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.u = storage.Usage{Used: 1 << 30, Free: 2<<30 + 7} // a store that does not know its device
+	if err := heartbeatOnce(context.Background(), st, fm, meta.NodeReport{ID: "n1"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := heartbeatOnce(context.Background(), st, fm, meta.NodeReport{ID: "n1"}, 5<<30); err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, b := range fm.beats {
+		got = append(got, b.Capacity>>30)
+	}
+	if fmt.Sprint(got) != "[100 100 3 5]" {
+		t.Fatalf("capacities reported (GiB): %v, want [100 100 3 5]", got)
 	}
 }
