@@ -188,12 +188,30 @@ func (c *Coordinator) copyShard(ctx context.Context, mp *cluster.Map, man meta.M
 	// up, and planned again on a later pass.
 	cctx, cancel := context.WithTimeout(ctx, nodeRebuildTime(ref.Size))
 	defer cancel()
+	*copies = append(*copies, meta.Garbage{Node: dst.ID, ShardID: id})
+	if rb, ok := to.(ShardRebuilder); ok {
+		// The destination pulls the shard from its source itself: no byte
+		// of it passes through here. Anything but a clean success is
+		// tried again through here, under another id (this one is garbage
+		// unless committed: the caller queues every copy attempted).
+		seg1 := seg
+		seg1.Shards = make([]meta.ShardRef, len(seg.Shards))
+		seg1.Shards[mv.Index] = ref
+		info, err := rb.RebuildShard(cctx, id, ShardRebuild{Segment: seg1, Index: mv.Index, Nodes: []cluster.Node{src}, Copy: true})
+		if err == nil && info.Size == ref.Size && info.Checksum == ref.Checksum {
+			return meta.ShardRef{Index: ref.Index, Node: dst.ID, ID: id, Size: info.Size, Checksum: info.Checksum}, nil
+		}
+		if suffix, err = c.shortID(); err != nil {
+			return meta.ShardRef{}, err
+		}
+		id = fmt.Sprintf("%s.%d.%d.m%s", man.VersionID, seg.Number, ref.Index, suffix)
+		*copies = append(*copies, meta.Garbage{Node: dst.ID, ShardID: id})
+	}
 	rc, err := from.Get(cctx, ref.ID, 0, -1)
 	if err != nil {
 		c.reportCorrupt(ctx, man, mv.Segment, ref, err)
 		return meta.ShardRef{}, fmt.Errorf("%s: read: %w", op, err)
 	}
-	*copies = append(*copies, meta.Garbage{Node: dst.ID, ShardID: id})
 	info, err := to.Put(cctx, id, rc)
 	_ = rc.Close()
 	if err != nil {

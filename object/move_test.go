@@ -228,3 +228,52 @@ func TestRepairCopiesFromDrainingNode(t *testing.T) {
 	}
 	h.stores[d2.Node].set(faults{})
 }
+
+// With nodes that copy shards themselves, a move is pulled by its new node
+// from the source (one Get there, one Put on the destination, both the
+// node's own: calls on the rebuilding store), and commits as the relayed
+// copy does. A corrupt source fails the node-side copy, keeping nothing,
+// and the move falls back to the relay, which refuses the bad records and
+// reports the shard for repair.
+func TestMoveShardsOnTargetNode(t *testing.T) {
+	h := newHarness(t, 9, testConfig())
+	data := pattern(56, 3*4*4096+3)
+	m := h.put("o", data)
+	rc, rn := h.repairer()
+	old := m.Segments[0].Shards[4]
+	to := freeNode(t, h, m)
+	res, err := rc.MoveShards(h.ctx, testBucket, "o", m.Generation, []ShardMove{{Segment: 0, Index: 4, From: old.Node, To: to}})
+	if err != nil || res.Moved != 1 {
+		t.Fatalf("move: %+v %v", res, err)
+	}
+	if calls, failures, errs := rn.totals(); calls != 1 || failures != 0 {
+		t.Fatalf("node-side copies: %d calls, %d failures %v", calls, failures, errs)
+	}
+	got, _ := h.c.HeadObject(h.ctx, testBucket, "o")
+	nr := got.Segments[0].Shards[4]
+	info, err := h.stores[to].mem.Stat(h.ctx, nr.ID)
+	if nr.Node != to || err != nil || info.Checksum != old.Checksum || info.Size != old.Size {
+		t.Fatalf("moved shard %+v, stored %+v (%v)", nr, info, err)
+	}
+	checkWhole(t, h, got, data)
+
+	// A corrupt source: the node keeps nothing, the relay reports it.
+	bad := got.Segments[0].Shards[0]
+	if err := h.stores[bad.Node].mem.Corrupt(bad.ID, 50); err != nil {
+		t.Fatal(err)
+	}
+	free := freeNode(t, h, got)
+	res, err = rc.MoveShards(h.ctx, testBucket, "o", got.Generation, []ShardMove{{Segment: 0, Index: 0, From: bad.Node, To: free}})
+	if err == nil || res.Moved != 0 {
+		t.Fatalf("move of a corrupt shard: %+v %v", res, err)
+	}
+	if _, failures, _ := rn.totals(); failures != 1 {
+		t.Fatalf("node-side copy of a corrupt shard did not fail (%d failures)", failures)
+	}
+	if ids := h.stores[free].ids(t); len(ids) != 0 {
+		t.Fatalf("the destination kept %v", ids)
+	}
+	if reports, _ := h.store.BadReports(h.ctx, 10); len(reports) != 1 || reports[0].ShardID != bad.ID {
+		t.Fatalf("bad reports %+v", reports)
+	}
+}

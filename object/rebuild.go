@@ -23,6 +23,9 @@ type ShardRebuild struct {
 	Segment meta.Segment
 	Index   int
 	Nodes   []cluster.Node
+	// Copy: copy shard Index from its own node (Segment.Shards[Index])
+	// as stored instead of rebuilding it from the others — a move.
+	Copy bool
 }
 
 // ShardRebuilder is a shard store that can re-create a shard itself: it
@@ -74,6 +77,9 @@ func (r *LocalRebuilder) RebuildShard(ctx context.Context, id string, req ShardR
 	cd, err := r.c.codec(seg.K, seg.M, seg.BlockSize)
 	if err != nil {
 		return storage.Info{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if req.Copy {
+		return r.copyShard(ctx, id, req, cd.ShardSize(seg.Size))
 	}
 	ns := make([]cluster.Node, 0, len(req.Nodes))
 	for _, n := range req.Nodes {
@@ -142,6 +148,43 @@ func (r *LocalRebuilder) RebuildShard(ctx context.Context, id string, req ShardR
 	if want := cd.ShardSize(seg.Size); info.Size != want || info.Checksum != v.Summary() {
 		r.discard(ctx, id)
 		return storage.Info{}, fmt.Errorf("%s: %w: stored %d bytes with summary %016x, rebuilt %d with %016x", op, errSummaryMismatch, info.Size, info.Checksum, want, v.Summary())
+	}
+	return info, nil
+}
+
+// copyShard stores, under id, shard req.Index read as stored from its own
+// node: the local store's Put verifies every record, and the copy must
+// have the size and summary the manifest records. Nothing is kept when it
+// fails.
+func (r *LocalRebuilder) copyShard(ctx context.Context, id string, req ShardRebuild, want int64) (storage.Info, error) {
+	src := req.Segment.Shards[req.Index]
+	op := fmt.Sprintf("copy shard %d (%s from %s) as %s", req.Index, src.ID, src.Node, id)
+	var from cluster.Node
+	for _, n := range req.Nodes {
+		if n.ID == src.Node {
+			from = n
+		}
+	}
+	if src.Node == "" || from.ID == "" {
+		return storage.Info{}, fmt.Errorf("%s: %w: no source node", op, ErrRebuildSources)
+	}
+	from.State = cluster.Up
+	st, err := r.c.nodes.Store(from)
+	if err != nil {
+		return storage.Info{}, fmt.Errorf("%s: %w", op, err)
+	}
+	rc, err := st.Get(ctx, src.ID, 0, -1)
+	if err != nil {
+		return storage.Info{}, fmt.Errorf("%s: %w: %w", op, ErrRebuildSources, err)
+	}
+	info, err := r.local.Put(ctx, id, rc)
+	_ = rc.Close()
+	if err != nil {
+		return storage.Info{}, fmt.Errorf("%s: %w: %w", op, ErrRebuildSources, err)
+	}
+	if info.Size != want || info.Checksum != src.Checksum {
+		r.discard(ctx, id)
+		return storage.Info{}, fmt.Errorf("%s: %w: stored %d bytes with summary %016x, the manifest %d with %016x", op, errSummaryMismatch, info.Size, info.Checksum, want, src.Checksum)
 	}
 	return info, nil
 }

@@ -66,7 +66,7 @@ func toRebuildRequest(r object.ShardRebuild) storageremote.RebuildRequest {
 		addrs[n.ID] = n.Addr
 	}
 	req := storageremote.RebuildRequest{K: seg.K, M: seg.M, BlockSize: seg.BlockSize, Size: seg.Size, Index: r.Index,
-		Sources: make([]storageremote.RebuildSource, len(seg.Shards))}
+		Sources: make([]storageremote.RebuildSource, len(seg.Shards)), Copy: r.Copy}
 	for i, ref := range seg.Shards {
 		if a, ok := addrs[ref.Node]; ok && ref.Node != "" {
 			req.Sources[i] = storageremote.RebuildSource{Node: string(ref.Node), Addr: a, ID: ref.ID, Checksum: ref.Checksum}
@@ -96,7 +96,7 @@ func (n nodeRebuilder) Rebuild(ctx context.Context, id string, req storageremote
 }
 
 func fromRebuildRequest(req storageremote.RebuildRequest) (object.ShardRebuild, error) {
-	r := object.ShardRebuild{Index: req.Index, Segment: meta.Segment{K: req.K, M: req.M, BlockSize: req.BlockSize, Size: req.Size,
+	r := object.ShardRebuild{Index: req.Index, Copy: req.Copy, Segment: meta.Segment{K: req.K, M: req.M, BlockSize: req.BlockSize, Size: req.Size,
 		Shards: make([]meta.ShardRef, len(req.Sources))}}
 	seen := map[cluster.NodeID]bool{}
 	for i, s := range req.Sources {

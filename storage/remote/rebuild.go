@@ -29,8 +29,12 @@ type RebuildRequest struct {
 	Index int `json:"index"`
 	// Sources are the shards to read from, by index (len K+M). A source
 	// with no Node is not read (lost, or left out by the caller); Index's
-	// own entry is never read.
+	// own entry is never read, unless Copy.
 	Sources []RebuildSource `json:"sources"`
+	// Copy asks for a copy, not a rebuild: the node reads shard Index
+	// itself from Sources[Index] as stored and stores it (a move of the
+	// rebalancer, or of a drain), checking its records and summary.
+	Copy bool `json:"copy,omitempty"`
 }
 
 // RebuildSource is one shard a rebuild may read: its id on node Node at
@@ -62,7 +66,8 @@ func isPort(p string) bool {
 const maxRebuildRequest = 128 << 10
 
 // Validate checks that r describes a segment: a layout in range, Index a
-// shard of it, one source per shard, and at least K sources to read.
+// shard of it, one source per shard, and at least K sources to read — or,
+// for a Copy, Index's own source.
 func (r RebuildRequest) Validate() error {
 	n := r.K + r.M
 	switch {
@@ -79,7 +84,7 @@ func (r RebuildRequest) Validate() error {
 	}
 	readable := 0
 	for i, s := range r.Sources {
-		if s.Node == "" || i == r.Index {
+		if s.Node == "" || (i == r.Index) != r.Copy {
 			continue
 		}
 		if s.Addr == "" || s.ID == "" {
@@ -90,7 +95,10 @@ func (r RebuildRequest) Validate() error {
 		}
 		readable++
 	}
-	if readable < r.K {
+	if r.Copy && readable != 1 {
+		return fmt.Errorf("%w: a copy of shard %d without its source", ErrInvalidRebuild, r.Index)
+	}
+	if !r.Copy && readable < r.K {
 		return fmt.Errorf("%w: %d sources to read, k=%d", ErrInvalidRebuild, readable, r.K)
 	}
 	return nil

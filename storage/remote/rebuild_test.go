@@ -155,6 +155,13 @@ func TestRebuildValidatesAndIsOptional(t *testing.T) {
 		"address port":   func(r *RebuildRequest) { r.Sources[0].Addr = "10.0.0.1:http" },
 		"huge size":      func(r *RebuildRequest) { r.Size = 1 << 62 },
 		"only the index": func(r *RebuildRequest) { r.Index = 0 },
+		"copy without its source": func(r *RebuildRequest) {
+			r.Copy = true // Index 2 has no source: a copy reads only its own
+		},
+		"copy source address": func(r *RebuildRequest) {
+			r.Copy, r.Index = true, 0
+			r.Sources[0].Addr = "10.0.0.1:80/admin"
+		},
 	} {
 		req := validRebuild()
 		mut(&req)
@@ -162,6 +169,13 @@ func TestRebuildValidatesAndIsOptional(t *testing.T) {
 		if _, err := c.Rebuild(ctx, "x", req); !errors.As(err, &e) || e.Status != http.StatusBadRequest {
 			t.Errorf("%s: %v, want a 400", name, err)
 		}
+	}
+	// A copy needs only its own source, however few others there are.
+	cp := validRebuild()
+	cp.Copy, cp.Index = true, 0
+	cp.Sources[1] = RebuildSource{}
+	if err := cp.Validate(); err != nil {
+		t.Errorf("a copy with its source: %v", err)
 	}
 	// Over the size bound (signed, so it reaches the handler).
 	big := validRebuild()
