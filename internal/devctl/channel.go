@@ -26,7 +26,7 @@ const DirName = "control"
 // ErrNoDev: no `shale dev` serves the data dir — none recorded its pid, the
 // recorded one is not running or runs something else, or it died while a
 // request waited.
-var ErrNoDev = errors.New("no shale dev is serving the cluster")
+var ErrNoDev = errors.New("no shale dev is serving")
 
 // ErrFailed: the dev took the request and could not do it (a node that did
 // not start, a cluster file it could not write, meta it could not reach).
@@ -228,7 +228,7 @@ func Submit(ctx context.Context, data string, r Request, every time.Duration, al
 	}
 	dir := Dir(data)
 	if _, err := os.Stat(dir); err != nil {
-		return devcluster.Node{}, fmt.Errorf("%w: %s: %v (a shale dev from before the control channel?)", ErrNoDev, data, err)
+		return devcluster.Node{}, fmt.Errorf("%w %s: %v (a shale dev from before the control channel?)", ErrNoDev, data, err)
 	}
 	var tag [8]byte
 	if _, err := rand.Read(tag[:]); err != nil {
@@ -282,19 +282,19 @@ func Submit(ctx context.Context, data string, r Request, every time.Duration, al
 // says why not otherwise. It reads /proc, so it is Linux's, like dev.
 func DevAlive(data string, f devcluster.File) error {
 	if f.DevPID <= 0 {
-		return fmt.Errorf("%w: %s (its cluster file names no shale dev; is one still starting?)", ErrNoDev, data)
+		return fmt.Errorf("%w %s (its cluster file names no shale dev; is one still starting?)", ErrNoDev, data)
 	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(f.DevPID) + "/cmdline")
 	if err != nil {
-		return fmt.Errorf("%w: %s (shale dev pid %d, which its cluster file names, is not running)", ErrNoDev, data, f.DevPID)
+		return fmt.Errorf("%w %s (shale dev pid %d, which its cluster file names, is not running)", ErrNoDev, data, f.DevPID)
 	}
 	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 	if len(args) < 2 || args[1] != "dev" {
-		return fmt.Errorf("%w: %s (pid %d, which its cluster file names, runs %q, not shale dev)", ErrNoDev, data, f.DevPID, strings.Join(args, " "))
+		return fmt.Errorf("%w %s (pid %d, which its cluster file names, runs %q, not shale dev)", ErrNoDev, data, f.DevPID, strings.Join(args, " "))
 	}
 	if st, err := os.ReadFile("/proc/" + strconv.Itoa(f.DevPID) + "/stat"); err == nil {
 		if i := strings.LastIndexByte(string(st), ')'); i >= 0 && i+2 < len(st) && st[i+2] == 'Z' {
-			return fmt.Errorf("%w: %s (shale dev pid %d has exited)", ErrNoDev, data, f.DevPID)
+			return fmt.Errorf("%w %s (shale dev pid %d has exited)", ErrNoDev, data, f.DevPID)
 		}
 	}
 	return nil
