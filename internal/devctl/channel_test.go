@@ -149,14 +149,31 @@ func TestServeOneAtATime(t *testing.T) {
 	}
 }
 
-// TestServeAnswersGarbage: a request file that does not parse, or names no
-// request, is answered as invalid and removed; Serve goes on.
+// TestServeAnswersGarbage: a request file that does not parse, names no
+// request, or that group or others may access (not the dev's owner's own)
+// is answered as invalid and removed, without reaching the handler; Serve
+// goes on.
 func TestServeAnswersGarbage(t *testing.T) {
 	data := t.TempDir()
-	serve(t, data, func(context.Context, Request) (devcluster.Node, error) { return devcluster.Node{ID: "x"}, nil })
-	for _, body := range []string{"{", `{}`, `{"add_node":{"zone":"z"},"remove_node":{}}`} {
+	var handled atomic.Int32
+	serve(t, data, func(context.Context, Request) (devcluster.Node, error) {
+		handled.Add(1)
+		return devcluster.Node{ID: "x"}, nil
+	})
+	for _, tc := range []struct {
+		body string
+		mode os.FileMode
+	}{{"{", 0o600}, {`{}`, 0o600}, {`{"add_node":{"zone":"z"},"remove_node":{}}`, 0o600}, {`{"add_node":{"zone":"z"}}`, 0o644}} {
+		body := tc.body
 		name := "0123456789abcdef"
-		if err := os.WriteFile(filepath.Join(Dir(data), name+requestSuffix), []byte(body), 0o600); err != nil {
+		path := filepath.Join(Dir(data), name+requestSuffix)
+		if err := os.WriteFile(path+".tmp", []byte(body), tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path+".tmp", tc.mode); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
 			t.Fatal(err)
 		}
 		reply := filepath.Join(Dir(data), name+replySuffix)
@@ -170,9 +187,12 @@ func TestServeAnswersGarbage(t *testing.T) {
 			time.Sleep(poll)
 		}
 		if !strings.Contains(string(b), `"code":"invalid"`) {
-			t.Errorf("request %q: reply %q", body, b)
+			t.Errorf("request %q (mode %v): reply %q", body, tc.mode, b)
 		}
 		os.Remove(reply)
+	}
+	if n := handled.Load(); n != 0 {
+		t.Errorf("the handler saw %d of those requests", n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
