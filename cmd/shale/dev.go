@@ -395,8 +395,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	}
 	printDevBanner(out, cf, creds.AccessKey, os.Getenv("SHALE_SECRET_KEY") != "", f)
 
-	// `shale admin node add` asks through DATA/control; the adder is the
-	// only writer of the cluster file from here on.
+	// `shale admin node add` asks through DATA/control.
 	inet, err := devNet(cf)
 	if err != nil {
 		return err
@@ -406,7 +405,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		return err
 	}
 	adder := &devNodeAdder{start: starter, procs: procs, meta: newMetaClient(cf.Meta, secret, inet),
-		avoid: []string{f.s3}, tlsOn: f.internalTLS, log: os.Stderr, cf: cf, dataOf: data}
+		avoid: []string{f.s3}, tlsOn: f.internalTLS, log: os.Stderr, data: data}
 	control := make(chan error, 1)
 	go func() { control <- devctl.Serve(ctx, data, 200*time.Millisecond, adder.handle) }()
 	select {

@@ -141,16 +141,16 @@ func (s devNodeStarter) start(ctx context.Context, n devcluster.Node, listen str
 
 // devNodeAdder is the dev's handler of the control channel: it adds a
 // storage node to the running cluster. devctl.Serve calls it one request at
-// a time, so it alone writes the cluster file while the cluster runs.
+// a time; it reads the cluster file afresh for each and writes it back with
+// the node added.
 type devNodeAdder struct {
-	start  devNodeStarter
-	procs  *devProcs
-	meta   *metaremote.Client
-	avoid  []string // addresses no node may take (the S3 gateway's)
-	tlsOn  bool     // --internal-tls: the node gets a certificate of the dev CA
-	log    io.Writer
-	cf     devcluster.File // the cluster file as last written
-	dataOf string          // DATA, absolute
+	start devNodeStarter
+	procs *devProcs
+	meta  *metaremote.Client
+	avoid []string // addresses no node may take (the S3 gateway's)
+	tlsOn bool     // --internal-tls: the node gets a certificate of the dev CA
+	log   io.Writer
+	data  string // DATA, absolute
 }
 
 func (a *devNodeAdder) handle(ctx context.Context, r devctl.Request) (devcluster.Node, error) {
@@ -164,7 +164,11 @@ func (a *devNodeAdder) handle(ctx context.Context, r devctl.Request) (devcluster
 	for _, n := range m.Nodes() {
 		known = append(known, string(n.ID))
 	}
-	n, err := devctl.Plan(a.dataOf, a.cf, known, *r.AddNode)
+	cf, err := devcluster.Read(a.data)
+	if err != nil {
+		return devcluster.Node{}, fmt.Errorf("add node: %w", err)
+	}
+	n, err := devctl.Plan(a.data, cf, known, *r.AddNode)
 	if err != nil {
 		return devcluster.Node{}, err
 	}
@@ -175,7 +179,7 @@ func (a *devNodeAdder) handle(ctx context.Context, r devctl.Request) (devcluster
 	}
 	var itls internalTLSFlags
 	if a.tlsOn {
-		certs, err := devInternalTLS(a.dataOf, []string{n.ID})
+		certs, err := devInternalTLS(a.data, []string{n.ID})
 		if err != nil {
 			return devcluster.Node{}, fmt.Errorf("add node %s: certificate: %w", n.ID, err)
 		}
@@ -191,14 +195,12 @@ func (a *devNodeAdder) handle(ctx context.Context, r devctl.Request) (devcluster
 	if err != nil {
 		return devcluster.Node{}, fmt.Errorf("add node %s: %w", n.ID, err)
 	}
-	next := a.cf
-	next.Nodes = append(slices.Clone(a.cf.Nodes), n)
-	if err := devcluster.Write(a.dataOf, next); err != nil {
+	cf.Nodes = append(cf.Nodes, n)
+	if err := devcluster.Write(a.data, cf); err != nil {
 		c.stop(5 * time.Second) // not on record: it must not outlive the request
 		return devcluster.Node{}, fmt.Errorf("add node %s: record it: %w", n.ID, err)
 	}
 	a.procs.add(c)
-	a.cf = next
 	fmt.Fprintf(a.log, "shale dev: added %s (pid %d) on %s in %s/%s/%s\n", n.ID, n.PID, n.Addr, n.Zone, n.Rack, n.Host)
 	return n, nil
 }

@@ -11,8 +11,8 @@
 //
 // Invariants: the server takes a request (removes its file) before it acts,
 // and answers each request it took exactly once, in the order they came;
-// it handles one request at a time, so it is the only writer of the
-// cluster file while it runs. A client never waits unbounded: it gives up
+// it handles one request at a time, so two adds never race on the cluster
+// file or on a node id. A client never waits unbounded: it gives up
 // at its context's deadline, and at once when the dev it addresses is not
 // alive (ErrNoDev) — a dev is alive when the pid the cluster file records
 // (File.DevPID) runs `shale dev`.
