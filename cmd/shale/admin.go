@@ -128,7 +128,7 @@ func newAdminCmd() *cobra.Command {
 		},
 	}
 	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(status, newAdminMetaCmd(&t))
+	cmd.AddCommand(status, newAdminMetaCmd(&t), newAdminNodeCmd(&t))
 	for _, a := range []struct {
 		action meta.AdminAction
 		short  string

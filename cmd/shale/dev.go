@@ -23,7 +23,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -31,6 +30,7 @@ import (
 
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/internal/devcluster"
+	"github.com/shale-store/shale/internal/devctl"
 	"github.com/shale-store/shale/internal/peerauth"
 	"github.com/shale-store/shale/internal/privfs"
 	"github.com/shale-store/shale/object"
@@ -293,10 +293,7 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		}
 	}
 	prev, _ := devcluster.Read(data)
-	prevNode := map[string]string{}
-	for _, n := range prev.Nodes {
-		prevNode[n.ID] = n.Addr
-	}
+	specs := devNodeSpecs(data, f, prev)
 	secretFile := filepath.Join(data, "secret")
 	if _, err := peerauth.LoadOrCreateSecret(secretFile); err != nil {
 		return err
@@ -316,25 +313,9 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	if err != nil {
 		return err
 	}
-	var (
-		mu       sync.Mutex
-		children []*child
-	)
-	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		var wg sync.WaitGroup
-		for _, c := range children {
-			wg.Add(1)
-			go func() { defer wg.Done(); c.stop(5 * time.Second) }()
-		}
-		wg.Wait()
-	}()
-	add := func(c *child) {
-		mu.Lock()
-		children = append(children, c)
-		mu.Unlock()
-	}
+	procs := &devProcs{ctx: ctx, log: os.Stderr}
+	defer procs.stopAll(5 * time.Second)
+	add := procs.add
 
 	cf := devcluster.File{SecretFile: secretFile, Credentials: credsFile, K: f.k, M: f.m}
 	itls := map[string]internalTLSFlags{} // by process name; empty: plain HTTP
@@ -343,8 +324,8 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 		for i := 1; i <= max(f.metaReplicas, len(prev.Metas)); i++ {
 			names = append(names, fmt.Sprintf("meta-%d", i))
 		}
-		for i := 1; i <= f.nodes; i++ {
-			names = append(names, fmt.Sprintf("node-%d", i))
+		for _, n := range specs {
+			names = append(names, n.ID)
 		}
 		if itls, err = devInternalTLS(data, names); err != nil {
 			return err
@@ -354,9 +335,9 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	}
 	pp := newPorts(f.s3)
 	defer pp.release()
-	nodePorts := make([]string, f.nodes)
-	for i := range nodePorts {
-		if nodePorts[i], err = pp.pick(prevNode[fmt.Sprintf("node-%d", i+1)]); err != nil {
+	nodePorts := make([]string, len(specs))
+	for i, n := range specs {
+		if nodePorts[i], err = pp.pick(n.Addr); err != nil {
 			return err
 		}
 	}
@@ -366,32 +347,13 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	}
 	cf.Metas, cf.Meta = metas, devMetaAddrs(metas)
 
-	for i := 1; i <= f.nodes; i++ {
-		id := fmt.Sprintf("node-%d", i)
-		zone := fmt.Sprintf("zone-%d", (i-1)%f.zones+1)
-		n := devcluster.Node{ID: id, Zone: zone, Rack: zone + "-rack-1", Host: "host-" + strconv.Itoa(i),
-			Data: filepath.Join(data, "nodes", id)}
-		listen := nodePorts[i-1]
-		n.Args = []string{"node", "--data", n.Data, "--listen", listen, "--id", id, "--zone", n.Zone,
-			"--rack", n.Rack, "--host", n.Host, "--secret-file", secretFile, "--meta", cf.Meta}
-		if f.scrubRate > 0 {
-			n.Args = append(n.Args, "--scrub-rate", strconv.FormatInt(f.scrubRate, 10))
-		}
-		if f.scrubInterval > 0 {
-			n.Args = append(n.Args, "--scrub-interval", f.scrubInterval.String())
-		}
-		if f.inlineMax != storage.DefaultInlineMax {
-			n.Args = append(n.Args, "--inline-max", strconv.Itoa(f.inlineMax))
-		}
-		n.Args = append(n.Args, "--procs", strconv.Itoa(f.procsEach()))
-		n.Args = append(n.Args, itls[id].args()...)
-		c, addr, err := startChildOnPort(ctx, id, exe, n.Args, slices.Index(n.Args, "--listen")+1, filepath.Join(data, "logs", id+".log"), "listening on ")
+	starter := devNodeStarter{exe: exe, data: data, meta: cf.Meta, secretFile: secretFile, f: f}
+	for i, n := range specs {
+		n, c, err := starter.start(ctx, n, nodePorts[i], itls[n.ID])
 		if err != nil {
 			return err
 		}
 		add(c)
-		n.Args = c.cmd.Args[1:]
-		n.Addr, n.PID = addr, c.cmd.Process.Pid
 		cf.Nodes = append(cf.Nodes, n)
 	}
 
@@ -422,25 +384,39 @@ func runDev(ctx context.Context, out io.Writer, f devFlags) error {
 	if err := waitNodesUp(ctx, cf); err != nil {
 		return err
 	}
+	// The control channel is empty before the file names this dev, so a
+	// request waits only for a dev that is alive to take it.
+	if err := devctl.Open(data); err != nil {
+		return err
+	}
+	cf.DevPID = os.Getpid()
 	if err := devcluster.Write(data, cf); err != nil {
 		return err
 	}
 	printDevBanner(out, cf, creds.AccessKey, os.Getenv("SHALE_SECRET_KEY") != "", f)
 
-	// Supervise: report children that die (an operator's kill -9 is a node
-	// failure to watch, not something to hide by restarting).
-	for _, c := range children {
-		go func() {
-			select {
-			case <-c.done:
-				if ctx.Err() == nil {
-					fmt.Fprintf(os.Stderr, "shale dev: %s (pid %d) exited: %v\n", c.name, c.cmd.Process.Pid, c.err)
-				}
-			case <-ctx.Done():
-			}
-		}()
+	// `shale admin node add` asks through DATA/control.
+	inet, err := devNet(cf)
+	if err != nil {
+		return err
 	}
-	<-ctx.Done()
+	secret, err := peerauth.LoadSecret(secretFile)
+	if err != nil {
+		return err
+	}
+	adder := &devNodeAdder{start: starter, procs: procs, meta: newMetaClient(cf.Meta, secret, inet),
+		avoid: []string{f.s3}, tlsOn: f.internalTLS, log: os.Stderr, data: data}
+	control := make(chan error, 1)
+	go func() { control <- devctl.Serve(ctx, data, 200*time.Millisecond, adder.handle) }()
+	select {
+	case err := <-control:
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "shale dev: %v; shale admin node add is unavailable until dev restarts\n", err)
+		}
+		<-ctx.Done()
+	case <-ctx.Done():
+		<-control
+	}
 	fmt.Fprintln(out, "\nstopping the cluster…")
 	return nil
 }
@@ -496,7 +472,11 @@ func printDevBanner(out io.Writer, cf devcluster.File, accessKey string, secretF
 	if secretFromEnv {
 		secretAt, secretExpr = "from $SHALE_SECRET_KEY (as you set it)", `"$SHALE_SECRET_KEY"`
 	}
-	fmt.Fprintf(out, "shale dev cluster ready: %d nodes over %d zones, coding %d+%d\n\n", f.nodes, f.zones, f.k, f.m)
+	zones := map[string]bool{}
+	for _, n := range cf.Nodes {
+		zones[n.Zone] = true
+	}
+	fmt.Fprintf(out, "shale dev cluster ready: %d nodes over %d zones, coding %d+%d\n\n", len(cf.Nodes), len(zones), f.k, f.m)
 	fmt.Fprintf(out, "  S3 endpoint   %s\n  access key    %s\n  secret key    %s\n  region        us-east-1\n  meta          %s\n  cluster file  %s\n\n",
 		cf.S3, accessKey, secretAt, cf.Meta, filepath.Join(filepath.Dir(cf.SecretFile), devcluster.FileName))
 	ca := ""

@@ -37,6 +37,10 @@ type File struct {
 	K           int          `json:"k"`
 	M           int          `json:"m"`
 	Nodes       []Node       `json:"nodes"`
+	// DevPID is the pid of the `shale dev` that wrote the file and
+	// supervises its processes; 0 in a file written before it was
+	// recorded.
+	DevPID int `json:"dev_pid,omitempty"`
 }
 
 // InternalTLS names a client certificate, its key and the cluster CA.
@@ -70,6 +74,9 @@ type Node struct {
 	PID  int      `json:"pid"`
 	Data string   `json:"data"`
 	Args []string `json:"args"`
+	// Capacity is the node's --capacity in bytes; 0: its disk's free
+	// space.
+	Capacity int64 `json:"capacity,omitempty"`
 }
 
 // Read reads dataDir/cluster.json. A file that cannot be read gives an error
