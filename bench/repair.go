@@ -199,7 +199,12 @@ type RepairResult struct {
 	Kept bool   `json:"kept"` // whether Dir was left in place
 }
 
-func (cfg RepairConfig) withDefaults() (RepairConfig, error) {
+func (cfg RepairConfig) withDefaults() (RepairConfig, error) { return cfg.withDefaultsFor(1) }
+
+// withDefaultsFor is withDefaults for a cluster that needs spare nodes
+// beyond k+m: one, for the repair of a dead node's shards; none, for a
+// cluster about to grow.
+func (cfg RepairConfig) withDefaultsFor(spare int) (RepairConfig, error) {
 	bad := func(format string, a ...any) (RepairConfig, error) {
 		return cfg, fmt.Errorf("%w: "+format, append([]any{ErrRepairConfig}, a...)...)
 	}
@@ -249,8 +254,10 @@ func (cfg RepairConfig) withDefaults() (RepairConfig, error) {
 		return bad("concurrencies and keys must be positive")
 	case cfg.K < 1 || cfg.M < 1:
 		return bad("coding %d+%d: want k ≥ 1 and m ≥ 1 (a node must be repairable)", cfg.K, cfg.M)
-	case cfg.Nodes <= cfg.K+cfg.M:
+	case spare > 0 && cfg.Nodes < cfg.K+cfg.M+spare:
 		return bad("%d nodes: want more than k+m = %d, so a dead node's shards have somewhere to go", cfg.Nodes, cfg.K+cfg.M)
+	case cfg.Nodes < cfg.K+cfg.M:
+		return bad("%d nodes cannot hold k+m = %d shards", cfg.Nodes, cfg.K+cfg.M)
 	case cfg.Zones < 1 || cfg.Zones > cfg.Nodes:
 		return bad("zones %d: want 1 to %d", cfg.Zones, cfg.Nodes)
 	case cfg.RepairRate < 0:
@@ -272,6 +279,11 @@ type repairCluster interface {
 	Kill(ctx context.Context, node cluster.NodeID) error
 	// Out marks the node out (`shale admin out`).
 	Out(ctx context.Context, node cluster.NodeID) error
+}
+
+// statusSource is what the fill needs of a cluster: its status.
+type statusSource interface {
+	Status(ctx context.Context) (meta.Status, error)
 }
 
 // cpuSampler is a repairCluster that can read its processes' CPU time:
@@ -455,7 +467,7 @@ func runRepair(ctx context.Context, cfg RepairConfig, cl repairCluster) (RepairR
 
 // fill PUTs objects until the fullest node holds cfg.Fill bytes, and
 // returns how many objects and bytes it wrote.
-func fill(ctx context.Context, cfg RepairConfig, cl repairCluster, fb *s3Bench) (int64, int64, error) {
+func fill(ctx context.Context, cfg RepairConfig, cl statusSource, fb *s3Bench) (int64, int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
