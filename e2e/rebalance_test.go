@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -29,7 +28,8 @@ import (
 // the rebalancer on a real dev cluster: 6 nodes in 3 zones, 4+2, holding
 // 1 GiB, with a foreground PUT/GET load running throughout.
 //
-//   - Growth: 3 nodes are added, one per zone. Once the rebalance is done,
+//   - Growth: 3 nodes are added, one per zone (`shale admin node add`,
+//     which starts them under the running dev). Once the rebalance is done,
 //     every node holds its capacity share of the shard bytes (±10%); the
 //     bytes moved are at most 1.15× the minimum the placement change
 //     implies (computed here from placement and the manifests before the
@@ -93,26 +93,23 @@ func TestGrowAndDrainWhileServing(t *testing.T) {
 	// the minimum any rebalancer must move.
 	before := allManifests(ctx, t, mc, bucket, "o/")
 	rb0 := rebalanceStats(t, c)
-	for i, zone := range []string{"zone-1", "zone-2", "zone-3"} {
-		addNodeByHand(t, c, fmt.Sprintf("node-%d", 7+i), zone)
+	// `shale admin node add` returns once the node is up in the map.
+	for _, zone := range []string{"zone-1", "zone-2", "zone-3"} {
+		if _, err := c.Admin("node", "add", "--zone", zone); err != nil {
+			t.Fatal(err)
+		}
 	}
-	var mp *cluster.Map
-	c.WaitFor(t, "the 3 new nodes up", time.Minute, func() (bool, string) {
-		st, err := c.Status()
-		if err != nil {
-			return false, err.Error()
-		}
-		up := 0
-		for _, n := range st.Nodes {
-			if n.State == cluster.Up {
-				up++
-			}
-		}
-		if mp, err = cluster.NewMap(st.Epoch, st.Nodes); err != nil {
-			return false, err.Error()
-		}
-		return up == 9, fmt.Sprintf("%d nodes up", up)
-	})
+	st, err := c.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := cluster.NewMap(st.Epoch, st.Nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up := len(mp.InState(cluster.Up)); up != 9 {
+		t.Fatalf("%d nodes up after adding 3 to 6", up)
+	}
 	minBytes := minimalMoveBytes(t, mp, before)
 	t.Logf("placement change 6 → 9 nodes: at least %d MiB of shards must move", minBytes>>20)
 	if minBytes == 0 {
@@ -180,27 +177,6 @@ func seededBody(seed uint64, n int) []byte {
 		}
 	}
 	return b
-}
-
-// addNodeByHand starts node id in zone as an operator would on a new
-// machine: a `shale node` with the cluster's meta, secret and a domain.
-func addNodeByHand(t *testing.T, c *Cluster, id, zone string) {
-	t.Helper()
-	args := slices.Clone(c.node(t, "node-1").Args)
-	set := func(flag, v string) {
-		i := slices.Index(args, flag)
-		if i < 0 || i+1 >= len(args) {
-			t.Fatalf("node-1's args lack %s: %v", flag, args)
-		}
-		args[i+1] = v
-	}
-	set("--id", id)
-	set("--data", filepath.Join(c.Data, "nodes", id))
-	set("--listen", "127.0.0.1:0")
-	set("--zone", zone)
-	set("--rack", zone+"-rack-1")
-	set("--host", "host-"+strings.TrimPrefix(id, "node-"))
-	c.restart(t, id, args)
 }
 
 // allManifests reads the manifest of every key under prefix.

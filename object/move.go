@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/shale-store/shale/cluster"
 	"github.com/shale-store/shale/meta"
@@ -76,17 +77,33 @@ func (c *Coordinator) MoveShards(ctx context.Context, bucket, key string, gen ui
 		updates = map[int][]meta.ShardRef{}
 		order   []int // segments in updates, in first-move order
 	)
-	for _, mv := range moves {
-		ref, err := c.copyShard(ctx, mp, man, mv, &copies)
-		if err != nil {
-			errs = append(errs, err)
+	// A segment's copies go to different nodes (its shards are on
+	// distinct nodes), so up to maxMoveCopies run at once: an object's
+	// moves take about as long as its slowest copy.
+	refs := make([]meta.ShardRef, len(moves))
+	cerrs := make([]error, len(moves))
+	attempted := make([][]meta.Garbage, len(moves))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxMoveCopies)
+	for j, mv := range moves {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			refs[j], cerrs[j] = c.copyShard(ctx, mp, man, mv, &attempted[j])
+		})
+	}
+	wg.Wait()
+	for j, mv := range moves {
+		copies = append(copies, attempted[j]...)
+		if cerrs[j] != nil {
+			errs = append(errs, cerrs[j])
 			continue
 		}
-		res.Bytes += ref.Size
+		res.Bytes += refs[j].Size
 		if _, ok := updates[mv.Segment]; !ok {
 			order = append(order, mv.Segment)
 		}
-		updates[mv.Segment] = append(updates[mv.Segment], ref)
+		updates[mv.Segment] = append(updates[mv.Segment], refs[j])
 	}
 	if len(order) == 0 {
 		return res, errJoin(append(errs, c.queueGarbage(ctx, copies)))
@@ -130,6 +147,10 @@ func (c *Coordinator) MoveShards(ctx context.Context, bucket, key string, gen ui
 	}
 	return res, errJoin(append(errs, c.queueGarbage(ctx, failed)))
 }
+
+// maxMoveCopies bounds the copies one MoveShards runs at once (an object
+// of many segments may have many moves).
+const maxMoveCopies = 4
 
 // committedCopy reports whether upds holds the copy g.
 func committedCopy(upds []meta.ShardUpdate, g meta.Garbage) bool {
