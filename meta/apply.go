@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble"
+
+	"github.com/shale-store/shale/cluster"
 )
 
 // txn is one command's apply in progress: the batch it stages and the
@@ -16,8 +18,10 @@ type txn struct {
 	now time.Time
 	// gen, when not 0, is the new last generation handed out.
 	gen uint64
-	// nodes are new states (fresh pointers) to install in s.nodes.
-	nodes []*nodeState
+	// nodes are new states (fresh pointers) to install in s.nodes;
+	// removed are nodes to forget.
+	nodes   []*nodeState
+	removed []cluster.NodeID
 	// epoch says the map epoch moves on by one.
 	epoch bool
 	// repair, when set, is the repair loop's new report.
@@ -170,6 +174,9 @@ func (s *Store) applyLocked(index uint64, c *Command) (Result, error) {
 	}
 	for _, st := range t.nodes {
 		s.nodes[st.rec.Node.ID] = st
+	}
+	for _, id := range t.removed {
+		delete(s.nodes, id)
 	}
 	if t.repair != nil {
 		s.repair = t.repair

@@ -118,6 +118,9 @@ func (s *Store) applyAdmin(t *txn, c *Command) (Result, error) {
 	if !ok {
 		return Result{}, fmt.Errorf("admin %s %s: %w", a, id, ErrNoSuchNode)
 	}
+	if a == ActionRemove {
+		return Result{}, s.removeNode(t, cur)
+	}
 	st := *cur
 	switch a {
 	case ActionOut:
@@ -146,6 +149,46 @@ func (s *Store) applyAdmin(t *txn, c *Command) (Result, error) {
 	}
 	t.putNode(&st, true)
 	return Result{}, nil
+}
+
+// removeNode forgets the node of cur (ActionRemove): its record, its
+// liveness and its queued garbage go in t's batch, and the epoch bumps.
+// ErrNodeInUse unless it is out, silent for DownAfter and holds no shard.
+func (s *Store) removeNode(t *txn, cur *nodeState) error {
+	id := cur.rec.Node.ID
+	switch {
+	case cur.rec.Node.State != cluster.Out:
+		return fmt.Errorf("remove %s: %w: it is %s (drain it, or mark it out, first)", id, ErrNodeInUse, cur.rec.Node.State)
+	case t.now.Sub(cur.seen) < s.cfg.DownAfter:
+		return fmt.Errorf("remove %s: %w: it still sends heartbeats (stop its process first)", id, ErrNodeInUse)
+	}
+	held := false
+	if err := s.scan(context.Background(), shardIndexPrefix(id), prefixEnd(shardIndexPrefix(id)), func(_, _ []byte) (bool, error) {
+		held = true
+		return false, nil
+	}); err != nil {
+		return fmt.Errorf("remove %s: %w", id, err)
+	}
+	if held {
+		return fmt.Errorf("remove %s: %w: meta still places shards on it (wait for repair)", id, ErrNodeInUse)
+	}
+	err := s.scan(context.Background(), nodeGarbagePrefix(id), prefixEnd(nodeGarbagePrefix(id)), func(k, v []byte) (bool, error) {
+		var g Garbage
+		if err := decodeJSON(v, &g, "garbage"); err != nil {
+			return false, err
+		}
+		_ = t.b.Delete(garbageKey(g), nil)
+		_ = t.b.Delete(k, nil)
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", id, err)
+	}
+	_ = t.b.Delete(nodeKey(id), nil)
+	_ = t.b.Delete(livenessKey(id), nil)
+	t.epoch, t.sync = true, true
+	t.removed = append(t.removed, id)
+	return nil
 }
 
 // applySetWeight sets (or, with 0, clears) the operator's placement weight

@@ -12,12 +12,15 @@ import (
 )
 
 var (
-	ErrNoSuchBucket    = errors.New("meta: no such bucket")
-	ErrBucketExists    = errors.New("meta: bucket already exists")
-	ErrBucketNotEmpty  = errors.New("meta: bucket not empty")
-	ErrNoSuchKey       = errors.New("meta: no such key")
-	ErrNoSuchUpload    = errors.New("meta: no such upload")
-	ErrNoSuchNode      = errors.New("meta: no such node")
+	ErrNoSuchBucket   = errors.New("meta: no such bucket")
+	ErrBucketExists   = errors.New("meta: bucket already exists")
+	ErrBucketNotEmpty = errors.New("meta: bucket not empty")
+	ErrNoSuchKey      = errors.New("meta: no such key")
+	ErrNoSuchUpload   = errors.New("meta: no such upload")
+	ErrNoSuchNode     = errors.New("meta: no such node")
+	// ErrNodeInUse: a node cannot be removed from the map yet — it is not
+	// out, still sends heartbeats, or meta still places a shard on it.
+	ErrNodeInUse       = errors.New("meta: node still in use")
 	ErrInvalidArgument = errors.New("meta: invalid argument")
 	// ErrConflict: a compare-and-swap lost (the object's generation moved on:
 	// it was overwritten or deleted meanwhile).
@@ -174,6 +177,11 @@ const (
 	ActionOut   AdminAction = "out"
 	ActionIn    AdminAction = "in"
 	ActionDrain AdminAction = "drain"
+	// ActionRemove forgets a node: only one that is out, has sent no
+	// heartbeat for DownAfter (its process is stopped) and holds no shard
+	// of any object or upload (drained, or repaired away). Its queued
+	// garbage is dropped with it (its disk is being retired).
+	ActionRemove AdminAction = "remove"
 )
 
 // ShardKey names one shard of one object version precisely enough for repair.

@@ -84,7 +84,7 @@ func (t clusterTarget) client() (*metaremote.Client, *devcluster.File, error) {
 
 func newAdminCmd() *cobra.Command {
 	var t clusterTarget
-	cmd := &cobra.Command{Use: "admin", Short: "Operate a running cluster: status, taking nodes out, in or draining them, and the meta replicas"}
+	cmd := &cobra.Command{Use: "admin", Short: "Operate a running cluster: status, taking nodes out, in, draining or removing them, weights, and the meta replicas"}
 	t.flags(cmd)
 	var asJSON bool
 	status := &cobra.Command{
@@ -136,6 +136,7 @@ func newAdminCmd() *cobra.Command {
 		{meta.ActionOut, "Mark a node out: its shards are re-created elsewhere"},
 		{meta.ActionIn, "Bring a node back in (its stale shards are collected)"},
 		{meta.ActionDrain, "Drain a node: copy its shards away, then mark it out"},
+		{meta.ActionRemove, "Forget a node that is out, stopped (no heartbeat) and holds no shard — after a drain; its queued garbage is dropped"},
 	} {
 		cmd.AddCommand(&cobra.Command{
 			Use:   string(a.action) + " NODE",

@@ -35,6 +35,7 @@ var codes = []code{
 	{"NoSuchKey", meta.ErrNoSuchKey, http.StatusNotFound},
 	{"NoSuchUpload", meta.ErrNoSuchUpload, http.StatusNotFound},
 	{"NoSuchNode", meta.ErrNoSuchNode, http.StatusNotFound},
+	{"NodeInUse", meta.ErrNodeInUse, http.StatusConflict},
 	{"InvalidArgument", meta.ErrInvalidArgument, http.StatusBadRequest},
 	{"Conflict", meta.ErrConflict, http.StatusConflict},
 	{"Corrupt", meta.ErrCorrupt, http.StatusInternalServerError},
