@@ -19,6 +19,7 @@ var allowed = map[string][]string{
 	"storage":                  {"erasure", "internal/pace", "internal/privfs"},
 	"internal/peerauth":        {"internal/privfs"},
 	"internal/devcluster":      {"internal/privfs"},
+	"internal/drill":           {},
 	"internal/clustertls":      {"internal/privfs"},
 	"internal/md5lanes":        {},
 	"internal/pace":            {},
