@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -171,7 +172,10 @@ func TestPlanCheck(t *testing.T) {
 		{"2 zones of 3, 4+2", Plan{K: 4, M: 2, Nodes: nine, KillZone: true, Rounds: 2}, ErrWouldLoseData, false},
 		{"zone of 3 zones, 6+2", Plan{K: 6, M: 2, Nodes: nine, KillZone: true, Rounds: 1}, ErrWouldLoseData, false},
 		{"nothing", Plan{K: 4, M: 2, Nodes: nodes, Rounds: 1}, ErrEmptyPlan, false},
-		{"meta leader only", Plan{K: 4, M: 2, Nodes: nodes, KillMetaLeader: true, Rounds: 1}, nil, false},
+		{"meta leader of 3", Plan{K: 4, M: 2, Nodes: nodes, Metas: metas(3, 3), KillMetaLeader: true, Rounds: 1}, nil, false},
+		{"meta leader of 3 twice", Plan{K: 4, M: 2, Nodes: nodes, Metas: metas(3, 3), KillMetaLeader: true, Rounds: 2}, ErrWouldLoseData, false},
+		{"meta leader of 3, one already dead", Plan{K: 4, M: 2, Nodes: nodes, Metas: metas(3, 2), KillMetaLeader: true, Rounds: 1}, ErrWouldLoseData, false},
+		{"meta leader of 5 twice", Plan{K: 4, M: 2, Nodes: nodes, Metas: metas(5, 5), KillMetaLeader: true, Rounds: 2}, nil, false},
 		{"nodes and zone", Plan{K: 4, M: 2, Nodes: nodes, KillNodes: 1, KillZone: true, Rounds: 1}, nil, true},
 	} {
 		err := tc.p.Check()
@@ -185,6 +189,15 @@ func TestPlanCheck(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
+}
+
+// metas returns n meta replicas, the first alive of them alive.
+func metas(n, alive int) []Candidate {
+	var out []Candidate
+	for i := range n {
+		out = append(out, Candidate{ID: fmt.Sprintf("meta-%d", i), PID: 200 + i, Alive: i < alive})
+	}
+	return out
 }
 
 func sample(at time.Duration, states map[string]string, spare map[int]int64, queue, bytes int64) Sample {

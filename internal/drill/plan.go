@@ -17,6 +17,8 @@ type Plan struct {
 	KillZone       bool
 	KillMetaLeader bool
 	Rounds         int
+	// Metas are the meta replicas (Alive or not), for KillMetaLeader.
+	Metas []Candidate
 	// Force runs a plan that Check would refuse.
 	Force bool
 }
@@ -48,8 +50,17 @@ func (p Plan) Check() error {
 			return fmt.Errorf("%w: --kill-nodes %d is more than m=%d: objects with a shard on each victim are lost (--force runs it anyway)", ErrWouldLoseData, p.KillNodes, p.M)
 		}
 		if left := len(alive) - p.KillNodes*p.Rounds; left < p.K+p.M {
-			return fmt.Errorf("%w: after %d rounds %d nodes are left, fewer than k+m=%d: repair cannot bring objects back to full redundancy, and the next round would find them short (--force runs it anyway)",
-				ErrWouldLoseData, p.Rounds, left, p.K+p.M)
+			return fmt.Errorf("%w: %d round(s) of %d leave %d nodes, fewer than k+m=%d: repair cannot bring objects back to full redundancy (--force runs it anyway)",
+				ErrWouldLoseData, p.Rounds, p.KillNodes, left, p.K+p.M)
+		}
+	}
+	if p.KillMetaLeader && !p.Force {
+		// Killed leaders stay dead: every round takes one more replica, and
+		// the group must keep a majority of all its replicas to elect.
+		quorum := len(p.Metas)/2 + 1
+		if left := len(live(p.Metas)) - p.Rounds; left < quorum {
+			return fmt.Errorf("%w: %d round(s) of --kill-meta-leader leave %d of %d meta replicas, fewer than a majority (%d): metadata would stop answering (--force runs it anyway)",
+				ErrWouldLoseData, p.Rounds, left, len(p.Metas), quorum)
 		}
 	}
 	if p.KillZone {

@@ -190,8 +190,12 @@ func (t *Tracker) Observe(s Sample) {
 		last = max(last, o)
 	}
 	r.FromOut = s.At.Seconds() - last
-	t.tl.Add(Event{At: s.At, Round: round, Kind: KindRepaired, Detail: fmt.Sprintf("every object back at full redundancy %.1fs after the kill (%.1fs after the last victim went out); %d shards, %s re-created",
-		r.TimeToRepair, r.FromOut, r.ShardsRepair, HumanBytes(r.BytesRepaired))})
+	detail := fmt.Sprintf("every object back at full redundancy %.1fs after the kill (%.1fs after the last victim went out); %d shards, %s re-created",
+		r.TimeToRepair, r.FromOut, r.ShardsRepair, HumanBytes(r.BytesRepaired))
+	if len(r.Victims) == 0 {
+		detail = fmt.Sprintf("meta answers again %.1fs after the kill, every object at full redundancy", r.TimeToRepair)
+	}
+	t.tl.Add(Event{At: s.At, Round: round, Kind: KindRepaired, Detail: detail})
 }
 
 // Repaired reports whether the current round is over: every victim out and

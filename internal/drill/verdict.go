@@ -126,7 +126,12 @@ func (r Report) WriteText(w io.Writer) error {
 		if rd.Zone != "" {
 			what = "zone " + rd.Zone + ": " + what
 		}
-		fmt.Fprintf(&b, "  round %d: killed %s; worst %d spare shards (%d objects); ", rd.Round, what, rd.WorstSpare, rd.WorstSpareObjects)
+		fmt.Fprintf(&b, "  round %d: killed %s; ", rd.Round, what)
+		if rd.WorstSpareObjects > 0 {
+			fmt.Fprintf(&b, "worst %d spare shards (%d objects); ", rd.WorstSpare, rd.WorstSpareObjects)
+		} else {
+			b.WriteString("redundancy never seen lower; ")
+		}
 		if rd.Repaired {
 			fmt.Fprintf(&b, "time-to-repair %.1fs (%.1fs after out); %s in %d shards re-created\n", rd.TimeToRepair, rd.FromOut, HumanBytes(rd.BytesRepaired), rd.ShardsRepair)
 		} else {
