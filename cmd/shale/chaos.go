@@ -303,8 +303,13 @@ type chaosRun struct {
 	acked      []chaosObject // written; read only after writes end
 	ackedN     atomic.Int64
 	putsFailed atomic.Int64
-	reads      atomic.Int64
-	wrongKeys  sync.Map // key → true: read back with other bytes
+	putErr     atomic.Pointer[string] // the last PUT's error
+	// firstKill is set once round 1 has killed; ackedAfterKill counts the
+	// PUTs acknowledged after it.
+	firstKill      atomic.Bool
+	ackedAfterKill atomic.Int64
+	reads          atomic.Int64
+	wrongKeys      sync.Map // key → true: read back with other bytes
 }
 
 func (r *chaosRun) since() time.Duration { return time.Since(r.start) }
@@ -423,7 +428,6 @@ func runChaos(cmd *cobra.Command, f chaosFlags) error {
 		}
 		if round == 1 {
 			writeWG.Wait()
-			r.event(drill.Event{Round: 1, Kind: drill.KindWrite, Detail: fmt.Sprintf("writes done: %d acknowledged, %d not (left out of the set)", r.ackedN.Load(), r.putsFailed.Load())})
 		}
 		r.setPhase(fmt.Sprintf("round %d: degraded read-back", round))
 		ok, failed, wrong := r.readAll(wctx, bucket, 3)
@@ -638,7 +642,12 @@ func (r *chaosRun) write(ctx context.Context, bucket string, objs []chaosObject,
 			o.sum = sha256.Sum256(p)
 			if err := r.put(gctx, bucket, o, p); err != nil {
 				r.putsFailed.Add(1)
+				msg := fmt.Sprintf("%s: %v", o.key, err)
+				r.putErr.Store(&msg)
 				return nil
+			}
+			if r.firstKill.Load() {
+				r.ackedAfterKill.Add(1)
 			}
 			mu.Lock()
 			r.acked = append(r.acked, o)
@@ -650,6 +659,11 @@ func (r *chaosRun) write(ctx context.Context, bucket string, objs []chaosObject,
 		})
 	}
 	_ = g.Wait()
+	detail := fmt.Sprintf("writes done: %d acknowledged (%d after the first kill), %d not (left out of the set)", r.ackedN.Load(), r.ackedAfterKill.Load(), r.putsFailed.Load())
+	if e := r.putErr.Load(); e != nil {
+		detail += "; last PUT error: " + *e
+	}
+	r.event(drill.Event{Round: 1, Kind: drill.KindWrite, Detail: detail})
 }
 
 // put writes one object, with the SDK's retries.
@@ -797,6 +811,7 @@ func (r *chaosRun) kill(ctx context.Context, round int) error {
 	r.tracker.Killed(at, victims, zone, leader)
 	r.oldLeader = leader
 	r.mu.Unlock()
+	r.firstKill.Store(true)
 	if leader != "" {
 		if err := syscall.Kill(leaderPID, syscall.SIGKILL); err != nil {
 			return fmt.Errorf("kill meta %s (pid %d): %w", leader, leaderPID, err)
