@@ -456,16 +456,17 @@ func runChaos(cmd *cobra.Command, f chaosFlags) error {
 	counts.Objects, counts.Lost, counts.PutsFailed, counts.Reads = len(r.acked), lost, int(r.putsFailed.Load()), int(r.reads.Load())
 	r.wrongKeys.Range(func(_, _ any) bool { counts.Wrong++; return true })
 
-	if !f.keep {
-		r.setPhase("cleanup")
-		if err := r.cleanup(dctx, bucket); err != nil {
-			r.event(drill.Event{Kind: drill.KindNote, Detail: "cleanup: " + err.Error()})
-		}
-	}
+	// The cluster's story ends here; the cleanup's deletes are not part of it.
 	bgStop()
 	bgWG.Wait()
 	if tty {
 		fmt.Fprint(stderr, "\r\033[K")
+	}
+	if !f.keep {
+		if err := r.cleanup(dctx, bucket); err != nil {
+			report.Kept = true
+			r.event(drill.Event{Kind: drill.KindNote, Detail: "cleanup: " + err.Error()})
+		}
 	}
 
 	r.mu.Lock()

@@ -87,7 +87,7 @@ type Report struct {
 	Nodes   int           `json:"nodes"`
 	Zones   int           `json:"zones"`
 	Bucket  string        `json:"bucket"`
-	Kept    bool          `json:"kept"`
+	Kept    bool          `json:"kept"`  // --keep, or a cleanup that failed (a note event says why)
 	Bytes   int64         `json:"bytes"` // of the verification set
 	Elapsed float64       `json:"elapsed_s"`
 	Events  []Event       `json:"timeline"`
@@ -140,7 +140,7 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	kept := "removed"
 	if r.Kept {
-		kept = "kept (--keep)"
+		kept = "kept"
 	}
 	fmt.Fprintf(&b, "\n%d objects, %s written; bucket %s %s; %.1fs in all\nverdict: %s\n", r.Verdict.Objects, HumanBytes(r.Bytes), r.Bucket, kept, r.Elapsed, r.Verdict.Summary)
 	_, err := io.WriteString(w, b.String())
