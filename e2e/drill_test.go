@@ -218,6 +218,40 @@ func TestDrillKillZone(t *testing.T) {
 	checkBucketGone(t, c, r.report.Bucket)
 }
 
+// TestDrillKillMetaLeader: --kill-meta-leader with --kill-nodes 1 kills the
+// meta replica that leads along with a node, during the writes: another
+// replica is seen leading, repair still finishes, nothing is lost.
+func TestDrillKillMetaLeader(t *testing.T) {
+	c := startDev(t, opts{nodes: 7, zones: 3, downAfter: time.Second, outAfter: 3 * time.Second})
+	lead := c.MetaLeader(t, 30*time.Second)
+	r := runDrill(t, 3*time.Minute, "--data", c.Data, "--kill-nodes", "1", "--kill-meta-leader",
+		"--objects", "40", "--multipart", "0", "--max-size", "256KiB", "--timeout", "2m", "--json")
+	logReport(t, r.report)
+	if r.exit != 0 {
+		t.Fatalf("exit %d, want 0\nstderr:\n%s", r.exit, r.stderr)
+	}
+	if v := r.report.Verdict; v.Outcome != drill.OutcomePass || v.Lost != 0 || v.Wrong != 0 || v.Objects == 0 {
+		t.Fatalf("verdict %+v", v)
+	}
+	if len(r.report.Rounds) != 1 || r.report.Rounds[0].MetaLeader != lead.ID {
+		t.Fatalf("rounds %+v: want one that killed the leader %s", r.report.Rounds, lead.ID)
+	}
+	var next string
+	for _, e := range r.report.Events {
+		if e.Kind == drill.KindLeader {
+			next = e.Target
+		}
+	}
+	if next == "" || next == lead.ID {
+		t.Fatalf("timeline names %q as the new leader after %s was killed", next, lead.ID)
+	}
+	if alive(lead.PID) {
+		t.Errorf("meta leader %s (pid %d) still runs", lead.ID, lead.PID)
+	}
+	checkRoundsRepaired(t, r.report)
+	checkBucketGone(t, c, r.report.Bucket)
+}
+
 // TestDrillRepairDoesNotFinish: a cluster whose --out-after is longer than
 // the drill's --timeout never re-creates the victim's shards in time; the
 // drill must end within its bound with the verdict "repair did not
