@@ -232,8 +232,8 @@ func TestTrackerRound(t *testing.T) {
 	if tr.Repaired() {
 		t.Fatal("repaired with a non-empty repair queue")
 	}
-	if w := tr.Waiting(); w == "" {
-		t.Fatal("Waiting is empty while not repaired")
+	if w := tr.Waiting(); !strings.Contains(w, "repair queue 1") {
+		t.Fatalf("Waiting %q while the repair queue holds 1", w)
 	}
 	tr.Observe(sample(7*s, map[string]string{"n1": "out", "n2": "out", "n3": "up"}, map[int]int64{2: 10}, 0, 2000))
 	if !tr.Repaired() {

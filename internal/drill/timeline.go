@@ -105,6 +105,7 @@ type Tracker struct {
 
 	rounds    []*RoundResult
 	lastSpare map[int]int64
+	lastQueue int64
 	lastBytes int64
 	lastShard int64
 	sampled   bool
@@ -158,6 +159,7 @@ func (t *Tracker) Observe(s Sample) {
 	}
 	t.sampled = true
 	t.lastSpare = nonZero(s.Spare)
+	t.lastQueue = s.RepairQueue
 	t.lastBytes, t.lastShard = s.BytesRepaired, s.ShardsRepaired
 	if r == nil || r.Repaired {
 		return
@@ -220,7 +222,13 @@ func (t *Tracker) Waiting() string {
 	if len(notOut) > 0 {
 		return "victims not yet out: " + strings.Join(notOut, ", ")
 	}
-	return fmt.Sprintf("objects by spare shards %s, repair queue not empty or objects below full redundancy", FormatSpare(t.lastSpare, t.full))
+	var below int64
+	for sp, n := range t.lastSpare {
+		if sp < t.full {
+			below += n
+		}
+	}
+	return fmt.Sprintf("repair under way: %d objects below full redundancy, repair queue %d", below, t.lastQueue)
 }
 
 // Rounds returns the rounds so far.
