@@ -398,11 +398,12 @@ func runChaos(cmd *cobra.Command, f chaosFlags) error {
 	}
 
 	objs := chaosPlanObjects(seed, f.objects, f.multipart, maxSize)
+	var planned int64
 	for _, o := range objs {
-		report.Bytes += o.size
+		planned += o.size
 	}
 	r.event(drill.Event{Kind: drill.KindWrite, Detail: fmt.Sprintf("writing %d objects (%s, %d multipart) into bucket %s, %d at a time",
-		len(objs), drill.HumanBytes(report.Bytes), f.multipart, bucket, f.concurrency)})
+		len(objs), drill.HumanBytes(planned), f.multipart, bucket, f.concurrency)})
 
 	// Round 1's kill lands while the writes go on: once a third of them
 	// are acknowledged.
@@ -454,6 +455,9 @@ func runChaos(cmd *cobra.Command, f chaosFlags) error {
 	}
 	r.event(drill.Event{Kind: drill.KindRead, Detail: fmt.Sprintf("final read-back of %d objects: %d ok, %d unreadable, %d wrong", len(r.acked), ok, lost, wrong)})
 	counts.Objects, counts.Lost, counts.PutsFailed, counts.Reads = len(r.acked), lost, int(r.putsFailed.Load()), int(r.reads.Load())
+	for _, o := range r.acked {
+		report.Bytes += o.size
+	}
 	r.wrongKeys.Range(func(_, _ any) bool { counts.Wrong++; return true })
 
 	// The cluster's story ends here; the cleanup's deletes are not part of it.

@@ -88,7 +88,7 @@ type Report struct {
 	Zones   int           `json:"zones"`
 	Bucket  string        `json:"bucket"`
 	Kept    bool          `json:"kept"`  // --keep, or a cleanup that failed (a note event says why)
-	Bytes   int64         `json:"bytes"` // of the verification set
+	Bytes   int64         `json:"bytes"` // of the verification set (acknowledged objects)
 	Elapsed float64       `json:"elapsed_s"`
 	Events  []Event       `json:"timeline"`
 	Rounds  []RoundResult `json:"rounds"`
