@@ -32,6 +32,9 @@ var allowed = map[string][]string{
 	"meta/replicated":          {"meta", "cluster", "internal/privfs"},
 	"meta/raftnet":             {"internal/peerauth", "internal/privfs"},
 
+	// The failure drill's pure core (shale chaos).
+	"internal/drill": {},
+
 	// Leader-only work: the Runner and its test double.
 	"internal/leader":            {},
 	"internal/leader/leadertest": {},

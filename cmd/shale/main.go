@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -25,6 +26,12 @@ func main() {
 	}
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "shale:", err)
+		// A command whose failure has a status of its own (shale chaos:
+		// data lost, repair unfinished) exits with it.
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			os.Exit(coded.ExitCode())
+		}
 		os.Exit(1)
 	}
 }
