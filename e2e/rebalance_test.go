@@ -139,6 +139,19 @@ func TestGrowAndDrainWhileServing(t *testing.T) {
 		}
 	}
 	t.Logf("drained node-2 and node-7")
+	// Drained is removable: once its process is stopped, node-2 leaves the
+	// map (a node still holding shards, node-1, is refused).
+	c.KillNode(t, "node-2")
+	if _, err := c.Admin("remove", "node-1"); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("remove of a node in use: %v", err)
+	}
+	c.WaitFor(t, "node-2 removed", time.Minute, func() (bool, string) {
+		if _, err := c.Admin("remove", "node-2"); err != nil {
+			return false, err.Error()
+		}
+		_, _, err := c.StatusNode("node-2")
+		return err != nil, "node-2 still in admin status"
+	})
 
 	fg := load.stop()
 	minHealthy := sampler.stop()
