@@ -183,48 +183,13 @@ func runRebalance(ctx context.Context, cfg RebalanceConfig, cl rebalanceCluster)
 	res := RebalanceResult{Nodes: cfg.Nodes, Added: cfg.Add, Zones: cfg.Zones, K: cfg.K, M: cfg.M,
 		ObjectSize: cfg.ObjectSize, FGSize: cfg.FGSize, FGConcurrency: cfg.FGConcurrency}
 	res.LoadStart = loadAvg()
-	endpoint, access, secret := cl.S3()
-	s3cfg := S3Config{Endpoint: endpoint, AccessKey: access, SecretKey: secret, Bucket: "rebalance-bench",
-		Checksum: S3ChecksumWhenRequired, Keep: true}
-
-	fillCfg := s3cfg
-	fillCfg.Op, fillCfg.Size, fillCfg.Concurrency, fillCfg.Prefix = S3OpPut, cfg.ObjectSize, cfg.FillConcurrency, "fill/"
-	fillCfg, err := fillCfg.withDefaults()
+	run, err := fillAndBaseline(ctx, cfg.RepairConfig, cl, "rebalance-bench")
 	if err != nil {
 		return RebalanceResult{}, err
 	}
-	fb := newS3Bench(fillCfg)
-	defer fb.transport.CloseIdleConnections()
-	if _, err := fb.ensureBucket(ctx); err != nil {
-		return RebalanceResult{}, err
-	}
-	t0 := time.Now()
-	_, filled, err := fill(ctx, cfg.RepairConfig, cl, fb)
-	res.FillS, res.FillBytes = time.Since(t0).Seconds(), filled
-	if err != nil {
-		return RebalanceResult{}, err
-	}
-
-	fgCfg := s3cfg
-	fgCfg.Op, fgCfg.Size, fgCfg.Concurrency, fgCfg.Duration, fgCfg.Keys, fgCfg.Prefix =
-		S3OpGet, cfg.FGSize, cfg.FGConcurrency, cfg.FGDuration, cfg.FGKeys, "fg/"
-	fgCfg, err = fgCfg.withDefaults()
-	if err != nil {
-		return RebalanceResult{}, err
-	}
-	fg := newS3Bench(fgCfg)
-	defer fg.transport.CloseIdleConnections()
-	if err := fg.prepare(ctx); err != nil {
-		return RebalanceResult{}, fmt.Errorf("foreground objects: %w", err)
-	}
-	if cfg.Progress != nil {
-		cfg.Progress(RepairProgress{Phase: RepairPhaseBaseline})
-	}
-	base := fg.run(ctx)
-	if err := ctx.Err(); err != nil {
-		return RebalanceResult{}, err
-	}
-	res.FGBaseline = base.S3Stats
+	defer run.close()
+	fg := run.fg
+	res.FillS, res.FillBytes, res.FGBaseline = run.fillS, run.filled, run.baseline
 
 	before, err := cl.Status(ctx)
 	if err != nil {

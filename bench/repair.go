@@ -347,51 +347,13 @@ func runRepair(ctx context.Context, cfg RepairConfig, cl repairCluster) (RepairR
 	res := RepairResult{Nodes: cfg.Nodes, Zones: cfg.Zones, K: cfg.K, M: cfg.M, RepairRate: cfg.RepairRate,
 		ObjectSize: cfg.ObjectSize, FGSize: cfg.FGSize, FGConcurrency: cfg.FGConcurrency}
 	res.LoadStart = loadAvg()
-	endpoint, access, secret := cl.S3()
-	s3cfg := S3Config{Endpoint: endpoint, AccessKey: access, SecretKey: secret, Bucket: "repair-bench",
-		Checksum: S3ChecksumWhenRequired, Keep: true}
-
-	// Fill.
-	fillCfg := s3cfg
-	fillCfg.Op, fillCfg.Size, fillCfg.Concurrency, fillCfg.Prefix = S3OpPut, cfg.ObjectSize, cfg.FillConcurrency, "fill/"
-	fillCfg, err := fillCfg.withDefaults()
+	run, err := fillAndBaseline(ctx, cfg, cl, "repair-bench")
 	if err != nil {
 		return RepairResult{}, err
 	}
-	fb := newS3Bench(fillCfg)
-	defer fb.transport.CloseIdleConnections()
-	if _, err := fb.ensureBucket(ctx); err != nil {
-		return RepairResult{}, err
-	}
-	t0 := time.Now()
-	_, filled, err := fill(ctx, cfg, cl, fb)
-	res.FillS = time.Since(t0).Seconds()
-	res.FillBytes = filled
-	if err != nil {
-		return RepairResult{}, err
-	}
-
-	// Baseline foreground window, on its own objects.
-	fgCfg := s3cfg
-	fgCfg.Op, fgCfg.Size, fgCfg.Concurrency, fgCfg.Duration, fgCfg.Keys, fgCfg.Prefix =
-		S3OpGet, cfg.FGSize, cfg.FGConcurrency, cfg.FGDuration, cfg.FGKeys, "fg/"
-	fgCfg, err = fgCfg.withDefaults()
-	if err != nil {
-		return RepairResult{}, err
-	}
-	fg := newS3Bench(fgCfg)
-	defer fg.transport.CloseIdleConnections()
-	if err := fg.prepare(ctx); err != nil {
-		return RepairResult{}, fmt.Errorf("foreground objects: %w", err)
-	}
-	if cfg.Progress != nil {
-		cfg.Progress(RepairProgress{Phase: RepairPhaseBaseline})
-	}
-	base := fg.run(ctx)
-	if err := ctx.Err(); err != nil {
-		return RepairResult{}, err
-	}
-	res.FGBaseline = base.S3Stats
+	defer run.close()
+	fg := run.fg
+	res.FillS, res.FillBytes, res.FGBaseline = run.fillS, run.filled, run.baseline
 
 	// The victim: the fullest node, as the heartbeats now say.
 	before, err := cl.Status(ctx)
@@ -463,6 +425,74 @@ func runRepair(ctx context.Context, cfg RepairConfig, cl repairCluster) (RepairR
 		res.RepairMBps = float64(res.BytesRepaired) / res.TimeToRepairS / 1e6
 	}
 	return res, nil
+}
+
+// benchRun is a cluster filled and measured once at rest: what the repair
+// and rebalance benchmarks share before they disturb it.
+type benchRun struct {
+	fb, fg   *s3Bench // the fill's client, and the foreground GETs'
+	filled   int64    // object bytes PUT by the fill
+	fillS    float64  // the fill's duration
+	baseline S3Stats  // the foreground window at rest
+}
+
+func (r *benchRun) close() {
+	r.fb.transport.CloseIdleConnections()
+	if r.fg != nil {
+		r.fg.transport.CloseIdleConnections()
+	}
+}
+
+// fillAndBaseline fills bucket on cl until the fullest node holds
+// cfg.Fill shard bytes, writes the foreground objects and runs the
+// foreground window once, with nothing else going on. On error nothing
+// needs closing.
+func fillAndBaseline(ctx context.Context, cfg RepairConfig, cl interface {
+	statusSource
+	S3() (endpoint, access, secret string)
+}, bucket string) (*benchRun, error) {
+	endpoint, access, secret := cl.S3()
+	s3cfg := S3Config{Endpoint: endpoint, AccessKey: access, SecretKey: secret, Bucket: bucket,
+		Checksum: S3ChecksumWhenRequired, Keep: true}
+	fillCfg := s3cfg
+	fillCfg.Op, fillCfg.Size, fillCfg.Concurrency, fillCfg.Prefix = S3OpPut, cfg.ObjectSize, cfg.FillConcurrency, "fill/"
+	fillCfg, err := fillCfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	run := &benchRun{fb: newS3Bench(fillCfg)}
+	fail := func(err error) (*benchRun, error) {
+		run.close()
+		return nil, err
+	}
+	if _, err := run.fb.ensureBucket(ctx); err != nil {
+		return fail(err)
+	}
+	t0 := time.Now()
+	_, run.filled, err = fill(ctx, cfg, cl, run.fb)
+	run.fillS = time.Since(t0).Seconds()
+	if err != nil {
+		return fail(err)
+	}
+	fgCfg := s3cfg
+	fgCfg.Op, fgCfg.Size, fgCfg.Concurrency, fgCfg.Duration, fgCfg.Keys, fgCfg.Prefix =
+		S3OpGet, cfg.FGSize, cfg.FGConcurrency, cfg.FGDuration, cfg.FGKeys, "fg/"
+	if fgCfg, err = fgCfg.withDefaults(); err != nil {
+		return fail(err)
+	}
+	run.fg = newS3Bench(fgCfg)
+	if err := run.fg.prepare(ctx); err != nil {
+		return fail(fmt.Errorf("foreground objects: %w", err))
+	}
+	if cfg.Progress != nil {
+		cfg.Progress(RepairProgress{Phase: RepairPhaseBaseline})
+	}
+	base := run.fg.run(ctx)
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	run.baseline = base.S3Stats
+	return run, nil
 }
 
 // fill PUTs objects until the fullest node holds cfg.Fill bytes, and

@@ -112,19 +112,9 @@ func (c *Coordinator) MoveShards(ctx context.Context, bucket, key string, gen ui
 	for _, si := range order {
 		upds = append(upds, meta.ShardUpdate{Segment: si, Shards: updates[si]})
 	}
-	got, err := c.md.UpdateShards(ctx, bucket, key, gen, upds)
-	committed := err == nil
-	if err != nil && !definiteRefusal(err) {
-		// The outcome is unknown (meta unreachable, a lost reply): look.
-		cctx, cancel := c.cleanupCtx(ctx)
-		cur, gerr := c.md.Get(cctx, bucket, key)
-		cancel()
-		switch {
-		case gerr == nil && holdsShards(cur, upds):
-			committed, got, err = true, cur, nil
-		case gerr != nil && !errors.Is(gerr, meta.ErrNoSuchKey):
-			return res, errJoin(append(errs, fmt.Errorf("move shards of %s/%s: commit (outcome unknown, copies left in place): %w", bucket, key, err)))
-		}
+	got, committed, unknown, err := c.commitShards(ctx, bucket, key, gen, upds)
+	if unknown {
+		return res, errJoin(append(errs, fmt.Errorf("move shards of %s/%s: commit (outcome unknown, copies left in place): %w", bucket, key, err)))
 	}
 	if !committed {
 		gerr := c.queueGarbage(ctx, copies)

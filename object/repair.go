@@ -139,18 +139,9 @@ func (c *Coordinator) RepairObject(ctx context.Context, bucket, key string, bad 
 		return res, errJoin(append(segErrs, c.queueGarbage(ctx, g)))
 	}
 
-	got, err := c.md.UpdateShards(ctx, bucket, key, man.Generation, upds)
-	committed := err == nil
-	if err != nil && !definiteRefusal(err) {
-		cctx, cancel := c.cleanupCtx(ctx)
-		cur, gerr := c.md.Get(cctx, bucket, key)
-		cancel()
-		switch {
-		case gerr == nil && holdsShards(cur, upds):
-			committed, got, err = true, cur, nil
-		case gerr != nil && !errors.Is(gerr, meta.ErrNoSuchKey):
-			return res, errJoin(append(segErrs, fmt.Errorf("repair %s/%s: commit (outcome unknown, new shards left in place): %w", bucket, key, err)))
-		}
+	got, committed, unknown, err := c.commitShards(ctx, bucket, key, man.Generation, upds)
+	if unknown {
+		return res, errJoin(append(segErrs, fmt.Errorf("repair %s/%s: commit (outcome unknown, new shards left in place): %w", bucket, key, err)))
 	}
 	if !committed {
 		g := onNodes
@@ -171,6 +162,29 @@ func (c *Coordinator) RepairObject(ctx context.Context, bucket, key string, bad 
 		g = append(g, f.failedAttempted()...)
 	}
 	return res, errJoin(append(segErrs, c.queueGarbage(ctx, g)))
+}
+
+// commitShards commits upds with UpdateShards' compare-and-swap on gen.
+// When the outcome is unknown (meta unreachable, a lost reply), it looks:
+// a manifest that holds every new shard means the commit landed. It
+// returns the manifest committed, whether it was, whether even the look
+// could not tell (unknown: the new shards must be left in place), and the
+// commit's error (nil when committed).
+func (c *Coordinator) commitShards(ctx context.Context, bucket, key string, gen uint64, upds []meta.ShardUpdate) (got meta.Manifest, committed, unknown bool, err error) {
+	got, err = c.md.UpdateShards(ctx, bucket, key, gen, upds)
+	if err == nil || definiteRefusal(err) {
+		return got, err == nil, false, err
+	}
+	cctx, cancel := c.cleanupCtx(ctx)
+	cur, gerr := c.md.Get(cctx, bucket, key)
+	cancel()
+	switch {
+	case gerr == nil && holdsShards(cur, upds):
+		return cur, true, false, nil
+	case gerr != nil && !errors.Is(gerr, meta.ErrNoSuchKey):
+		return got, false, true, err
+	}
+	return got, false, false, err
 }
 
 // holdsShards reports whether m references every shard of upds.

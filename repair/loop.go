@@ -674,6 +674,12 @@ func (l *Loop) record(rr object.RepairResult, err error, gone, done bool, lost i
 		l.stats.QueueBytes = max(l.stats.QueueBytes-lost, 0)
 	}
 	l.refreshLocked(now)
+	l.unlockAndPublish(now)
+}
+
+// unlockAndPublish releases l.mu (which the caller holds) and publishes
+// the figures to meta when PublishEvery has passed since they last were.
+func (l *Loop) unlockAndPublish(now time.Time) {
 	st := l.stats
 	publish := l.cfg.PublishEvery < 0 || now.Sub(l.published) >= l.cfg.PublishEvery
 	if publish {

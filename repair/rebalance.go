@@ -352,15 +352,7 @@ func (l *Loop) rebalanced(res object.MoveResult, err error, skipped bool, planne
 		rs.BytesToMove = max(rs.BytesToMove-planned, 0)
 	}
 	l.refreshRebalanceLocked(now)
-	st := l.stats
-	publish := l.cfg.PublishEvery < 0 || now.Sub(l.published) >= l.cfg.PublishEvery
-	if publish {
-		l.published = now
-	}
-	l.mu.Unlock()
-	if publish {
-		l.md.SetRepairStats(st)
-	}
+	l.unlockAndPublish(now)
 }
 
 // refreshRebalanceLocked recomputes the rebalance rate over the last
