@@ -128,6 +128,7 @@ var errorCodes = map[string]error{
 	"no_such_key":      ErrNoSuchKey,
 	"no_such_upload":   ErrNoSuchUpload,
 	"no_such_node":     ErrNoSuchNode,
+	"node_in_use":      ErrNodeInUse,
 	"invalid_argument": ErrInvalidArgument,
 	"conflict":         ErrConflict,
 	"corrupt":          ErrCorrupt,

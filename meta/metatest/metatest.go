@@ -849,6 +849,12 @@ func testMembership(t *testing.T, s meta.Service) {
 	if n, e := state("n1"); n.State != cluster.Up || e <= e5 || !n.Since.IsZero() {
 		t.Fatalf("admin in: %v epoch %d since %v", n.State, e, n.Since)
 	}
+	// Removing a node that is up (or out but heartbeating) is refused, as
+	// a decision every replica makes alike.
+	wantErr(t, s.Admin(ctx, "n1", meta.ActionRemove), meta.ErrNodeInUse)
+	if _, e := state("n1"); e <= e5 {
+		t.Fatal("a refused remove changed the map")
+	}
 	must(t, s.Admin(ctx, "n1", meta.ActionDrain))
 	must(t, s.Heartbeat(ctx, rep))
 	n, _ = state("n1")
