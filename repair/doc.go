@@ -36,10 +36,11 @@
 //     scan over every manifest (meta's Manifests, ScanPerPass per pass)
 //     counts the objects and bytes placement now wants elsewhere
 //     (PlanMoves: placement.Moves per segment, the fewest moves), then a
-//     moving scan moves them through the Mover (object.MoveShards: copy as
-//     stored, verified by the new node's Put and against the manifest's
-//     checksum, one compare-and-swap commit on the generation, old shards
-//     to garbage), admitted by the same throttle and byte rate as repairs
+//     moving scan moves them through the Mover (object.MoveShards: the new
+//     node pulls the shard as stored from its old node — relayed through
+//     the coordinator when it cannot — verified by its Put and against the
+//     manifest's checksum, one compare-and-swap commit on the generation,
+//     old shards to garbage), admitted by the same throttle and byte rate as repairs
 //     and for at most StepTime per pass. Objects not whole, or with a
 //     shard on a node that is not up, wait for a later round (RetryAfter).
 //     A draining node's shards are repair's: they are copied from it (not
