@@ -398,10 +398,11 @@ type RepairStats struct {
 // gone), plans every object against the new placement and then moves the
 // shards that placement puts elsewhere.
 type RebalanceStats struct {
-	// State is "idle" (nothing to move), "planning" (counting what the
-	// round will move), "moving", or "waiting" (a round left objects it
-	// could not move yet — not whole, a node down — and the next one
-	// starts after a pause); transient.
+	// State is "idle" (nothing to move), "settling" (placement changed
+	// moments ago: a round starts once it holds still), "planning"
+	// (counting what the round will move), "moving", or "waiting" (a
+	// round left objects it could not move yet — not whole, a node down —
+	// and the next one starts after a pause); transient.
 	State string `json:"state"`
 	// ObjectsToMove and BytesToMove are what is left to move in the
 	// current round: the planning scan's count less what was moved or

@@ -119,7 +119,7 @@ func NewCollector(l *Loop, src StatusSource) *Collector {
 		rbBytes:        d("rebalance_bytes_to_move", "Shard bytes the rebalance round in progress has left to move."),
 		rbRate:         d("rebalance_rate_bytes_per_second", "Shard bytes moved per second by the rebalancer over the last 30 s."),
 		rbEta:          d("rebalance_eta_seconds", "Estimated time until the rebalance round in progress has moved everything."),
-		rbState:        d("rebalance_state", "1 for the rebalancer's current state (idle, planning, moving, waiting).", "state"),
+		rbState:        d("rebalance_state", "1 for the rebalancer's current state (idle, settling, planning, moving, waiting).", "state"),
 		rbMovedBytes:   d("rebalance_bytes_total", "Shard bytes the rebalancer moved (copied to their new node)."),
 		rbMovedShards:  d("rebalance_shards_total", "Shards the rebalancer moved and committed."),
 		rbMovedObjects: d("rebalance_objects_total", "Objects whose shards the rebalancer moved."),
@@ -166,7 +166,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		g(c.rbBytes, float64(rb.BytesToMove))
 		g(c.rbRate, rb.RateBytesPerSec)
 		g(c.rbEta, rb.ETASeconds)
-		for _, s := range []string{rebalanceIdle, rebalancePlanning, rebalanceMoving, rebalanceWaiting} {
+		for _, s := range []string{rebalanceIdle, rebalanceSettling, rebalancePlanning, rebalanceMoving, rebalanceWaiting} {
 			v := 0.0
 			if s == rb.State {
 				v = 1

@@ -43,6 +43,12 @@ type RebalanceConfig struct {
 	// it could not move (not whole, a node down, a full destination, a
 	// failed copy). Default 1 minute.
 	RetryAfter time.Duration
+	// Settle is how long placement must stay unchanged before a round
+	// starts: an operator adding several nodes one after the other gets
+	// one round towards the final placement, not one per node (each
+	// moving shards the next would move again). The first round of a
+	// leader starts at once. Default 10s; negative: none.
+	Settle time.Duration
 }
 
 func (c *RebalanceConfig) setDefaults() {
@@ -55,21 +61,28 @@ func (c *RebalanceConfig) setDefaults() {
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = time.Minute
 	}
+	if c.Settle == 0 {
+		c.Settle = 10 * time.Second
+	}
 }
 
-// The rebalancer's phases (meta.RebalanceStats.State).
+// The rebalancer's phases (meta.RebalanceStats.State). Settling: placement
+// changed less than Settle ago; the round starts once it has held still.
 const (
 	rebalanceIdle     = "idle"
 	rebalancePlanning = "planning"
 	rebalanceMoving   = "moving"
 	rebalanceWaiting  = "waiting"
+	rebalanceSettling = "settling"
 )
 
 // rebalancer is the loop's rebalance state: where the round is. Guarded by
 // the loop's mu, except while a step runs (one at a time: Pass is never
 // concurrent with itself).
 type rebalancer struct {
-	sig      uint64 // the placement signature the round plans for; 0: none yet
+	sig      uint64    // the placement signature the round plans for; 0: none yet
+	next     uint64    // a newer signature waiting to settle (0: none)
+	since    time.Time // when next was first seen
 	phase    string
 	cursor   meta.ObjectCursor
 	leftover int64     // objects of this round not moved (skipped, failed, conflicts)
@@ -167,6 +180,17 @@ func (l *Loop) rebalanceStep(ctx context.Context, mp *cluster.Map) error {
 	now := l.cfg.Now()
 	rb := &l.rb
 	if sig := placementSignature(mp); sig != rb.sig {
+		if sig != rb.next {
+			rb.next, rb.since = sig, now
+		}
+		if rb.sig != 0 && rc.Settle > 0 && now.Sub(rb.since) < rc.Settle {
+			l.setPhase(rebalanceSettling) // moving towards the old placement would be wasted
+			return nil
+		}
+		rb.next = 0
+		l.startRound(sig, now)
+	} else if rb.phase == rebalanceSettling { // placement went back to the round's own
+		rb.next = 0
 		l.startRound(sig, now)
 	}
 	if rb.phase == rebalanceWaiting && !now.Before(rb.retryAt) {
@@ -211,6 +235,16 @@ func (l *Loop) rebalanceStep(ctx context.Context, mp *cluster.Map) error {
 		}
 	}
 	return nil
+}
+
+// setPhase sets the rebalancer's phase, as status shows it, and forgets
+// what the round in progress (now abandoned) had planned.
+func (l *Loop) setPhase(phase string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rs := &l.stats.Rebalance
+	l.rb.phase, rs.State = phase, phase
+	rs.Planned, rs.ObjectsToMove, rs.BytesToMove = 0, 0, 0
 }
 
 // startRound begins a round for placement signature sig: a planning scan

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shale-store/shale/cluster"
+	"github.com/shale-store/shale/internal/testclock"
 	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/object"
 	"github.com/shale-store/shale/placement"
@@ -46,7 +47,7 @@ func newRebalanceFixture(t *testing.T, n int, tune ...func(*repair.Config)) *reb
 	}
 	f.co = co
 	cfg := repair.Config{Concurrency: 2, PublishEvery: -1,
-		Rebalance: repair.RebalanceConfig{Mover: co, Scanner: md, ScanPerPass: 7}}
+		Rebalance: repair.RebalanceConfig{Mover: co, Scanner: md, ScanPerPass: 7, Settle: -1}}
 	for _, f := range tune {
 		f(&cfg)
 	}
@@ -345,5 +346,41 @@ func TestPlacementSignature(t *testing.T) {
 		if got := sig(change(base())); got == want {
 			t.Errorf("%s did not change the placement signature", name)
 		}
+	}
+}
+
+// TestRebalanceSettles: nodes added one after the other within Settle of
+// each other make one round, towards the final placement, once placement
+// has held still for Settle; nothing moves meanwhile.
+func TestRebalanceSettles(t *testing.T) {
+	clk := testclock.New(time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC))
+	f := newRebalanceFixture(t, 6, func(c *repair.Config) {
+		c.Now = clk.Now
+		c.Rebalance.Settle = 10 * time.Second
+	})
+	rng := rand.New(rand.NewPCG(9, 10))
+	for i := range 30 {
+		f.put(t, rng, fmt.Sprintf("obj-%02d", i))
+	}
+	f.runUntilIdle(t, 20) // a new leader's first round starts at once
+	pass := func() meta.RebalanceStats {
+		t.Helper()
+		if _, err := f.loop.Pass(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return f.loop.Stats().Rebalance
+	}
+	for i := 6; i < 9; i++ {
+		f.addNode(t, i)
+		clk.Advance(4 * time.Second)
+		if rs := pass(); rs.State != "settling" || rs.ShardsMoved != 0 || rs.Planned != 0 {
+			t.Fatalf("node-%d added: %+v, want settling with nothing planned or moved", i, rs)
+		}
+	}
+	clk.Advance(11 * time.Second)
+	wantShards, _ := f.minimalMoves(t)
+	rs := f.runUntilIdle(t, 60)
+	if rs.ShardsMoved != int64(wantShards) {
+		t.Fatalf("moved %d shards, placement's minimum for the final map is %d", rs.ShardsMoved, wantShards)
 	}
 }
