@@ -9,13 +9,16 @@ package bench
 //     benchmark's (repair.go): a `shale dev` child, PUTs of ObjectSize
 //     until the fullest node holds Fill shard bytes, and windows of GETs;
 //   - the growth adds Add nodes with `shale admin node add`, one per zone
-//     in turn, as an operator would; the rebalance runs from the first add
-//     to the first admin status in which the rebalancer is idle again
-//     having moved something (at most Poll late);
+//     in turn, as an operator would; the settle runs from the first add to
+//     the first admin status that shows the round under way (the
+//     rebalancer waits for placement to hold still), the rebalance from
+//     there to the first status in which it is idle again having moved
+//     something (each at most Poll late); the during-rebalance foreground
+//     window starts with the round;
 //   - rebalance MB/s is the shard bytes the rebalancer moved (the growth of
 //     its bytes counter) per second of that time, in MB/s (10^6 bytes/s);
 //     CPU is the user+system time of every process of the cluster (the new
-//     nodes included) over the same time, also per GiB moved.
+//     nodes included) over the rebalance, also per GiB moved.
 //
 // Invariants: as the repair benchmark's — every wait bounded, the cluster
 // stopped and (unless Keep) removed before Rebalance returns.
@@ -75,7 +78,12 @@ type RebalanceResult struct {
 	FillBytes  int64   `json:"fill_bytes"` // object bytes PUT by the fill
 	FillS      float64 `json:"fill_s"`
 
-	RebalanceS     float64 `json:"rebalance_s"` // first add → the rebalancer idle again
+	// SettleS runs from the first node added to the round's start (the
+	// rebalancer waits for placement to hold still), RebalanceS from there
+	// to the rebalancer idle again, TotalS is both.
+	SettleS        float64 `json:"settle_s"`
+	RebalanceS     float64 `json:"rebalance_s"`
+	TotalS         float64 `json:"total_s"`
 	ObjectsMoved   int64   `json:"objects_moved"`
 	ShardsMoved    int64   `json:"shards_moved"`
 	BytesMoved     int64   `json:"bytes_moved"`
@@ -206,29 +214,34 @@ func runRebalance(ctx context.Context, cfg RebalanceConfig, cl rebalanceCluster)
 	}
 
 	res.LoadAdd = loadAvg()
-	cs, sampled := cl.(cpuSampler)
-	var cpu0 map[int]float64
-	if sampled {
-		cpu0 = cs.CPU()
-	}
 	addAt := time.Now()
-	var (
-		wg     sync.WaitGroup
-		during S3Result
-		fgEnd  time.Time
-	)
-	wg.Go(func() {
-		during = fg.run(ctx)
-		fgEnd = time.Now()
-	})
-	defer wg.Wait()
 	for i := range cfg.Add {
 		if err := cl.AddNode(ctx, zones[i%len(zones)]); err != nil {
 			return res, fmt.Errorf("add a node in %s: %w", zones[i%len(zones)], err)
 		}
 	}
-	doneAt, last, werr := waitRebalanced(ctx, cfg, cl, addAt, rb0)
-	if sampled {
+	// The round starts once placement has settled; the foreground window
+	// and the CPU count start with it.
+	cs, sampled := cl.(cpuSampler)
+	var (
+		cpu0    map[int]float64
+		startAt time.Time
+		wg      sync.WaitGroup
+		during  S3Result
+		fgEnd   time.Time
+	)
+	defer wg.Wait()
+	doneAt, last, werr := waitRebalanced(ctx, cfg, cl, addAt, rb0, func() {
+		startAt = time.Now()
+		if sampled {
+			cpu0 = cs.CPU()
+		}
+		wg.Go(func() {
+			during = fg.run(ctx)
+			fgEnd = time.Now()
+		})
+	})
+	if sampled && cpu0 != nil {
 		res.CPUSeconds = cpuSince(cpu0, cs.CPU())
 	}
 	wg.Wait()
@@ -239,7 +252,11 @@ func runRebalance(ctx context.Context, cfg RebalanceConfig, cl rebalanceCluster)
 	if werr != nil {
 		end = time.Now()
 	}
-	res.RebalanceS = end.Sub(addAt).Seconds()
+	if !startAt.IsZero() {
+		res.SettleS = startAt.Sub(addAt).Seconds()
+		res.RebalanceS = end.Sub(startAt).Seconds()
+	}
+	res.TotalS = end.Sub(addAt).Seconds()
 	res.ObjectsMoved = last.ObjectsMoved - rb0.ObjectsMoved
 	res.ShardsMoved = last.ShardsMoved - rb0.ShardsMoved
 	res.BytesMoved = last.BytesMoved - rb0.BytesMoved
@@ -269,15 +286,20 @@ func zonesOf(st meta.Status) []string {
 
 // waitRebalanced polls status until the rebalancer is idle having moved
 // something since rb0, and returns when it first saw that (zero on error)
-// and the last figures it read.
-func waitRebalanced(ctx context.Context, cfg RebalanceConfig, cl rebalanceCluster, addAt time.Time, rb0 meta.RebalanceStats) (time.Time, meta.RebalanceStats, error) {
+// and the last figures it read. started runs once, at the first status
+// that shows the round under way (planning or moving, or bytes moved).
+func waitRebalanced(ctx context.Context, cfg RebalanceConfig, cl rebalanceCluster, addAt time.Time, rb0 meta.RebalanceStats, started func()) (time.Time, meta.RebalanceStats, error) {
 	deadline := addAt.Add(cfg.Timeout)
 	last := rb0
-	for {
+	for begun := false; ; {
 		st, err := cl.Status(ctx)
 		now := time.Now()
 		if err == nil && st.Repair != nil {
 			last = st.Repair.Rebalance
+			if !begun && (last.State == "planning" || last.State == "moving" || last.BytesMoved > rb0.BytesMoved) {
+				begun = true
+				started()
+			}
 			if cfg.MoveProgress != nil {
 				cfg.MoveProgress(RebalanceProgress{Elapsed: now.Sub(addAt), RebalanceStats: last, Moved: last.BytesMoved - rb0.BytesMoved})
 			}
@@ -304,11 +326,12 @@ func WriteRebalanceTable(w io.Writer, r RebalanceResult) error {
 	fmt.Fprintf(w, "fill: %d objects in the cluster (%s of %s fill objects PUT in %.0f s)\n\n",
 		r.Objects, formatGiB(r.FillBytes), FormatBytes(r.ObjectSize), r.FillS)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "rebalance time (first add → rebalancer idle)\t%.1f s\n", r.RebalanceS)
+	fmt.Fprintf(tw, "settle (first add → the round starts)\t%.1f s\n", r.SettleS)
+	fmt.Fprintf(tw, "rebalance (round start → rebalancer idle)\t%.1f s\n", r.RebalanceS)
 	fmt.Fprintf(tw, "moved\t%d shards of %d objects, %s\n", r.ShardsMoved, r.ObjectsMoved, formatGiB(r.BytesMoved))
 	fmt.Fprintf(tw, "rebalance throughput\t%.1f MB/s\n", r.RebalanceMBps)
 	if r.CPUSeconds > 0 {
-		fmt.Fprintf(tw, "cluster CPU, first add → idle (rebalance and foreground)\t%.1f s (%.1f s per GiB moved)\n", r.CPUSeconds, r.CPUSecondsPerG)
+		fmt.Fprintf(tw, "cluster CPU over the round (rebalance and foreground)\t%.1f s (%.1f s per GiB moved)\n", r.CPUSeconds, r.CPUSecondsPerG)
 	}
 	if r.Failures > 0 || r.Conflicts > 0 {
 		fmt.Fprintf(tw, "failures / conflicts\t%d / %d\n", r.Failures, r.Conflicts)

@@ -95,7 +95,7 @@ func TestRunRebalanceFake(t *testing.T) {
 	if len(moved) < 2 || moved[len(moved)-1] != f.moveTotal {
 		t.Errorf("progress saw %v", moved)
 	}
-	if res.RebalanceS <= 0 || res.RebalanceMBps != float64(res.BytesMoved)/res.RebalanceS/1e6 {
+	if res.RebalanceS <= 0 || res.TotalS < res.RebalanceS+res.SettleS-1e-9 || res.RebalanceMBps != float64(res.BytesMoved)/res.RebalanceS/1e6 {
 		t.Errorf("rebalance %v s, %v MB/s", res.RebalanceS, res.RebalanceMBps)
 	}
 	if res.FGBaseline.Ops == 0 || res.FGRebalance.Ops == 0 || res.FillBytes <= 0 {

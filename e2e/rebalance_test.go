@@ -323,7 +323,8 @@ type foregroundLoad struct {
 func (l foregroundLoad) stop() foreground { return l.stopf() }
 
 // startForegroundLoad runs 2 clients that each PUT a new object of 16–512
-// KiB and GET one written before, checking its bytes, until stopped.
+// KiB and GET one written before, checking its bytes, every 50 ms or so,
+// until stopped.
 func startForegroundLoad(ctx context.Context, t *testing.T, c *Cluster, bucket string) foregroundLoad {
 	t.Helper()
 	lctx, cancel := context.WithCancel(ctx)
@@ -350,6 +351,13 @@ func startForegroundLoad(ctx context.Context, t *testing.T, c *Cluster, bucket s
 			defer wg.Done()
 			var mine []int
 			for i := 0; lctx.Err() == nil; i++ {
+				// A steady load, not a flood: about 10 PUTs and 10 GETs
+				// a second per client on an idle machine.
+				select {
+				case <-lctx.Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
 				seed := uint64(w)<<32 | uint64(i)
 				size := 16<<10 + int(seed*7919%(496<<10))
 				body := seededBody(seed, size)

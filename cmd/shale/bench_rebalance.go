@@ -37,11 +37,14 @@ It then adds --add nodes, one per zone in turn, with ` + "`shale admin node add`
 operator would), measures foreground GETs again while the rebalancer moves
 shards onto them, and polls admin status until the rebalancer is idle again.
 
-Reported: the rebalance time (first add to idle; includes the repair loop's
-pass interval and up to one status poll), shards and bytes moved, rebalance
-MB/s (10^6 bytes/s of moved shards over that time), the CPU seconds of every
-cluster process over it (also per GiB moved), foreground p50/p99 before and
-during, and the load average (other work on the machine skews every number).
+Reported: the settle time (first add to the round's start: the rebalancer
+waits for placement to hold still), the rebalance time (round start to idle;
+includes the repair loop's pass interval and up to one status poll), shards
+and bytes moved, rebalance MB/s (10^6 bytes/s of moved shards over the
+rebalance time), the CPU seconds of every cluster process over it (also per
+GiB moved), foreground p50/p99 before and during (the during window starts
+with the round), and the load average (other work on the machine skews every
+number).
 
 The cluster is stopped at the end and its directory removed unless --keep.`,
 		Example: `  shale bench rebalance --data /tmp/rb --fill 1GiB
