@@ -62,7 +62,7 @@ type Usage struct {
 	// does not move as this store or anything else on the device writes,
 	// so a node can report it as its placement weight. 0: unknown.
 	Capacity int64 `json:"capacity,omitempty"`
-	Full   bool  `json:"full"` // free is below the full threshold, or the store is Damaged
+	Full     bool  `json:"full"` // free is below the full threshold, or the store is Damaged
 	// Damaged: the store's index met corruption in the background (a
 	// compaction read a rotten block): it keeps serving what it can, but
 	// takes no new shards (Full), and an operator should drain the node.
