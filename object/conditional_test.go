@@ -141,6 +141,14 @@ func TestConditionalWrites(t *testing.T) {
 		t.Fatalf("k holds %q", got)
 	}
 
+	// A copy's destination, likewise.
+	if _, err := h.c.CopyObject(h.ctx, b, PutInput{Bucket: testBucket, Key: "k", If: Precondition{Absent: true}}); !errors.Is(err, meta.ErrPreconditionFailed) {
+		t.Fatalf("create-only copy onto an existing key: %v", err)
+	}
+	if _, err := h.c.CopyObject(h.ctx, b, PutInput{Bucket: testBucket, Key: "copy", If: Precondition{Absent: true}}); err != nil {
+		t.Fatalf("create-only copy to a new key: %v", err)
+	}
+
 	// A create-only completion on an existing key is refused; the upload
 	// stays, and completes once the key is gone.
 	u, err := h.c.CreateUpload(h.ctx, meta.Upload{Bucket: testBucket, Key: "k"})

@@ -404,8 +404,12 @@ func definiteRefusal(err error) bool {
 // (in.Body and in.Size are ignored). It streams src through a pipe into a
 // new PUT, so it works on the same key (src's shards stay until garbage
 // collection) and never holds the object in memory. A single-part source's
-// MD5 is checked end to end.
+// MD5 is checked end to end. in.If makes it conditional, as PutObject.
 func (c *Coordinator) CopyObject(ctx context.Context, src meta.Manifest, in PutInput) (meta.Manifest, error) {
+	if err := c.precheck(ctx, in.Bucket, in.Key, in.If); err != nil {
+		// Refused before the source is read (the write checks again).
+		return meta.Manifest{}, fmt.Errorf("copy %s/%s to %s/%s: %w", src.Bucket, src.Key, in.Bucket, in.Key, err)
+	}
 	in.Size = src.Size
 	in.ExpectMD5 = nil
 	if len(src.Segments) == 1 {
