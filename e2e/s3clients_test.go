@@ -588,53 +588,14 @@ func minioSuite(t *testing.T, c *Cluster) {
 }
 
 func cliSuite(t *testing.T, c *Cluster) {
-	awsPath, err := exec.LookPath("aws")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the AWS CLI (aws) is not on PATH; CI must install it")
-		}
-		t.Skip("the AWS CLI (aws) is not on PATH")
-	}
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "aws-config")
-	if err := os.WriteFile(cfg, []byte("[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{
-		"AWS_ACCESS_KEY_ID=" + c.Creds.AccessKey,
-		"AWS_SECRET_ACCESS_KEY=" + c.Creds.SecretKey,
-		"AWS_DEFAULT_REGION=us-east-1",
-		"AWS_CONFIG_FILE=" + cfg,
-		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "no-credentials"),
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_PAGER=",
-	}
-	if c.File.CACert != "" {
-		env = append(env, "AWS_CA_BUNDLE="+c.File.CACert)
-	}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_") {
-			env = append(env, kv)
-		}
-	}
+	cli, dir := newAWSCLI(t, c)
 	run := func(args ...string) string {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-		defer cancel()
-		full := append([]string{"--endpoint-url", c.Endpoint}, args...)
-		if args[0] == "s3" && slices.Contains([]string{"cp", "mv", "sync"}, args[1]) {
-			full = append(full, "--no-progress")
-		}
-		cmd := exec.CommandContext(ctx, awsPath, full...)
-		cmd.Env = env
-		cmd.Dir = dir
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
+		out, stderr, err := cli(args...)
 		if err != nil {
-			t.Fatalf("aws %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, stderr.String())
+			t.Fatalf("aws %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, stderr)
 		}
-		return string(out)
+		return out
 	}
 	const bucket = "cli-bucket"
 	run("s3", "mb", "s3://"+bucket)
@@ -693,6 +654,58 @@ func cliSuite(t *testing.T, c *Cluster) {
 		t.Errorf("after aws s3 rm --recursive: %v left", left)
 	}
 	run("s3", "rb", "s3://"+bucket)
+}
+
+// newAWSCLI returns a runner of the AWS CLI against c (its stdout, its
+// stderr and its failure), isolated from the environment's AWS settings,
+// and the directory it runs in. It skips the test when the CLI is not
+// installed (fails it under CI).
+func newAWSCLI(t *testing.T, c *Cluster) (func(args ...string) (string, string, error), string) {
+	t.Helper()
+	awsPath, err := exec.LookPath("aws")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the AWS CLI (aws) is not on PATH; CI must install it")
+		}
+		t.Skip("the AWS CLI (aws) is not on PATH")
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "aws-config")
+	if err := os.WriteFile(cfg, []byte("[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		"AWS_ACCESS_KEY_ID=" + c.Creds.AccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + c.Creds.SecretKey,
+		"AWS_DEFAULT_REGION=us-east-1",
+		"AWS_CONFIG_FILE=" + cfg,
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "no-credentials"),
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_PAGER=",
+	}
+	if c.File.CACert != "" {
+		env = append(env, "AWS_CA_BUNDLE="+c.File.CACert)
+	}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	return func(args ...string) (string, string, error) {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		defer cancel()
+		full := append([]string{"--endpoint-url", c.Endpoint}, args...)
+		if args[0] == "s3" && slices.Contains([]string{"cp", "mv", "sync"}, args[1]) {
+			full = append(full, "--no-progress")
+		}
+		cmd := exec.CommandContext(ctx, awsPath, full...)
+		cmd.Env = env
+		cmd.Dir = dir
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		return string(out), stderr.String(), err
+	}, dir
 }
 
 // bytesContent is an in-memory content (small bodies only).

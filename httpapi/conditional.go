@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/shale-store/shale/object"
 )
 
 // conditions are the four conditional headers of a GET/HEAD, or the
@@ -80,4 +82,32 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
+}
+
+// writePrecondition reads the conditional headers of a write (PutObject,
+// CopyObject's destination, CompleteMultipartUpload) as S3 takes them:
+// "If-None-Match: *" (create only if the key is absent) or
+// "If-Match: <etag>" (replace only that version; quotes optional). S3
+// accepts nothing else there: another If-None-Match value, an If-Match
+// of "*" or of several ETags, and both headers at once are NotImplemented.
+// If-Modified-Since and If-Unmodified-Since are ignored on writes, as S3
+// does.
+func writePrecondition(h http.Header) (object.Precondition, error) {
+	inm := strings.TrimSpace(h.Get("If-None-Match"))
+	im := strings.TrimSpace(h.Get("If-Match"))
+	switch {
+	case inm != "" && im != "":
+		return object.Precondition{}, detail(ErrNotImplemented, "A write takes If-Match or If-None-Match, not both.")
+	case inm != "" && inm != "*":
+		return object.Precondition{}, detail(ErrNotImplemented, "A write takes only If-None-Match: * (create only if the key does not exist).")
+	case inm == "*":
+		return object.Precondition{Absent: true}, nil
+	case im == "":
+		return object.Precondition{}, nil
+	}
+	etag := strings.Trim(im, `"`)
+	if etag == "" || etag == "*" || strings.ContainsAny(etag, `,"`) {
+		return object.Precondition{}, detail(ErrNotImplemented, "A write takes If-Match with one ETag.")
+	}
+	return object.Precondition{ETag: etag}, nil
 }

@@ -53,6 +53,20 @@
 //     then If-None-Match, then If-Modified-Since unless If-None-Match was given
 //     (304 Not Modified on GET/HEAD). Copy-source conditionals answer 412 for
 //     all four.
+//   - Conditional writes, as S3 (2024): PutObject, CopyObject (its
+//     destination) and CompleteMultipartUpload take "If-None-Match: *"
+//     (create only if the key has no current object) and
+//     "If-Match: <etag>" (replace only the object with that ETag, quotes
+//     optional). A failed condition is 412 PreconditionFailed; If-Match on
+//     an absent key is 404 NoSuchKey, as S3 answers. Any other
+//     If-None-Match value, If-Match "*" or a list, and both headers at once
+//     are 501 NotImplemented, as in S3; If-(Un)Modified-Since are ignored
+//     on writes. The condition is decided by meta in the same step as the
+//     commit, so of racing creates exactly one succeeds and the others get
+//     412 — never S3's 409 ConditionalRequestConflict, which shale does not
+//     send. A refused CompleteMultipartUpload leaves the upload in
+//     progress (its parts stay; complete or abort it later). A PUT whose
+//     condition already fails is refused before its body is stored.
 //   - GET/HEAD ?partNumber=n serves part n of a multipart object (206, with
 //     Content-Range); part 1 of a simple object is the whole object.
 //   - shale is single-tenant: every access key acts as the one owner, so

@@ -154,6 +154,7 @@ func errorTable() []errorEntry {
 		e(meta.ErrNoSuchKey, "NoSuchKey", 404, "The specified key does not exist."),
 		e(meta.ErrNoSuchUpload, "NoSuchUpload", 404, "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed."),
 		e(meta.ErrInvalidArgument, "InvalidArgument", 400, "Invalid Argument."),
+		e(meta.ErrPreconditionFailed, "PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold."),
 		e(meta.ErrConflict, "OperationAborted", 409, "A conflicting conditional operation is currently in progress against this resource. Try again."),
 
 		// Object layer (object).

@@ -152,6 +152,9 @@ func (f *fakeStore) commit(in object.PutInput, data []byte, etag string, segs []
 	if !ok {
 		return meta.Manifest{}, fmt.Errorf("commit %s/%s: %w", in.Bucket, in.Key, meta.ErrNoSuchBucket)
 	}
+	if err := fakePrecondition(in.If, objs, in.Key); err != nil {
+		return meta.Manifest{}, fmt.Errorf("commit %s/%s: %w", in.Bucket, in.Key, err)
+	}
 	f.seq++
 	m := meta.Manifest{
 		Bucket: in.Bucket, Key: in.Key, VersionID: fmt.Sprintf("v%d", f.seq), Generation: uint64(f.seq),
@@ -160,6 +163,21 @@ func (f *fakeStore) commit(in object.PutInput, data []byte, etag string, segs []
 	}
 	objs[in.Key] = fakeObject{m: m, data: data}
 	return m, nil
+}
+
+// fakePrecondition decides p against the key's current object, as meta's
+// conditional commit does.
+func fakePrecondition(p object.Precondition, objs map[string]fakeObject, key string) error {
+	cur, ok := objs[key]
+	switch {
+	case p.Absent && ok:
+		return meta.ErrPreconditionFailed
+	case p.ETag != "" && !ok:
+		return meta.ErrNoSuchKey
+	case p.ETag != "" && p.ETag != cur.m.ETag:
+		return meta.ErrPreconditionFailed
+	}
+	return nil
 }
 
 func (f *fakeStore) PutObject(ctx context.Context, in object.PutInput) (meta.Manifest, error) {
@@ -446,12 +464,16 @@ func (f *fakeStore) ListUploads(ctx context.Context, bucket string, opts meta.Up
 	return res, nil
 }
 
-func (f *fakeStore) CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []object.CompletePart) (meta.Manifest, error) {
+func (f *fakeStore) CompleteUploadIf(ctx context.Context, bucket, key, uploadID string, parts []object.CompletePart, cond object.Precondition) (meta.Manifest, error) {
 	f.mu.Lock()
 	up, err := f.upload(bucket, key, uploadID)
 	if err != nil {
 		f.mu.Unlock()
 		return meta.Manifest{}, err
+	}
+	if err := fakePrecondition(cond, f.objects[bucket], key); err != nil {
+		f.mu.Unlock()
+		return meta.Manifest{}, fmt.Errorf("complete %s: %w", uploadID, err)
 	}
 	var data, md5s []byte
 	var segs []meta.Segment

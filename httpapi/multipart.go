@@ -117,6 +117,11 @@ func (h *handler) uploadPartCopy(w http.ResponseWriter, r *http.Request, bucket,
 
 func (h *handler) completeUpload(w http.ResponseWriter, r *http.Request, bucket, key string, q url.Values) {
 	uploadID := q.Get("uploadId")
+	cond, err := writePrecondition(r.Header)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	body, err := readXMLBody(authReq(r).Body, maxCompleteXML)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -127,7 +132,7 @@ func (h *handler) completeUpload(w http.ResponseWriter, r *http.Request, bucket,
 		h.writeError(w, r, err)
 		return
 	}
-	m, err := h.svc.CompleteUpload(r.Context(), bucket, key, uploadID, parts)
+	m, err := h.svc.CompleteUploadIf(r.Context(), bucket, key, uploadID, parts, cond)
 	if err != nil {
 		h.writeError(w, r, err)
 		return

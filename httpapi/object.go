@@ -207,10 +207,15 @@ func (h *handler) putObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		h.writeError(w, r, err)
 		return
 	}
+	cond, err := writePrecondition(r.Header)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	body, sums := uploadBody(q, h.maxPut)
 	m, err := h.svc.PutObject(r.Context(), object.PutInput{
 		Bucket: bucket, Key: key, Body: body, Size: q.Size, ExpectMD5: q.MD5,
-		ContentType: ct, Headers: headers, UserMeta: um, Checksums: sums,
+		ContentType: ct, Headers: headers, UserMeta: um, Checksums: sums, If: cond,
 	})
 	if err != nil {
 		h.writeError(w, r, err)
@@ -444,6 +449,11 @@ func (h *handler) copyObject(w http.ResponseWriter, r *http.Request, bucket, key
 		h.writeError(w, r, detail(ErrInvalidArgument, "unknown metadata directive %q", clip(directive)))
 		return
 	}
+	cond, err := writePrecondition(r.Header)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	src, err := h.copySource(ctx, r, source)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -453,7 +463,7 @@ func (h *handler) copyObject(w http.ResponseWriter, r *http.Request, bucket, key
 		h.writeError(w, r, detail(ErrCopySourceTooLarge, "The specified copy source is larger than the maximum allowable size for a copy source: %d", h.maxPut))
 		return
 	}
-	in := object.PutInput{Bucket: bucket, Key: key, Size: src.Size, Checksums: wholeChecksums(src.Checksums)}
+	in := object.PutInput{Bucket: bucket, Key: key, Size: src.Size, Checksums: wholeChecksums(src.Checksums), If: cond}
 	if directive == "REPLACE" {
 		if in.ContentType, in.Headers, in.UserMeta, err = objectMeta(r.Header); err != nil {
 			h.writeError(w, r, err)

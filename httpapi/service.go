@@ -30,7 +30,9 @@ type ObjectService interface {
 
 	// PutObject stores in.Body as in.Bucket/in.Key, replacing any previous
 	// version once committed; object.ErrBadDigest, object.ErrIncompleteBody,
-	// object.ErrQuorum, meta.ErrNoSuchBucket.
+	// object.ErrQuorum, meta.ErrNoSuchBucket; with in.If (decided
+	// atomically with the commit) meta.ErrPreconditionFailed, or
+	// meta.ErrNoSuchKey for an ETag condition on an absent key.
 	PutObject(ctx context.Context, in object.PutInput) (meta.Manifest, error)
 	// HeadObject returns the current version's manifest; meta.ErrNoSuchKey,
 	// meta.ErrNoSuchBucket.
@@ -43,8 +45,8 @@ type ObjectService interface {
 	DeleteObject(ctx context.Context, bucket, key string) error
 	// ListObjects returns one page of keys in binary order (see meta.ListOptions).
 	ListObjects(ctx context.Context, bucket string, opts meta.ListOptions) (meta.ListResult, error)
-	// CopyObject copies version src to in.Bucket/in.Key with in's metadata;
-	// in.Body is ignored.
+	// CopyObject copies version src to in.Bucket/in.Key with in's metadata
+	// (and under in.If, as PutObject); in.Body is ignored.
 	CopyObject(ctx context.Context, src meta.Manifest, in object.PutInput) (meta.Manifest, error)
 
 	// CreateUpload starts a multipart upload and assigns its ID.
@@ -61,10 +63,12 @@ type ObjectService interface {
 	// ListUploads returns one page of the bucket's uploads in progress
 	// (see meta.UploadListOptions); meta.ErrNoSuchBucket.
 	ListUploads(ctx context.Context, bucket string, opts meta.UploadListOptions) (meta.UploadListResult, error)
-	// CompleteUpload commits the upload from parts; object.ErrInvalidPart,
+	// CompleteUploadIf commits the upload from parts when the key's current
+	// version meets cond (the zero value: always); object.ErrInvalidPart,
 	// object.ErrInvalidPartOrder, object.ErrEntityTooSmall,
-	// meta.ErrNoSuchUpload.
-	CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []object.CompletePart) (meta.Manifest, error)
+	// meta.ErrNoSuchUpload, and for cond as PutObject's. A refusal leaves
+	// the upload in progress.
+	CompleteUploadIf(ctx context.Context, bucket, key, uploadID string, parts []object.CompletePart, cond object.Precondition) (meta.Manifest, error)
 	// AbortUpload discards the upload and its parts; meta.ErrNoSuchUpload.
 	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
 }

@@ -79,6 +79,8 @@ type Command struct {
 	Garbage    []Garbage      `json:"garbage,omitempty"`
 	Repair     *RepairStats   `json:"repair,omitempty"`
 	Replica    *Replica       `json:"replica,omitempty"`
+	// If is the condition of a conditional commit or complete (nil: none).
+	If *CommitCondition `json:"if,omitempty"`
 }
 
 // commandFormat is the first byte of an encoded command.
@@ -131,6 +133,7 @@ var errorCodes = map[string]error{
 	"node_in_use":      ErrNodeInUse,
 	"invalid_argument": ErrInvalidArgument,
 	"conflict":         ErrConflict,
+	"precondition":     ErrPreconditionFailed,
 	"corrupt":          ErrCorrupt,
 }
 
@@ -231,6 +234,14 @@ func Stamp(ctx context.Context, c *Command, now time.Time) {
 // again. ErrInvalidArgument (or ErrNoSuchBucket/ErrNoSuchUpload for names
 // that cannot exist, as the read methods answer).
 func (c *Command) Validate() error {
+	if c.If != nil {
+		if c.Op != OpCommit && c.Op != OpCompleteUpload {
+			return fmt.Errorf("%w: %s takes no condition", ErrInvalidArgument, c.Op)
+		}
+		if c.If.Absent && c.If.ETag != "" {
+			return fmt.Errorf("%w: a condition is either absent or an ETag, not both", ErrInvalidArgument)
+		}
+	}
 	switch c.Op {
 	case OpCreateBucket:
 		if err := validBucket(c.Bucket); err != nil {

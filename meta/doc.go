@@ -70,7 +70,11 @@
 //   - Every command is one pebble batch (with its applied index and request
 //     record), and commands are serialised by one mutex from their first
 //     read to their commit: commit order is the order of "last writer
-//     wins", and a read-modify-write never interleaves. In the single
+//     wins", and a read-modify-write never interleaves — a conditional
+//     commit (CommitIf, CompleteUploadIf) checks the key's current version
+//     in the same apply, so of two racing creates exactly one commits, on
+//     every replica alike (ErrPreconditionFailed is a deterministic
+//     rejection). In the single
 //     process the batch is committed with pebble.Sync before the method
 //     returns (liveness-only heartbeats and repair figures without); a
 //     replica's applies are not synced, since its raft log is the durable

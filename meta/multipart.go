@@ -439,20 +439,21 @@ func (s *Store) indexUploadsByAge() error {
 }
 
 // applyCompleteUpload commits m (built by the caller from the chosen parts) as
-// Commit does and removes the upload in the same batch; shards of parts
-// that m does not reference become garbage. ErrNoSuchUpload (also for an
+// Commit does (under the command's condition, if any) and removes the upload
+// in the same batch; shards of parts that m does not reference become
+// garbage. A refused condition changes nothing: the upload stays. ErrNoSuchUpload (also for an
 // upload of another key), ErrNoSuchBucket, ErrInvalidArgument; ErrConflict
 // (nothing changes) when m references a shard that no part of the upload
 // holds now — a part was re-uploaded after the caller listed the parts.
 func (s *Store) applyCompleteUpload(t *txn, c *Command) (Result, error) {
-	m, err := s.completeUpload(t, c.UploadID, *c.Manifest)
+	m, err := s.completeUpload(t, c.UploadID, *c.Manifest, c.If)
 	if err != nil {
 		return Result{}, err
 	}
 	return Result{Manifest: &m}, nil
 }
 
-func (s *Store) completeUpload(t *txn, uploadID string, m Manifest) (Manifest, error) {
+func (s *Store) completeUpload(t *txn, uploadID string, m Manifest, cond *CommitCondition) (Manifest, error) {
 	ctx := context.Background()
 	u, err := s.getUpload(m.Bucket, m.Key, uploadID)
 	if err != nil {
@@ -491,7 +492,7 @@ func (s *Store) completeUpload(t *txn, uploadID string, m Manifest) (Manifest, e
 	_ = b.Delete(uploadKey(u.ID), nil)
 	_ = b.Delete(uploadIndexKey(u.Bucket, u.Key, u.ID), nil)
 	_ = b.Delete(uploadAgeKey(u), nil)
-	out, err := s.commitInBatch(t, m)
+	out, err := s.commitInBatch(t, m, cond)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("complete upload %s of %s/%s: %w", uploadID, m.Bucket, m.Key, err)
 	}

@@ -59,6 +59,16 @@ func (m Mutations) Commit(ctx context.Context, mf Manifest) (Manifest, error) {
 	return *r.Manifest, nil
 }
 
+// CommitIf commits mf when the key's current version meets cond; see
+// Service.
+func (m Mutations) CommitIf(ctx context.Context, mf Manifest, cond CommitCondition) (Manifest, error) {
+	r, err := m.run(ctx, Command{Op: OpCommit, Manifest: &mf, If: condition(cond)})
+	if err != nil {
+		return Manifest{}, wrapOnce(err, "commit %s/%s", mf.Bucket, mf.Key)
+	}
+	return *r.Manifest, nil
+}
+
 // Delete removes the key; see Service.
 func (m Mutations) Delete(ctx context.Context, bucket, key string) (bool, error) {
 	r, err := m.run(ctx, Command{Op: OpDelete, Bucket: bucket, Key: key})
@@ -93,6 +103,16 @@ func (m Mutations) PutPart(ctx context.Context, bucket, key string, p Part) erro
 // CompleteUpload commits mf and removes the upload; see Service.
 func (m Mutations) CompleteUpload(ctx context.Context, uploadID string, mf Manifest) (Manifest, error) {
 	r, err := m.run(ctx, Command{Op: OpCompleteUpload, UploadID: uploadID, Manifest: &mf})
+	if err != nil {
+		return Manifest{}, wrapOnce(err, "complete upload %s of %s/%s", uploadID, mf.Bucket, mf.Key)
+	}
+	return *r.Manifest, nil
+}
+
+// CompleteUploadIf completes the upload when the key's current version
+// meets cond; see Service.
+func (m Mutations) CompleteUploadIf(ctx context.Context, uploadID string, mf Manifest, cond CommitCondition) (Manifest, error) {
+	r, err := m.run(ctx, Command{Op: OpCompleteUpload, UploadID: uploadID, Manifest: &mf, If: condition(cond)})
 	if err != nil {
 		return Manifest{}, wrapOnce(err, "complete upload %s of %s/%s", uploadID, mf.Bucket, mf.Key)
 	}
@@ -166,6 +186,15 @@ func (m Mutations) ResolveDegraded(ctx context.Context, bucket, key string, gen 
 // dropped: the next report retries.
 func (m Mutations) SetRepairStats(rs RepairStats) {
 	_, _ = m.run(context.Background(), Command{Op: OpSetRepairStats, Repair: &rs})
+}
+
+// condition is c as a command carries it: nil when it requires nothing, so
+// an unconditional CommitIf is the very command Commit builds.
+func condition(c CommitCondition) *CommitCondition {
+	if c.IsZero() {
+		return nil
+	}
+	return &c
 }
 
 // wrapOnce prefixes err with the operation unless it is a rejection that

@@ -193,23 +193,29 @@ func (s *Store) getManifest(bucket, key string) (*Manifest, error) {
 // recreate) and returns it. Created defaults to the command's time. The
 // replaced version's shards that m does not reuse become garbage in the
 // same batch; a manifest short of shards is queued for repair in the same
-// batch. ErrNoSuchBucket, ErrInvalidArgument.
+// batch. With a condition (Command.If) the key's current version is checked
+// first, in the same apply: ErrPreconditionFailed or ErrNoSuchKey (see
+// CommitCondition), and nothing changes. ErrNoSuchBucket, ErrInvalidArgument.
 func (s *Store) applyCommit(t *txn, c *Command) (Result, error) {
 	m := *c.Manifest
-	out, err := s.commitInBatch(t, m)
+	out, err := s.commitInBatch(t, m, c.If)
 	if err != nil {
 		return Result{}, fmt.Errorf("commit %s/%s: %w", m.Bucket, m.Key, err)
 	}
 	return Result{Manifest: &out}, nil
 }
 
-// commitInBatch stages the commit of m in t. Must hold s.mu.
-func (s *Store) commitInBatch(t *txn, m Manifest) (Manifest, error) {
+// commitInBatch stages the commit of m in t when the key's current
+// version meets cond (nil: no condition). Must hold s.mu.
+func (s *Store) commitInBatch(t *txn, m Manifest, cond *CommitCondition) (Manifest, error) {
 	if err := s.bucketExists(m.Bucket); err != nil {
 		return Manifest{}, err
 	}
 	old, err := s.getManifest(m.Bucket, m.Key)
 	if err != nil {
+		return Manifest{}, err
+	}
+	if err := checkCondition(cond, old); err != nil {
 		return Manifest{}, err
 	}
 	if m.Created.IsZero() {
@@ -228,6 +234,22 @@ func (s *Store) commitInBatch(t *txn, m Manifest) (Manifest, error) {
 	}
 	t.sync = true
 	return m, nil
+}
+
+// checkCondition decides a conditional commit against the key's current
+// version cur (nil: none). See CommitCondition.
+func checkCondition(cond *CommitCondition, cur *Manifest) error {
+	switch {
+	case cond == nil:
+		return nil
+	case cond.Absent && cur != nil:
+		return fmt.Errorf("%w: if absent: the key has a current version (etag %s)", ErrPreconditionFailed, cur.ETag)
+	case cond.ETag != "" && cur == nil:
+		return fmt.Errorf("%w: if etag %s: the key has no current version", ErrNoSuchKey, cond.ETag)
+	case cond.ETag != "" && cur.ETag != cond.ETag:
+		return fmt.Errorf("%w: if etag %s: the current version's is %s", ErrPreconditionFailed, cond.ETag, cur.ETag)
+	}
+	return nil
 }
 
 // nextGen hands out the next generation within t.

@@ -25,6 +25,10 @@ var (
 	// ErrConflict: a compare-and-swap lost (the object's generation moved on:
 	// it was overwritten or deleted meanwhile).
 	ErrConflict = errors.New("meta: generation conflict")
+	// ErrPreconditionFailed: a conditional commit (CommitIf,
+	// CompleteUploadIf) found the key's current version not as its
+	// CommitCondition required; nothing changed.
+	ErrPreconditionFailed = errors.New("meta: precondition failed")
 	// ErrUnavailable: the metadata service could not be reached (a remote
 	// client's transport failed); the call may or may not have been applied.
 	ErrUnavailable = errors.New("meta: service unavailable")
@@ -75,6 +79,23 @@ type Manifest struct {
 	Created     time.Time         `json:"created"`
 	Segments    []Segment         `json:"segments"`
 }
+
+// CommitCondition is what a conditional commit requires of the key's
+// current version, checked in the same apply as the commit (so two
+// conditional commits of one key are decided in log order, never both on a
+// stale view). The zero value requires nothing.
+type CommitCondition struct {
+	// Absent: the key must have no current version (S3's If-None-Match: *),
+	// else ErrPreconditionFailed.
+	Absent bool `json:"absent,omitempty"`
+	// ETag, when set, is the bare ETag the current version must have (S3's
+	// If-Match), compared exactly: ErrNoSuchKey when the key has no current
+	// version, ErrPreconditionFailed when its ETag differs.
+	ETag string `json:"etag,omitempty"`
+}
+
+// IsZero reports whether c requires nothing.
+func (c CommitCondition) IsZero() bool { return !c.Absent && c.ETag == "" }
 
 // ListOptions selects objects in a bucket, in UTF-8 binary key order.
 type ListOptions struct {
@@ -254,6 +275,12 @@ type Service interface {
 	// manifest with any segment short of k+m shards (Node == "") is queued
 	// for repair in the same batch. ErrNoSuchBucket.
 	Commit(ctx context.Context, m Manifest) (Manifest, error)
+	// CommitIf is Commit when the key's current version meets cond (see
+	// CommitCondition), checked atomically with the commit; otherwise it
+	// changes nothing and returns ErrPreconditionFailed (or ErrNoSuchKey
+	// for an ETag condition on an absent key). ErrInvalidArgument for a
+	// condition with both Absent and ETag.
+	CommitIf(ctx context.Context, m Manifest, cond CommitCondition) (Manifest, error)
 	Get(ctx context.Context, bucket, key string) (Manifest, error) // ErrNoSuchKey, ErrNoSuchBucket
 	// Delete removes the key; its shards become garbage. Absent key: ok=false, nil error.
 	Delete(ctx context.Context, bucket, key string) (ok bool, err error)
@@ -278,6 +305,10 @@ type Service interface {
 	// ErrConflict when m references a shard no current part holds (a part
 	// was replaced after the caller listed them); nothing changes then.
 	CompleteUpload(ctx context.Context, uploadID string, m Manifest) (Manifest, error)
+	// CompleteUploadIf is CompleteUpload when the key's current version
+	// meets cond, checked as CommitIf does; a refusal changes nothing (the
+	// upload and its parts stay, to be completed or aborted later).
+	CompleteUploadIf(ctx context.Context, uploadID string, m Manifest, cond CommitCondition) (Manifest, error)
 	AbortUpload(ctx context.Context, bucket, key, uploadID string) error // parts become garbage
 
 	// Membership.

@@ -51,7 +51,26 @@ type PutInput struct {
 	Headers     map[string]string
 	UserMeta    map[string]string
 	Checksums   map[string]string // verified by the caller; stored as given
+	// If makes the write conditional on the key's current version (the
+	// zero value: unconditional). Ignored by UploadPart.
+	If Precondition
 }
+
+// Precondition is a conditional write's requirement on the key's current
+// version: S3's If-None-Match: * (Absent) or If-Match: <etag> (ETag). Meta
+// decides it in the same step as the commit, so of two racing writes that
+// both require the key to be absent exactly one commits. A write refused
+// by it commits nothing (its shards become garbage) and fails with
+// meta.ErrPreconditionFailed, or meta.ErrNoSuchKey for an ETag condition
+// on a key with no current version.
+type Precondition struct {
+	Absent bool
+	// ETag is compared without quotes and case-insensitively.
+	ETag string
+}
+
+// IsZero reports whether p requires nothing.
+func (p Precondition) IsZero() bool { return !p.Absent && p.ETag == "" }
 
 // CompletePart is one entry of a CompleteMultipartUpload request.
 type CompletePart struct {
@@ -83,6 +102,9 @@ type CompletePart struct {
 //	ListParts(ctx, bucket, key, uploadID string) ([]meta.Part, error)
 //	ListUploads(ctx, bucket string, opts meta.UploadListOptions) (meta.UploadListResult, error) // one page
 //	CompleteUpload(ctx, bucket, key, uploadID string, parts []CompletePart) (meta.Manifest, error)
+//	// CompleteUploadIf is CompleteUpload under a Precondition; a refusal
+//	// leaves the upload to be completed or aborted later.
+//	CompleteUploadIf(ctx, bucket, key, uploadID string, parts []CompletePart, cond Precondition) (meta.Manifest, error)
 //	AbortUpload(ctx, bucket, key, uploadID string) error
 //
 // and, for the repair loop and operators (repair.go, coordinator.go):

@@ -26,6 +26,7 @@ type Meta interface {
 	ListBuckets(ctx context.Context) ([]meta.Bucket, error)
 
 	Commit(ctx context.Context, m meta.Manifest) (meta.Manifest, error)
+	CommitIf(ctx context.Context, m meta.Manifest, cond meta.CommitCondition) (meta.Manifest, error)
 	Get(ctx context.Context, bucket, key string) (meta.Manifest, error)
 	Delete(ctx context.Context, bucket, key string) (bool, error)
 	List(ctx context.Context, bucket string, opts meta.ListOptions) (meta.ListResult, error)
@@ -37,6 +38,7 @@ type Meta interface {
 	ListParts(ctx context.Context, bucket, key, uploadID string) ([]meta.Part, error)
 	ListUploads(ctx context.Context, bucket string, opts meta.UploadListOptions) (meta.UploadListResult, error)
 	CompleteUpload(ctx context.Context, uploadID string, m meta.Manifest) (meta.Manifest, error)
+	CompleteUploadIf(ctx context.Context, uploadID string, m meta.Manifest, cond meta.CommitCondition) (meta.Manifest, error)
 	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
 
 	Map(ctx context.Context) (*cluster.Map, error)

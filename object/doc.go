@@ -33,7 +33,9 @@
 // Invariants:
 //
 //   - Only meta's commit makes a version visible; a failed PUT leaves only
-//     orphans queued for garbage collection, never a partial object.
+//     orphans queued for garbage collection, never a partial object. A
+//     conditional write (Precondition) is decided by meta at that commit;
+//     the Get that refuses it early only saves storing a doomed body.
 //   - Memory per request is bounded by the codec's stripes in flight: bodies
 //     and shards are streamed through pipes, never buffered whole.
 //   - Every goroutine started here is owned: someone waits for it before the

@@ -154,6 +154,18 @@ type testMeta struct {
 
 	hookMu       sync.Mutex
 	beforeUpdate func()
+	// beforeCommitIf, when set, runs before every conditional commit.
+	beforeCommitIf func()
+}
+
+func (m *testMeta) CommitIf(ctx context.Context, mf meta.Manifest, cond meta.CommitCondition) (meta.Manifest, error) {
+	m.hookMu.Lock()
+	f := m.beforeCommitIf
+	m.hookMu.Unlock()
+	if f != nil {
+		f()
+	}
+	return m.Store.CommitIf(ctx, mf, cond)
 }
 
 func (m *testMeta) Map(ctx context.Context) (*cluster.Map, error) { return m.h.clusterMap() }

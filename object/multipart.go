@@ -170,6 +170,15 @@ func normETag(s string) string {
 // committed, the upload stays) when a listed part was re-uploaded between
 // this call's listing of the parts and its commit; the caller may retry.
 func (c *Coordinator) CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []CompletePart) (meta.Manifest, error) {
+	return c.CompleteUploadIf(ctx, bucket, key, uploadID, parts, Precondition{})
+}
+
+// CompleteUploadIf is CompleteUpload when the key's current version meets
+// cond (see Precondition), decided by meta with the commit: a refusal
+// (meta.ErrPreconditionFailed, or meta.ErrNoSuchKey for an ETag
+// condition on an absent key) commits nothing and leaves the upload and
+// its parts, to be completed or aborted later.
+func (c *Coordinator) CompleteUploadIf(ctx context.Context, bucket, key, uploadID string, parts []CompletePart, cond Precondition) (meta.Manifest, error) {
 	op := fmt.Sprintf("complete upload %s (%s/%s)", uploadID, bucket, key)
 	if len(parts) == 0 {
 		return meta.Manifest{}, fmt.Errorf("%s: %w: no parts", op, ErrInvalidPart)
@@ -181,6 +190,9 @@ func (c *Coordinator) CompleteUpload(ctx context.Context, bucket, key, uploadID 
 	}
 	u, err := c.md.GetUpload(ctx, bucket, key, uploadID)
 	if err != nil {
+		return meta.Manifest{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := c.precheck(ctx, bucket, key, cond); err != nil {
 		return meta.Manifest{}, fmt.Errorf("%s: %w", op, err)
 	}
 	stored, err := c.md.ListParts(ctx, bucket, key, uploadID)
@@ -218,7 +230,12 @@ func (c *Coordinator) CompleteUpload(ctx context.Context, bucket, key, uploadID 
 	if man.VersionID, err = c.newID(); err != nil {
 		return meta.Manifest{}, err
 	}
-	got, err := c.md.CompleteUpload(ctx, uploadID, man)
+	var got meta.Manifest
+	if cond.IsZero() {
+		got, err = c.md.CompleteUpload(ctx, uploadID, man)
+	} else {
+		got, err = c.md.CompleteUploadIf(ctx, uploadID, man, cond.condition())
+	}
 	if err != nil {
 		return meta.Manifest{}, fmt.Errorf("%s: %w", op, err)
 	}

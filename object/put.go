@@ -289,14 +289,19 @@ func (c *Coordinator) settle(ctx context.Context, sw *segmentWrite, committed bo
 // than k+m (but at least the quorum) it commits a degraded version that
 // meta queues for repair. Errors: ErrNoPlacement, ErrQuorum,
 // ErrBadDigest, ErrIncompleteBody, ErrBusy, the body's own read error, and
-// meta.ErrNoSuchBucket (all wrapped). On error nothing is committed and any
-// shard written is queued as garbage.
+// meta.ErrNoSuchBucket (all wrapped); with in.If, meta.ErrPreconditionFailed
+// or meta.ErrNoSuchKey (see Precondition), before the body is read when
+// the key's state already refuses it. On error nothing is committed and
+// any shard written is queued as garbage.
 func (c *Coordinator) PutObject(ctx context.Context, in PutInput) (meta.Manifest, error) {
 	return c.putObject(ctx, in, ownMemory)
 }
 
 func (c *Coordinator) putObject(ctx context.Context, in PutInput, mem memory) (meta.Manifest, error) {
 	if err := c.checkBucket(ctx, in.Bucket); err != nil {
+		return meta.Manifest{}, fmt.Errorf("put %s/%s: %w", in.Bucket, in.Key, err)
+	}
+	if err := c.precheck(ctx, in.Bucket, in.Key, in.If); err != nil {
 		return meta.Manifest{}, fmt.Errorf("put %s/%s: %w", in.Bucket, in.Key, err)
 	}
 	version, err := c.newID()
@@ -315,8 +320,41 @@ func (c *Coordinator) putObject(ctx context.Context, in PutInput, mem memory) (m
 		Segments: []meta.Segment{sw.seg},
 	}
 	return c.commit(ctx, man, []*segmentWrite{sw}, func(cctx context.Context) (meta.Manifest, error) {
-		return c.md.Commit(cctx, man)
+		if in.If.IsZero() {
+			return c.md.Commit(cctx, man)
+		}
+		return c.md.CommitIf(cctx, man, in.If.condition())
 	})
+}
+
+// condition is p as meta checks it.
+func (p Precondition) condition() meta.CommitCondition {
+	return meta.CommitCondition{Absent: p.Absent, ETag: normETag(p.ETag)}
+}
+
+// precheck refuses a conditional write early, before its body is stored,
+// when the key's current version already fails p. It is only a saving:
+// the key may change before the commit, and meta's check at the commit
+// decides. meta.ErrInvalidArgument for a condition with both parts.
+func (c *Coordinator) precheck(ctx context.Context, bucket, key string, p Precondition) error {
+	if p.IsZero() {
+		return nil
+	}
+	if p.Absent && p.ETag != "" {
+		return fmt.Errorf("%w: a write is conditional on the key's absence or on its ETag, not both", meta.ErrInvalidArgument)
+	}
+	cur, err := c.md.Get(ctx, bucket, key)
+	switch {
+	case errors.Is(err, meta.ErrNoSuchKey) && p.Absent:
+		return nil
+	case err != nil:
+		return err
+	case p.Absent:
+		return fmt.Errorf("%w: the key exists (etag %s)", meta.ErrPreconditionFailed, cur.ETag)
+	case normETag(cur.ETag) != normETag(p.ETag):
+		return fmt.Errorf("%w: etag %s, not %s", meta.ErrPreconditionFailed, cur.ETag, p.ETag)
+	}
+	return nil
 }
 
 // commit runs do (a manifest commit) and settles the segment writes. When do
@@ -354,7 +392,7 @@ func (c *Coordinator) commit(ctx context.Context, man meta.Manifest, sws []*segm
 // definiteRefusal reports whether a meta error means the mutation certainly
 // did not happen.
 func definiteRefusal(err error) bool {
-	for _, e := range []error{meta.ErrNoSuchBucket, meta.ErrNoSuchKey, meta.ErrNoSuchUpload, meta.ErrInvalidArgument, meta.ErrConflict, meta.ErrBucketExists} {
+	for _, e := range []error{meta.ErrNoSuchBucket, meta.ErrNoSuchKey, meta.ErrNoSuchUpload, meta.ErrInvalidArgument, meta.ErrConflict, meta.ErrBucketExists, meta.ErrPreconditionFailed} {
 		if errors.Is(err, e) {
 			return true
 		}
@@ -366,8 +404,12 @@ func definiteRefusal(err error) bool {
 // (in.Body and in.Size are ignored). It streams src through a pipe into a
 // new PUT, so it works on the same key (src's shards stay until garbage
 // collection) and never holds the object in memory. A single-part source's
-// MD5 is checked end to end.
+// MD5 is checked end to end. in.If makes it conditional, as PutObject.
 func (c *Coordinator) CopyObject(ctx context.Context, src meta.Manifest, in PutInput) (meta.Manifest, error) {
+	if err := c.precheck(ctx, in.Bucket, in.Key, in.If); err != nil {
+		// Refused before the source is read (the write checks again).
+		return meta.Manifest{}, fmt.Errorf("copy %s/%s to %s/%s: %w", src.Bucket, src.Key, in.Bucket, in.Key, err)
+	}
 	in.Size = src.Size
 	in.ExpectMD5 = nil
 	if len(src.Segments) == 1 {

@@ -43,6 +43,8 @@ func Run(t *testing.T, open func(t *testing.T) meta.Service) {
 		{"Multipart", testMultipart},
 		{"ListUploadsPages", testListUploadsPages},
 		{"CompleteStalePart", testCompleteStalePart},
+		{"ConditionalCommit", testConditionalCommit},
+		{"ConditionalComplete", testConditionalComplete},
 		{"Membership", testMembership},
 		{"BadReports", testBadReports},
 		{"DegradedCommit", testDegradedCommit},
@@ -754,6 +756,147 @@ func testCompleteStalePart(t *testing.T, s meta.Service) {
 	}
 	if len(gs) != 3 || gs["n0/old-0"].ShardID == "" {
 		t.Fatalf("garbage = %v, want the 3 shards of the replaced part", gs)
+	}
+}
+
+// unchanged checks that bucket/key still holds want (or nothing, for a
+// zero want) and that the garbage queue is still garbage: what a refused
+// conditional commit must leave.
+func unchanged(t *testing.T, s meta.Service, bucket, key string, want meta.Manifest, garbage map[string]meta.Garbage) {
+	t.Helper()
+	got, err := s.Get(ctx, bucket, key)
+	if want.VersionID == "" {
+		wantErr(t, err, meta.ErrNoSuchKey)
+	} else {
+		must(t, err)
+		sameManifest(t, got, want)
+	}
+	if gs := garbageSet(t, s); fmt.Sprint(gs) != fmt.Sprint(garbage) {
+		t.Fatalf("a refused commit changed the garbage:\n got %v\nwant %v", gs, garbage)
+	}
+}
+
+func testConditionalCommit(t *testing.T, s meta.Service) {
+	absent := meta.CommitCondition{Absent: true}
+	_, err := s.CommitIf(ctx, manifest("nob", "k", "a", 2, 1), absent)
+	wantErr(t, err, meta.ErrNoSuchBucket)
+	bucket(t, s, "b")
+
+	// Create if absent: once.
+	a, err := s.CommitIf(ctx, manifest("b", "k", "a", 4, 2), absent)
+	must(t, err)
+	if a.VersionID != "v-a" || a.Generation == 0 {
+		t.Fatalf("CommitIf absent = %+v", a)
+	}
+	_, err = s.CommitIf(ctx, manifest("b", "k", "b", 4, 2), absent)
+	wantErr(t, err, meta.ErrPreconditionFailed)
+	unchanged(t, s, "b", "k", a, map[string]meta.Garbage{})
+	for _, sk := range nodeShards(t, s, "n0", 10) {
+		if sk.ShardID != "a-0" {
+			t.Fatalf("a refused commit's shard is indexed: %+v", sk)
+		}
+	}
+
+	// If-Match: the wrong ETag is refused, the right one replaces.
+	_, err = s.CommitIf(ctx, manifest("b", "k", "c", 4, 2), meta.CommitCondition{ETag: "etag-x"})
+	wantErr(t, err, meta.ErrPreconditionFailed)
+	unchanged(t, s, "b", "k", a, map[string]meta.Garbage{})
+	c, err := s.CommitIf(ctx, manifest("b", "k", "c", 4, 2), meta.CommitCondition{ETag: "etag-a"})
+	must(t, err)
+	if c.VersionID != "v-c" || c.Generation <= a.Generation {
+		t.Fatalf("CommitIf etag = %+v after %+v", c, a)
+	}
+	gs := garbageSet(t, s)
+	if len(gs) != 6 || gs["n0/a-0"].ShardID == "" {
+		t.Fatalf("garbage after a conditional replace = %v", gs)
+	}
+	// The ETag it matched is no longer current.
+	_, err = s.CommitIf(ctx, manifest("b", "k", "d", 4, 2), meta.CommitCondition{ETag: "etag-a"})
+	wantErr(t, err, meta.ErrPreconditionFailed)
+	unchanged(t, s, "b", "k", c, gs)
+
+	// An ETag condition on an absent key: no such key (S3's 404).
+	_, err = s.CommitIf(ctx, manifest("b", "k2", "e", 2, 1), meta.CommitCondition{ETag: "etag-e"})
+	wantErr(t, err, meta.ErrNoSuchKey)
+	unchanged(t, s, "b", "k2", meta.Manifest{}, gs)
+
+	// Both at once is not a condition.
+	_, err = s.CommitIf(ctx, manifest("b", "k2", "e", 2, 1), meta.CommitCondition{Absent: true, ETag: "etag-e"})
+	wantErr(t, err, meta.ErrInvalidArgument)
+	unchanged(t, s, "b", "k2", meta.Manifest{}, gs)
+
+	// No condition is Commit; once deleted, the key can be created again.
+	f, err := s.CommitIf(ctx, manifest("b", "k", "f", 4, 2), meta.CommitCondition{})
+	must(t, err)
+	if f.VersionID != "v-f" {
+		t.Fatalf("unconditional CommitIf = %+v", f)
+	}
+	_, err = s.Delete(ctx, "b", "k")
+	must(t, err)
+	g, err := s.CommitIf(ctx, manifest("b", "k", "g", 4, 2), absent)
+	must(t, err)
+	if g.VersionID != "v-g" {
+		t.Fatalf("CommitIf absent after delete = %+v", g)
+	}
+}
+
+func testConditionalComplete(t *testing.T, s meta.Service) {
+	bucket(t, s, "b")
+	old := commit(t, s, manifest("b", "k", "old", 2, 1))
+	u, err := s.CreateUpload(ctx, meta.Upload{Bucket: "b", Key: "k"})
+	must(t, err)
+	must(t, s.PutPart(ctx, "b", "k", part(u.ID, 1, "p1")))
+	ps, err := s.ListParts(ctx, "b", "k", u.ID)
+	must(t, err)
+	m := manifest("b", "k", "mp", 2, 1)
+	m.Segments = []meta.Segment{ps[0].Segment}
+	gs := garbageSet(t, s)
+
+	// The key exists: create-only completion is refused, and the upload
+	// stays with its parts, completable and abortable.
+	_, err = s.CompleteUploadIf(ctx, u.ID, m, meta.CommitCondition{Absent: true})
+	wantErr(t, err, meta.ErrPreconditionFailed)
+	unchanged(t, s, "b", "k", old, gs)
+	_, err = s.CompleteUploadIf(ctx, u.ID, m, meta.CommitCondition{ETag: "etag-other"})
+	wantErr(t, err, meta.ErrPreconditionFailed)
+	unchanged(t, s, "b", "k", old, gs)
+	if _, err := s.GetUpload(ctx, "b", "k", u.ID); err != nil {
+		t.Fatalf("upload gone after a refused conditional completion: %v", err)
+	}
+	if ps2, err := s.ListParts(ctx, "b", "k", u.ID); err != nil || len(ps2) != 1 || ps2[0].Segment.Shards[0].ID != "p1-0" {
+		t.Fatalf("parts after a refused completion = %+v, %v", ps2, err)
+	}
+	found := false
+	for _, sk := range nodeShards(t, s, "n0", 10) {
+		found = found || (sk.ShardID == "p1-0" && sk.UploadID == u.ID)
+	}
+	if !found {
+		t.Fatalf("part shard no longer indexed after a refused completion: %+v", nodeShards(t, s, "n0", 10))
+	}
+
+	// Once the key is gone, the same upload completes create-only.
+	_, err = s.Delete(ctx, "b", "k")
+	must(t, err)
+	out, err := s.CompleteUploadIf(ctx, u.ID, m, meta.CommitCondition{Absent: true})
+	must(t, err)
+	if out.VersionID != "v-mp" {
+		t.Fatalf("CompleteUploadIf = %+v", out)
+	}
+	_, err = s.GetUpload(ctx, "b", "k", u.ID)
+	wantErr(t, err, meta.ErrNoSuchUpload)
+
+	// If-Match on completion: the current ETag replaces.
+	u2, err := s.CreateUpload(ctx, meta.Upload{Bucket: "b", Key: "k"})
+	must(t, err)
+	must(t, s.PutPart(ctx, "b", "k", part(u2.ID, 1, "q1")))
+	ps, err = s.ListParts(ctx, "b", "k", u2.ID)
+	must(t, err)
+	m2 := manifest("b", "k", "mp2", 2, 1)
+	m2.Segments = []meta.Segment{ps[0].Segment}
+	out2, err := s.CompleteUploadIf(ctx, u2.ID, m2, meta.CommitCondition{ETag: out.ETag})
+	must(t, err)
+	if out2.VersionID != "v-mp2" {
+		t.Fatalf("CompleteUploadIf etag = %+v", out2)
 	}
 }
 

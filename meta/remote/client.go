@@ -312,6 +312,18 @@ func (c *Client) Commit(ctx context.Context, m meta.Manifest) (meta.Manifest, er
 	return out, c.call(ctx, "Commit", m, &out)
 }
 
+// CommitIf implements meta.Service.
+func (c *Client) CommitIf(ctx context.Context, m meta.Manifest, cond meta.CommitCondition) (meta.Manifest, error) {
+	if cond.IsZero() {
+		return c.Commit(ctx, m)
+	}
+	var out meta.Manifest
+	if err := validUTF8("CommitIf", m.Bucket, m.Key, cond.ETag); err != nil {
+		return out, err
+	}
+	return out, c.call(ctx, "CommitIf", commitIfReq{Manifest: m, If: cond}, &out)
+}
+
 // Get implements meta.Service.
 func (c *Client) Get(ctx context.Context, bucket, key string) (meta.Manifest, error) {
 	var out meta.Manifest
@@ -400,6 +412,18 @@ func (c *Client) CompleteUpload(ctx context.Context, uploadID string, m meta.Man
 		return out, err
 	}
 	return out, c.call(ctx, "CompleteUpload", completeReq{UploadID: uploadID, Manifest: m}, &out)
+}
+
+// CompleteUploadIf implements meta.Service.
+func (c *Client) CompleteUploadIf(ctx context.Context, uploadID string, m meta.Manifest, cond meta.CommitCondition) (meta.Manifest, error) {
+	if cond.IsZero() {
+		return c.CompleteUpload(ctx, uploadID, m)
+	}
+	var out meta.Manifest
+	if err := validUTF8("CompleteUploadIf", uploadID, m.Bucket, m.Key, cond.ETag); err != nil {
+		return out, err
+	}
+	return out, c.call(ctx, "CompleteUploadIf", completeIfReq{UploadID: uploadID, Manifest: m, If: cond}, &out)
 }
 
 // AbortUpload implements meta.Service.

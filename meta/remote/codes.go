@@ -38,6 +38,7 @@ var codes = []code{
 	{"NodeInUse", meta.ErrNodeInUse, http.StatusConflict},
 	{"InvalidArgument", meta.ErrInvalidArgument, http.StatusBadRequest},
 	{"Conflict", meta.ErrConflict, http.StatusConflict},
+	{"PreconditionFailed", meta.ErrPreconditionFailed, http.StatusPreconditionFailed},
 	{"Corrupt", meta.ErrCorrupt, http.StatusInternalServerError},
 	// A follower (or a deposed leader): the answer carries LeaderHeader.
 	// Before Unavailable: a leader that lost its leadership mid-commit
@@ -71,8 +72,8 @@ const requestIDParam = "rid"
 // frequent, so it costs no request record (and no synced write in the
 // single process).
 var mutating = map[string]bool{
-	"CreateBucket": true, "DeleteBucket": true, "Commit": true, "Delete": true,
-	"UpdateShards": true, "CreateUpload": true, "PutPart": true, "CompleteUpload": true,
+	"CreateBucket": true, "DeleteBucket": true, "Commit": true, "CommitIf": true, "Delete": true,
+	"UpdateShards": true, "CreateUpload": true, "PutPart": true, "CompleteUpload": true, "CompleteUploadIf": true,
 	"AbortUpload": true, "Heartbeat": false, "Admin": true, "ReportBad": true,
 	"AddGarbage": true, "RemoveGarbage": true, "ResolveDegraded": true,
 	// Membership changes are idempotent, and a request id would name the

@@ -54,9 +54,9 @@ type HandlerConfig struct {
 // methods and replica management are background work.
 var foregroundMethods = map[string]bool{
 	"CreateBucket": true, "HeadBucket": true, "DeleteBucket": true, "ListBuckets": true,
-	"Commit": true, "Get": true, "Delete": true, "List": true,
+	"Commit": true, "CommitIf": true, "Get": true, "Delete": true, "List": true,
 	"CreateUpload": true, "GetUpload": true, "PutPart": true, "ListParts": true,
-	"ListUploads": true, "CompleteUpload": true, "AbortUpload": true,
+	"ListUploads": true, "CompleteUpload": true, "CompleteUploadIf": true, "AbortUpload": true,
 }
 
 // Identity is the peerauth target of the metadata service: what its
@@ -107,6 +107,18 @@ type (
 	completeReq struct {
 		UploadID string        `json:"upload_id"`
 		Manifest meta.Manifest `json:"manifest"`
+	}
+	// commitIfReq and completeIfReq are the conditional forms: methods of
+	// their own, so a server that predates them refuses them (UnknownMethod)
+	// rather than commit without the condition.
+	commitIfReq struct {
+		Manifest meta.Manifest        `json:"manifest"`
+		If       meta.CommitCondition `json:"if"`
+	}
+	completeIfReq struct {
+		UploadID string               `json:"upload_id"`
+		Manifest meta.Manifest        `json:"manifest"`
+		If       meta.CommitCondition `json:"if"`
 	}
 	adminReq struct {
 		Node   cluster.NodeID   `json:"node"`
@@ -183,6 +195,7 @@ func NewHandler(b Backend, secret []byte, cfg HandlerConfig) http.Handler {
 	read("ListBuckets", call(func(ctx context.Context, _ empty) (any, error) { return b.ListBuckets(ctx) }))
 
 	mut("Commit", call(func(ctx context.Context, m meta.Manifest) (any, error) { return b.Commit(ctx, m) }))
+	mut("CommitIf", call(func(ctx context.Context, q commitIfReq) (any, error) { return b.CommitIf(ctx, q.Manifest, q.If) }))
 	read("Get", call(func(ctx context.Context, q objectReq) (any, error) { return b.Get(ctx, q.Bucket, q.Key) }))
 	mut("Delete", call(func(ctx context.Context, q objectReq) (any, error) {
 		ok, err := b.Delete(ctx, q.Bucket, q.Key)
@@ -210,6 +223,9 @@ func NewHandler(b Backend, secret []byte, cfg HandlerConfig) http.Handler {
 	}))
 	mut("CompleteUpload", call(func(ctx context.Context, q completeReq) (any, error) {
 		return b.CompleteUpload(ctx, q.UploadID, q.Manifest)
+	}))
+	mut("CompleteUploadIf", call(func(ctx context.Context, q completeIfReq) (any, error) {
+		return b.CompleteUploadIf(ctx, q.UploadID, q.Manifest, q.If)
 	}))
 	mut("AbortUpload", call(func(ctx context.Context, q uploadReq) (any, error) {
 		return empty{}, b.AbortUpload(ctx, q.Bucket, q.Key, q.UploadID)
