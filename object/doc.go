@@ -26,6 +26,12 @@
 //     own store); the shard enters the manifest only once the node has
 //     answered it is durable, and anything but a clean success is rebuilt
 //     by the coordinator instead.
+//   - Service: the object operations as the S3 front door sees them
+//     (service.go): results in this package's own types — Info for a
+//     version, with no layout — and errors matching this package's
+//     sentinels (meta's translated at that boundary, still wrapped), so
+//     httpapi imports no meta. The Coordinator behind it speaks meta's
+//     records, for the callers that need manifests: repair, rebalance, cmd.
 //   - Garbage: a shard no manifest references. A PUT that fails before its
 //     commit queues every shard it may have written as garbage; garbage
 //     collection deletes it from its node once its NotBefore has passed.
