@@ -25,7 +25,7 @@ func TestBadInput(t *testing.T) {
 	must(t, e.store.CreateBucket(ctx, "bad-input", ""))
 	resp := e.do("PUT", "/bad-input/r", []byte(strings.Repeat("r", 100)), nil, testSK)
 	resp.Body.Close()
-	up, err := e.store.CreateUpload(ctx, metaUpload("bad-input", "mp"))
+	up, err := e.store.CreateUpload(ctx, testUpload("bad-input", "mp"))
 	must(t, err)
 	b0, o0, u0, p0 := e.store.stored()
 	if o0 != 1 || u0 != 1 {

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/shale-store/shale/meta"
+	"github.com/shale-store/shale/object"
 )
 
 // A key holding a control character (below 0x20, or 0x7F) is refused with
@@ -61,7 +61,7 @@ func TestControlCharacterKeysRefused(t *testing.T) {
 
 	// A key stored before the rule existed can still be read and deleted.
 	e.store.mu.Lock()
-	e.store.objects["ctl"]["old\nkey"] = fakeObject{m: meta.Manifest{Bucket: "ctl", Key: "old\nkey", Size: 1, ETag: "0cc175b9c0f1b6a831c399e269772661"}, data: []byte("a")}
+	e.store.objects["ctl"]["old\nkey"] = fakeObject{m: object.Info{Bucket: "ctl", Key: "old\nkey", Size: 1, ETag: "0cc175b9c0f1b6a831c399e269772661"}, data: []byte("a")}
 	e.store.mu.Unlock()
 	resp := e.do("GET", "/ctl/old%0Akey", nil, nil, testSK)
 	if body := readAll(t, resp.Body); resp.StatusCode != 200 || string(body) != "a" {

@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/shale-store/shale/meta"
+	"github.com/shale-store/shale/object"
 )
 
 // CopyObject refuses a source above 5 GiB as S3 does (InvalidRequest, "The
@@ -25,7 +25,7 @@ func TestCopySourceLimit(t *testing.T) {
 	// decision is under test, and it is made on the manifest.
 	e.store.mu.Lock()
 	for key, size := range map[string]int64{"huge": MaxPutSize + 1, "limit": MaxPutSize} {
-		e.store.objects["big"][key] = fakeObject{m: meta.Manifest{Bucket: "big", Key: key, Size: size, ETag: "0123456789abcdef0123456789abcdef"}, data: []byte("tiny")}
+		e.store.objects["big"][key] = fakeObject{m: object.Info{Bucket: "big", Key: key, Size: size, ETag: "0123456789abcdef0123456789abcdef"}, data: []byte("tiny")}
 	}
 	e.store.mu.Unlock()
 

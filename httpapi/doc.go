@@ -7,9 +7,12 @@
 //     (/bucket/key) always and virtual-host style (bucket.BaseDomain/key) when
 //     Config.BaseDomain is set.
 //   - ObjectService: the object layer as httpapi needs it, declared here (its
-//     consumer); object.Coordinator implements it.
+//     consumer); object.Service implements it. It speaks the object layer's
+//     vocabulary (object.Info, object.ListResult, object.Upload … and
+//     object's sentinels): httpapi imports no meta, cluster, placement or
+//     storage (deps_test.go keeps it so).
 //   - The error table (errors.go): the one place where an error of ours — a
-//     sentinel of meta, object, s3auth or this package — becomes an S3 error
+//     sentinel of object, s3auth or this package — becomes an S3 error
 //     code and HTTP status. No other package knows HTTP status codes.
 //
 // Invariants:

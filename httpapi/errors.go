@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/shale-store/shale/internal/s3auth"
-	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/object"
 )
 
@@ -147,22 +146,22 @@ func errorTable() []errorEntry {
 		e(s3auth.ErrUnsignedHeaders, "AccessDenied", 403, "There were headers present in the request which were not signed"),
 		e(s3auth.ErrUnsupported, "NotImplemented", 501, "The authentication scheme is not implemented."),
 
-		// Metadata (meta).
-		e(meta.ErrNoSuchBucket, "NoSuchBucket", 404, "The specified bucket does not exist."),
-		e(meta.ErrBucketExists, "BucketAlreadyOwnedByYou", 409, "Your previous request to create the named bucket succeeded and you already own it."),
-		e(meta.ErrBucketNotEmpty, "BucketNotEmpty", 409, "The bucket you tried to delete is not empty."),
-		e(meta.ErrNoSuchKey, "NoSuchKey", 404, "The specified key does not exist."),
-		e(meta.ErrNoSuchUpload, "NoSuchUpload", 404, "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed."),
-		e(meta.ErrInvalidArgument, "InvalidArgument", 400, "Invalid Argument."),
-		e(meta.ErrPreconditionFailed, "PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold."),
-		e(meta.ErrConflict, "OperationAborted", 409, "A conflicting conditional operation is currently in progress against this resource. Try again."),
+		// Object layer (object): what meta decided, as the object layer
+		// names it.
+		e(object.ErrNoSuchBucket, "NoSuchBucket", 404, "The specified bucket does not exist."),
+		e(object.ErrBucketExists, "BucketAlreadyOwnedByYou", 409, "Your previous request to create the named bucket succeeded and you already own it."),
+		e(object.ErrBucketNotEmpty, "BucketNotEmpty", 409, "The bucket you tried to delete is not empty."),
+		e(object.ErrNoSuchKey, "NoSuchKey", 404, "The specified key does not exist."),
+		e(object.ErrNoSuchUpload, "NoSuchUpload", 404, "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed."),
+		e(object.ErrInvalidArgument, "InvalidArgument", 400, "Invalid Argument."),
+		e(object.ErrPreconditionFailed, "PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold."),
+		e(object.ErrConflict, "OperationAborted", 409, "A conflicting conditional operation is currently in progress against this resource. Try again."),
 
-		// Object layer (object).
+		// Object layer (object): its own.
 		e(object.ErrQuorum, "SlowDown", 503, "Please reduce your request rate."),
 		// No meta leader (an election, a lost majority) or meta unreachable:
 		// SlowDown, which SDKs retry with backoff.
-		e(meta.ErrUnavailable, "SlowDown", 503, "Please reduce your request rate."),
-		e(meta.ErrNotLeader, "SlowDown", 503, "Please reduce your request rate."),
+		e(object.ErrUnavailable, "SlowDown", 503, "Please reduce your request rate."),
 		e(object.ErrNoPlacement, "SlowDown", 503, "Please reduce your request rate."),
 		e(object.ErrBusy, "SlowDown", 503, "Please reduce your request rate."),
 		e(object.ErrBadDigest, "BadDigest", 400, "The Content-MD5 you specified did not match what we received."),

@@ -12,17 +12,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/object"
 )
 
 // fakeStore is an in-memory ObjectService following the object layer's
-// contract (object/api.go) closely enough for protocol tests.
+// contract (object/api.go, object/service.go) closely enough for protocol
+// tests.
 type fakeStore struct {
 	mu      sync.Mutex
 	now     func() time.Time
 	seq     int
-	buckets map[string]meta.Bucket
+	buckets map[string]object.Bucket
 	objects map[string]map[string]fakeObject // bucket → key
 	uploads map[string]*fakeUpload           // upload id →
 
@@ -34,24 +34,24 @@ type fakeStore struct {
 }
 
 type fakeObject struct {
-	m    meta.Manifest
+	m    object.Info
 	data []byte
 }
 
 type fakeUpload struct {
-	u     meta.Upload
+	u     object.Upload
 	parts map[int]fakePart
 }
 
 type fakePart struct {
-	p    meta.Part
+	p    object.Part
 	data []byte
 }
 
 func newFakeStore() *fakeStore {
 	return &fakeStore{
 		now:     func() time.Time { return time.Now().UTC() },
-		buckets: map[string]meta.Bucket{},
+		buckets: map[string]object.Bucket{},
 		objects: map[string]map[string]fakeObject{},
 		uploads: map[string]*fakeUpload{},
 	}
@@ -75,19 +75,19 @@ func (f *fakeStore) CreateBucket(ctx context.Context, name, region string) error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.buckets[name]; ok {
-		return fmt.Errorf("create bucket %s: %w", name, meta.ErrBucketExists)
+		return fmt.Errorf("create bucket %s: %w", name, object.ErrBucketExists)
 	}
-	f.buckets[name] = meta.Bucket{Name: name, Created: f.now(), Region: region}
+	f.buckets[name] = object.Bucket{Name: name, Created: f.now(), Region: region}
 	f.objects[name] = map[string]fakeObject{}
 	return nil
 }
 
-func (f *fakeStore) HeadBucket(ctx context.Context, name string) (meta.Bucket, error) {
+func (f *fakeStore) HeadBucket(ctx context.Context, name string) (object.Bucket, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b, ok := f.buckets[name]
 	if !ok {
-		return meta.Bucket{}, fmt.Errorf("head bucket %s: %w", name, meta.ErrNoSuchBucket)
+		return object.Bucket{}, fmt.Errorf("head bucket %s: %w", name, object.ErrNoSuchBucket)
 	}
 	return b, nil
 }
@@ -96,20 +96,20 @@ func (f *fakeStore) DeleteBucket(ctx context.Context, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.buckets[name]; !ok {
-		return fmt.Errorf("delete bucket %s: %w", name, meta.ErrNoSuchBucket)
+		return fmt.Errorf("delete bucket %s: %w", name, object.ErrNoSuchBucket)
 	}
 	if len(f.objects[name]) > 0 {
-		return fmt.Errorf("delete bucket %s: %w", name, meta.ErrBucketNotEmpty)
+		return fmt.Errorf("delete bucket %s: %w", name, object.ErrBucketNotEmpty)
 	}
 	delete(f.buckets, name)
 	delete(f.objects, name)
 	return nil
 }
 
-func (f *fakeStore) ListBuckets(ctx context.Context) ([]meta.Bucket, error) {
+func (f *fakeStore) ListBuckets(ctx context.Context) ([]object.Bucket, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var bs []meta.Bucket
+	var bs []object.Bucket
 	for _, b := range f.buckets {
 		bs = append(bs, b)
 	}
@@ -145,42 +145,42 @@ func copyMap(m map[string]string) map[string]string {
 	return out
 }
 
-func (f *fakeStore) commit(in object.PutInput, data []byte, etag string, segs []meta.Segment) (meta.Manifest, error) {
+func (f *fakeStore) commit(in object.PutInput, data []byte, etag string, parts []int64) (object.Info, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	objs, ok := f.objects[in.Bucket]
 	if !ok {
-		return meta.Manifest{}, fmt.Errorf("commit %s/%s: %w", in.Bucket, in.Key, meta.ErrNoSuchBucket)
+		return object.Info{}, fmt.Errorf("commit %s/%s: %w", in.Bucket, in.Key, object.ErrNoSuchBucket)
 	}
 	if err := fakePrecondition(in.If, objs, in.Key); err != nil {
-		return meta.Manifest{}, fmt.Errorf("commit %s/%s: %w", in.Bucket, in.Key, err)
+		return object.Info{}, fmt.Errorf("commit %s/%s: %w", in.Bucket, in.Key, err)
 	}
 	f.seq++
-	m := meta.Manifest{
-		Bucket: in.Bucket, Key: in.Key, VersionID: fmt.Sprintf("v%d", f.seq), Generation: uint64(f.seq),
+	m := object.Info{
+		Bucket: in.Bucket, Key: in.Key, VersionID: fmt.Sprintf("v%d", f.seq),
 		Size: int64(len(data)), ETag: etag, ContentType: in.ContentType, Headers: copyMap(in.Headers),
-		UserMeta: copyMap(in.UserMeta), Checksums: copyMap(in.Checksums), Created: f.now(), Segments: segs,
+		UserMeta: copyMap(in.UserMeta), Checksums: copyMap(in.Checksums), Created: f.now(), PartSizes: parts,
 	}
 	objs[in.Key] = fakeObject{m: m, data: data}
 	return m, nil
 }
 
-// fakePrecondition decides p against the key's current object, as meta's
-// conditional commit does.
+// fakePrecondition decides p against the key's current object, as the
+// object layer's conditional commit does.
 func fakePrecondition(p object.Precondition, objs map[string]fakeObject, key string) error {
 	cur, ok := objs[key]
 	switch {
 	case p.Absent && ok:
-		return meta.ErrPreconditionFailed
+		return object.ErrPreconditionFailed
 	case p.ETag != "" && !ok:
-		return meta.ErrNoSuchKey
+		return object.ErrNoSuchKey
 	case p.ETag != "" && p.ETag != cur.m.ETag:
-		return meta.ErrPreconditionFailed
+		return object.ErrPreconditionFailed
 	}
 	return nil
 }
 
-func (f *fakeStore) PutObject(ctx context.Context, in object.PutInput) (meta.Manifest, error) {
+func (f *fakeStore) PutObject(ctx context.Context, in object.PutInput) (object.Info, error) {
 	if f.putEnter != nil {
 		f.putEnter <- struct{}{}
 	}
@@ -189,9 +189,9 @@ func (f *fakeStore) PutObject(ctx context.Context, in object.PutInput) (meta.Man
 	}
 	data, etag, err := readBody(in)
 	if err != nil {
-		return meta.Manifest{}, err
+		return object.Info{}, err
 	}
-	return f.commit(in, data, etag, []meta.Segment{{Number: 1, Size: int64(len(data)), ETag: etag}})
+	return f.commit(in, data, etag, []int64{int64(len(data))})
 }
 
 func (f *fakeStore) get(bucket, key string) (fakeObject, error) {
@@ -199,27 +199,27 @@ func (f *fakeStore) get(bucket, key string) (fakeObject, error) {
 	defer f.mu.Unlock()
 	objs, ok := f.objects[bucket]
 	if !ok {
-		return fakeObject{}, fmt.Errorf("get %s/%s: %w", bucket, key, meta.ErrNoSuchBucket)
+		return fakeObject{}, fmt.Errorf("get %s/%s: %w", bucket, key, object.ErrNoSuchBucket)
 	}
 	o, ok := objs[key]
 	if !ok {
-		return fakeObject{}, fmt.Errorf("get %s/%s: %w", bucket, key, meta.ErrNoSuchKey)
+		return fakeObject{}, fmt.Errorf("get %s/%s: %w", bucket, key, object.ErrNoSuchKey)
 	}
 	return o, nil
 }
 
-func (f *fakeStore) HeadObject(ctx context.Context, bucket, key string) (meta.Manifest, error) {
+func (f *fakeStore) HeadObject(ctx context.Context, bucket, key string) (object.Info, error) {
 	o, err := f.get(bucket, key)
 	return o.m, err
 }
 
-func (f *fakeStore) ReadObject(ctx context.Context, w io.Writer, m meta.Manifest, off, length int64) error {
+func (f *fakeStore) ReadObject(ctx context.Context, w io.Writer, m object.Info, off, length int64) error {
 	o, err := f.get(m.Bucket, m.Key)
 	if err != nil {
 		return err
 	}
 	if o.m.VersionID != m.VersionID {
-		return fmt.Errorf("read %s/%s: %w", m.Bucket, m.Key, meta.ErrNoSuchKey)
+		return fmt.Errorf("read %s/%s: %w", m.Bucket, m.Key, object.ErrNoSuchKey)
 	}
 	if off < 0 || length < 0 || off+length > int64(len(o.data)) {
 		return fmt.Errorf("read %s/%s: range %d+%d out of %d", m.Bucket, m.Key, off, length, len(o.data))
@@ -243,28 +243,28 @@ func (f *fakeStore) DeleteObject(ctx context.Context, bucket, key string) error 
 	defer f.mu.Unlock()
 	objs, ok := f.objects[bucket]
 	if !ok {
-		return fmt.Errorf("delete %s/%s: %w", bucket, key, meta.ErrNoSuchBucket)
+		return fmt.Errorf("delete %s/%s: %w", bucket, key, object.ErrNoSuchBucket)
 	}
 	delete(objs, key)
 	return nil
 }
 
-func (f *fakeStore) ListObjects(ctx context.Context, bucket string, opts meta.ListOptions) (meta.ListResult, error) {
+func (f *fakeStore) ListObjects(ctx context.Context, bucket string, opts object.ListOptions) (object.ListResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	objs, ok := f.objects[bucket]
 	if !ok {
-		return meta.ListResult{}, fmt.Errorf("list %s: %w", bucket, meta.ErrNoSuchBucket)
+		return object.ListResult{}, fmt.Errorf("list %s: %w", bucket, object.ErrNoSuchBucket)
 	}
 	if opts.Limit < 1 || opts.Limit > 1000 {
-		return meta.ListResult{}, fmt.Errorf("list %s: limit %d: %w", bucket, opts.Limit, meta.ErrInvalidArgument)
+		return object.ListResult{}, fmt.Errorf("list %s: limit %d: %w", bucket, opts.Limit, object.ErrInvalidArgument)
 	}
 	keys := make([]string, 0, len(objs))
 	for k := range objs {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var res meta.ListResult
+	var res object.ListResult
 	n := 0
 	for _, k := range keys {
 		if !strings.HasPrefix(k, opts.Prefix) || k <= opts.After {
@@ -290,7 +290,7 @@ func (f *fakeStore) ListObjects(ctx context.Context, bucket string, opts meta.Li
 			continue
 		}
 		o := objs[k]
-		res.Objects = append(res.Objects, meta.ObjectEntry{Key: k, Size: o.m.Size, ETag: o.m.ETag, Created: o.m.Created})
+		res.Objects = append(res.Objects, object.ObjectEntry{Key: k, Size: o.m.Size, ETag: o.m.ETag, Created: o.m.Created})
 		res.NextAfter = k
 	}
 	if !res.Truncated {
@@ -299,22 +299,22 @@ func (f *fakeStore) ListObjects(ctx context.Context, bucket string, opts meta.Li
 	return res, nil
 }
 
-func (f *fakeStore) CopyObject(ctx context.Context, src meta.Manifest, in object.PutInput) (meta.Manifest, error) {
+func (f *fakeStore) CopyObject(ctx context.Context, src object.Info, in object.PutInput) (object.Info, error) {
 	o, err := f.get(src.Bucket, src.Key)
 	if err != nil {
-		return meta.Manifest{}, err
+		return object.Info{}, err
 	}
 	data := append([]byte(nil), o.data...)
 	sum := md5.Sum(data)
 	etag := hex.EncodeToString(sum[:])
-	return f.commit(in, data, etag, []meta.Segment{{Number: 1, Size: int64(len(data)), ETag: etag}})
+	return f.commit(in, data, etag, []int64{int64(len(data))})
 }
 
-func (f *fakeStore) CreateUpload(ctx context.Context, u meta.Upload) (meta.Upload, error) {
+func (f *fakeStore) CreateUpload(ctx context.Context, u object.Upload) (object.Upload, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.buckets[u.Bucket]; !ok {
-		return meta.Upload{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, meta.ErrNoSuchBucket)
+		return object.Upload{}, fmt.Errorf("create upload %s/%s: %w", u.Bucket, u.Key, object.ErrNoSuchBucket)
 	}
 	f.seq++
 	u.ID = fmt.Sprintf("upload-%04d", f.seq)
@@ -327,79 +327,79 @@ func (f *fakeStore) CreateUpload(ctx context.Context, u meta.Upload) (meta.Uploa
 func (f *fakeStore) upload(bucket, key, id string) (*fakeUpload, error) {
 	up, ok := f.uploads[id]
 	if !ok || up.u.Bucket != bucket || up.u.Key != key {
-		return nil, fmt.Errorf("upload %s of %s/%s: %w", id, bucket, key, meta.ErrNoSuchUpload)
+		return nil, fmt.Errorf("upload %s of %s/%s: %w", id, bucket, key, object.ErrNoSuchUpload)
 	}
 	return up, nil
 }
 
-func (f *fakeStore) GetUpload(ctx context.Context, bucket, key, uploadID string) (meta.Upload, error) {
+func (f *fakeStore) GetUpload(ctx context.Context, bucket, key, uploadID string) (object.Upload, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	up, err := f.upload(bucket, key, uploadID)
 	if err != nil {
-		return meta.Upload{}, err
+		return object.Upload{}, err
 	}
 	return up.u, nil
 }
 
-func (f *fakeStore) putPart(bucket, key, uploadID string, number int, data []byte, etag string, sums map[string]string) (meta.Part, error) {
+func (f *fakeStore) putPart(bucket, key, uploadID string, number int, data []byte, etag string, sums map[string]string) (object.Part, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	up, err := f.upload(bucket, key, uploadID)
 	if err != nil {
-		return meta.Part{}, err
+		return object.Part{}, err
 	}
-	p := meta.Part{UploadID: uploadID, Segment: meta.Segment{Number: number, Size: int64(len(data)), ETag: etag}, Checksums: copyMap(sums), Created: f.now()}
+	p := object.Part{Number: number, Size: int64(len(data)), ETag: etag, Checksums: copyMap(sums), Created: f.now()}
 	up.parts[number] = fakePart{p: p, data: data}
 	return p, nil
 }
 
-func (f *fakeStore) UploadPart(ctx context.Context, uploadID string, number int, in object.PutInput) (meta.Part, error) {
+func (f *fakeStore) UploadPart(ctx context.Context, uploadID string, number int, in object.PutInput) (object.Part, error) {
 	if _, err := f.GetUpload(ctx, in.Bucket, in.Key, uploadID); err != nil {
-		return meta.Part{}, err
+		return object.Part{}, err
 	}
 	data, etag, err := readBody(in)
 	if err != nil {
-		return meta.Part{}, err
+		return object.Part{}, err
 	}
 	return f.putPart(in.Bucket, in.Key, uploadID, number, data, etag, in.Checksums)
 }
 
-func (f *fakeStore) UploadPartCopy(ctx context.Context, uploadID string, number int, bucket, key string, src meta.Manifest, off, length int64) (meta.Part, error) {
+func (f *fakeStore) UploadPartCopy(ctx context.Context, uploadID string, number int, bucket, key string, src object.Info, off, length int64) (object.Part, error) {
 	o, err := f.get(src.Bucket, src.Key)
 	if err != nil {
-		return meta.Part{}, err
+		return object.Part{}, err
 	}
 	data := append([]byte(nil), o.data[off:off+length]...)
 	sum := md5.Sum(data)
 	return f.putPart(bucket, key, uploadID, number, data, hex.EncodeToString(sum[:]), nil)
 }
 
-func (f *fakeStore) ListParts(ctx context.Context, bucket, key, uploadID string) ([]meta.Part, error) {
+func (f *fakeStore) ListParts(ctx context.Context, bucket, key, uploadID string) ([]object.Part, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	up, err := f.upload(bucket, key, uploadID)
 	if err != nil {
 		return nil, err
 	}
-	var ps []meta.Part
+	var ps []object.Part
 	for _, p := range up.parts {
 		ps = append(ps, p.p)
 	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i].Segment.Number < ps[j].Segment.Number })
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Number < ps[j].Number })
 	return ps, nil
 }
 
-// ListUploads pages as meta.Store.ListUploads does, naively: every upload
-// in S3's order, then the markers, the delimiter and the limit.
-func (f *fakeStore) ListUploads(ctx context.Context, bucket string, opts meta.UploadListOptions) (meta.UploadListResult, error) {
+// ListUploads pages as the object layer does, naively: every upload in
+// S3's order, then the markers, the delimiter and the limit.
+func (f *fakeStore) ListUploads(ctx context.Context, bucket string, opts object.UploadListOptions) (object.UploadListResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	res := meta.UploadListResult{}
+	res := object.UploadListResult{}
 	if _, ok := f.buckets[bucket]; !ok {
-		return res, fmt.Errorf("list uploads %s: %w", bucket, meta.ErrNoSuchBucket)
+		return res, fmt.Errorf("list uploads %s: %w", bucket, object.ErrNoSuchBucket)
 	}
-	var us []meta.Upload
+	var us []object.Upload
 	for _, up := range f.uploads {
 		if up.u.Bucket == bucket && strings.HasPrefix(up.u.Key, opts.Prefix) {
 			us = append(us, up.u)
@@ -415,8 +415,8 @@ func (f *fakeStore) ListUploads(ctx context.Context, bucket string, opts meta.Up
 		return us[i].ID < us[j].ID
 	})
 	limit := opts.Limit
-	if limit <= 0 || limit > meta.MaxListLimit {
-		limit = meta.MaxListLimit
+	if limit <= 0 || limit > maxListKeys {
+		limit = maxListKeys
 	}
 	km, idm := opts.KeyMarker, opts.UploadIDMarker
 	if km == "" {
@@ -464,44 +464,44 @@ func (f *fakeStore) ListUploads(ctx context.Context, bucket string, opts meta.Up
 	return res, nil
 }
 
-func (f *fakeStore) CompleteUploadIf(ctx context.Context, bucket, key, uploadID string, parts []object.CompletePart, cond object.Precondition) (meta.Manifest, error) {
+func (f *fakeStore) CompleteUploadIf(ctx context.Context, bucket, key, uploadID string, parts []object.CompletePart, cond object.Precondition) (object.Info, error) {
 	f.mu.Lock()
 	up, err := f.upload(bucket, key, uploadID)
 	if err != nil {
 		f.mu.Unlock()
-		return meta.Manifest{}, err
+		return object.Info{}, err
 	}
 	if err := fakePrecondition(cond, f.objects[bucket], key); err != nil {
 		f.mu.Unlock()
-		return meta.Manifest{}, fmt.Errorf("complete %s: %w", uploadID, err)
+		return object.Info{}, fmt.Errorf("complete %s: %w", uploadID, err)
 	}
 	var data, md5s []byte
-	var segs []meta.Segment
+	var sizes []int64
 	for i, cp := range parts {
 		if i > 0 && cp.Number <= parts[i-1].Number {
 			f.mu.Unlock()
-			return meta.Manifest{}, fmt.Errorf("complete %s: %w", uploadID, object.ErrInvalidPartOrder)
+			return object.Info{}, fmt.Errorf("complete %s: %w", uploadID, object.ErrInvalidPartOrder)
 		}
 		p, ok := up.parts[cp.Number]
-		if !ok || p.p.Segment.ETag != cp.ETag {
+		if !ok || p.p.ETag != cp.ETag {
 			f.mu.Unlock()
-			return meta.Manifest{}, fmt.Errorf("complete %s part %d: %w", uploadID, cp.Number, object.ErrInvalidPart)
+			return object.Info{}, fmt.Errorf("complete %s part %d: %w", uploadID, cp.Number, object.ErrInvalidPart)
 		}
-		if i < len(parts)-1 && p.p.Segment.Size < object.MinPartSize {
+		if i < len(parts)-1 && p.p.Size < object.MinPartSize {
 			f.mu.Unlock()
-			return meta.Manifest{}, fmt.Errorf("complete %s part %d: %w", uploadID, cp.Number, object.ErrEntityTooSmall)
+			return object.Info{}, fmt.Errorf("complete %s part %d: %w", uploadID, cp.Number, object.ErrEntityTooSmall)
 		}
 		data = append(data, p.data...)
-		b, _ := hex.DecodeString(p.p.Segment.ETag)
+		b, _ := hex.DecodeString(p.p.ETag)
 		md5s = append(md5s, b...)
-		segs = append(segs, p.p.Segment)
+		sizes = append(sizes, p.p.Size)
 	}
 	delete(f.uploads, uploadID)
 	u := up.u
 	f.mu.Unlock()
 	sum := md5.Sum(md5s)
 	etag := fmt.Sprintf("%s-%d", hex.EncodeToString(sum[:]), len(parts))
-	return f.commit(object.PutInput{Bucket: bucket, Key: key, ContentType: u.ContentType, Headers: u.Headers, UserMeta: u.UserMeta}, data, etag, segs)
+	return f.commit(object.PutInput{Bucket: bucket, Key: key, ContentType: u.ContentType, Headers: u.Headers, UserMeta: u.UserMeta}, data, etag, sizes)
 }
 
 func (f *fakeStore) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {

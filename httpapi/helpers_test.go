@@ -24,7 +24,6 @@ import (
 	"github.com/minio/minio-go/v7"
 	mcreds "github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/object"
 )
 
@@ -240,4 +239,4 @@ func staticCreds() aws.CredentialsProvider {
 
 func errUnreadableForTest() error { return object.ErrUnreadable }
 
-func metaUpload(bucket, key string) meta.Upload { return meta.Upload{Bucket: bucket, Key: key} }
+func testUpload(bucket, key string) object.Upload { return object.Upload{Bucket: bucket, Key: key} }

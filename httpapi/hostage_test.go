@@ -72,7 +72,7 @@ func newRealGateway(t *testing.T, ocfg object.Config, hcfg Config) *realGateway 
 	}
 	hcfg.Credentials = map[string]string{testAK: testSK}
 	g := &realGateway{co: co}
-	api := New(hcfg, co)
+	api := New(hcfg, object.NewService(co))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.active.Add(1)
 		defer g.active.Add(-1)

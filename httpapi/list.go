@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/shale-store/shale/meta"
+	"github.com/shale-store/shale/object"
 )
 
 // maxListKeys is S3's ceiling (and default) for max-keys, max-uploads and
@@ -61,10 +61,10 @@ func decodeToken(tok string) (string, error) {
 
 // list runs one page of a listing; max 0 answers an empty page once the
 // bucket is known to exist.
-func (h *handler) list(r *http.Request, bucket string, opts meta.ListOptions) (meta.ListResult, error) {
+func (h *handler) list(r *http.Request, bucket string, opts object.ListOptions) (object.ListResult, error) {
 	if opts.Limit == 0 {
 		_, err := h.svc.HeadBucket(r.Context(), bucket)
-		return meta.ListResult{}, err
+		return object.ListResult{}, err
 	}
 	return h.svc.ListObjects(r.Context(), bucket, opts)
 }
@@ -79,7 +79,7 @@ func listParams(q url.Values, maxName string) (n int, enc func(string) string, e
 	return n, enc, encType, err
 }
 
-func entries(res meta.ListResult, enc func(string) string) ([]objectEntry, []commonPrefix) {
+func entries(res object.ListResult, enc func(string) string) ([]objectEntry, []commonPrefix) {
 	objs := make([]objectEntry, 0, len(res.Objects))
 	for _, o := range res.Objects {
 		objs = append(objs, objectEntry{Key: enc(o.Key), LastModified: iso8601(o.Created), ETag: quote(o.ETag), Size: o.Size, StorageClass: "STANDARD"})
@@ -97,7 +97,7 @@ func (h *handler) listObjectsV2(w http.ResponseWriter, r *http.Request, bucket s
 		h.writeError(w, r, err)
 		return
 	}
-	opts := meta.ListOptions{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), After: q.Get("start-after"), Limit: maxKeys}
+	opts := object.ListOptions{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), After: q.Get("start-after"), Limit: maxKeys}
 	token := q.Get("continuation-token")
 	if token != "" {
 		if opts.After, err = decodeToken(token); err != nil {
@@ -129,7 +129,7 @@ func (h *handler) listObjectsV1(w http.ResponseWriter, r *http.Request, bucket s
 		h.writeError(w, r, err)
 		return
 	}
-	opts := meta.ListOptions{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), After: q.Get("marker"), Limit: maxKeys}
+	opts := object.ListOptions{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), After: q.Get("marker"), Limit: maxKeys}
 	res, err := h.list(r, bucket, opts)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -149,8 +149,8 @@ func (h *handler) listObjectsV1(w http.ResponseWriter, r *http.Request, bucket s
 }
 
 // listUploads serves ListMultipartUploads: one page of at most max-uploads
-// (default and ceiling 1000) uploads and common prefixes, which meta
-// reads from its index from the markers on (S3's order: by key, then by
+// (default and ceiling 1000) uploads and common prefixes, which the object
+// layer reads from the markers on (S3's order: by key, then by
 // initiation time).
 func (h *handler) listUploads(w http.ResponseWriter, r *http.Request, bucket string, q url.Values) {
 	maxUploads, enc, encType, err := listParams(q, "max-uploads")
@@ -158,14 +158,14 @@ func (h *handler) listUploads(w http.ResponseWriter, r *http.Request, bucket str
 		h.writeError(w, r, err)
 		return
 	}
-	opts := meta.UploadListOptions{
+	opts := object.UploadListOptions{
 		Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"),
 		KeyMarker: q.Get("key-marker"), UploadIDMarker: q.Get("upload-id-marker"), Limit: maxUploads,
 	}
 	if opts.KeyMarker == "" {
 		opts.UploadIDMarker = ""
 	}
-	var res meta.UploadListResult
+	var res object.UploadListResult
 	if maxUploads == 0 {
 		_, err = h.svc.HeadBucket(r.Context(), bucket)
 	} else {

@@ -50,7 +50,7 @@ func TestNoMetaLeaderIsSlowDown(t *testing.T) {
 	mc := remote.New(remote.Config{Addrs: []string{metaSrv.URL}, Secret: secret, RetryFor: 200 * time.Millisecond})
 	co, err := object.New(object.Config{}, mc, noNodes{})
 	must(t, err)
-	srv := httptest.NewServer(New(Config{Credentials: map[string]string{testAK: testSK}}, co))
+	srv := httptest.NewServer(New(Config{Credentials: map[string]string{testAK: testSK}}, object.NewService(co)))
 	t.Cleanup(srv.Close)
 	c := (&testEnv{t: t, srv: srv}).aws()
 	ctx := context.Background()

@@ -6,12 +6,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/object"
 )
 
 // checksumAlgorithms are the x-amz-checksum-* algorithms S3 knows, in the
-// spelling meta uses as map keys.
+// spelling the object layer uses as map keys.
 func checksumAlgorithms() [5]string {
 	return [...]string{"CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"}
 }
@@ -35,7 +34,7 @@ func (h *handler) createUpload(w http.ResponseWriter, r *http.Request, bucket, k
 		h.writeError(w, r, err)
 		return
 	}
-	u := meta.Upload{Bucket: bucket, Key: key, ContentType: ct, Headers: headers, UserMeta: um}
+	u := object.Upload{Bucket: bucket, Key: key, ContentType: ct, Headers: headers, UserMeta: um}
 	alg := strings.ToUpper(r.Header.Get("x-amz-checksum-algorithm"))
 	if alg != "" {
 		known := false
@@ -78,7 +77,7 @@ func (h *handler) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key
 		h.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("ETag", quote(p.Segment.ETag))
+	w.Header().Set("ETag", quote(p.ETag))
 	setChecksumHeaders(w.Header(), p.Checksums)
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
@@ -112,7 +111,7 @@ func (h *handler) uploadPartCopy(w http.ResponseWriter, r *http.Request, bucket,
 		h.writeError(w, r, err)
 		return
 	}
-	writeXML(w, http.StatusOK, copyPartResult{ETag: quote(p.Segment.ETag), LastModified: iso8601(p.Created)})
+	writeXML(w, http.StatusOK, copyPartResult{ETag: quote(p.ETag), LastModified: iso8601(p.Created)})
 }
 
 func (h *handler) completeUpload(w http.ResponseWriter, r *http.Request, bucket, key string, q url.Values) {
@@ -179,14 +178,14 @@ func (h *handler) listParts(w http.ResponseWriter, r *http.Request, bucket, key 
 		StorageClass: "STANDARD", PartNumberMarker: marker, MaxParts: maxParts,
 	}
 	for _, p := range parts {
-		if p.Segment.Number <= marker {
+		if p.Number <= marker {
 			continue
 		}
 		if len(out.Parts) == maxParts {
 			out.IsTruncated = true
 			break
 		}
-		e := partEntry{PartNumber: p.Segment.Number, LastModified: iso8601(p.Created), ETag: quote(p.Segment.ETag), Size: p.Segment.Size}
+		e := partEntry{PartNumber: p.Number, LastModified: iso8601(p.Created), ETag: quote(p.ETag), Size: p.Size}
 		e.ChecksumCRC32, e.ChecksumCRC32C = p.Checksums["CRC32"], p.Checksums["CRC32C"]
 		e.ChecksumCRC64NVME, e.ChecksumSHA1, e.ChecksumSHA256 = p.Checksums["CRC64NVME"], p.Checksums["SHA1"], p.Checksums["SHA256"]
 		out.Parts = append(out.Parts, e)

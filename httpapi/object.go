@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shale-store/shale/internal/s3auth"
-	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/object"
 )
 
@@ -96,8 +95,8 @@ func stripAWSChunked(v string) string {
 	return strings.Join(keep, ",")
 }
 
-// setObjectHeaders presents manifest m as S3 response headers.
-func setObjectHeaders(hdr http.Header, m meta.Manifest) {
+// setObjectHeaders presents version m as S3 response headers.
+func setObjectHeaders(hdr http.Header, m object.Info) {
 	hdr.Set("ETag", quote(m.ETag))
 	hdr.Set("Last-Modified", m.Created.UTC().Format(http.TimeFormat))
 	hdr.Set("Accept-Ranges", "bytes")
@@ -114,7 +113,7 @@ func setObjectHeaders(hdr http.Header, m meta.Manifest) {
 	for k, v := range m.UserMeta {
 		hdr["X-Amz-Meta-"+k] = []string{v}
 	}
-	if n := len(m.Segments); n > 1 {
+	if n := len(m.PartSizes); n > 1 {
 		hdr.Set("x-amz-mp-parts-count", strconv.Itoa(n))
 	}
 }
@@ -276,15 +275,15 @@ func (h *handler) getObject(w http.ResponseWriter, r *http.Request, bucket, key 
 			h.writeError(w, r, detail(ErrInvalidArgument, "part number must be an integer between 1 and %d", maxParts))
 			return
 		}
-		if n > max(len(m.Segments), 1) {
+		if n > max(len(m.PartSizes), 1) {
 			h.writeError(w, r, ErrInvalidPartNumber)
 			return
 		}
-		if len(m.Segments) > 0 {
-			for _, s := range m.Segments[:n-1] {
-				off += s.Size
+		if len(m.PartSizes) > 0 {
+			for _, size := range m.PartSizes[:n-1] {
+				off += size
 			}
-			length = m.Segments[n-1].Size
+			length = m.PartSizes[n-1]
 		}
 		status = http.StatusPartialContent
 	} else {
@@ -413,19 +412,19 @@ func parseCopySource(v string) (bucket, key string, err error) {
 	return bucket, key, nil
 }
 
-// copySource resolves and checks the source of a copy: its manifest, after
+// copySource resolves and checks the source of a copy: its version, after
 // the x-amz-copy-source-if-* conditionals.
-func (h *handler) copySource(ctx context.Context, r *http.Request, v string) (meta.Manifest, error) {
+func (h *handler) copySource(ctx context.Context, r *http.Request, v string) (object.Info, error) {
 	sb, sk, err := parseCopySource(v)
 	if err != nil {
-		return meta.Manifest{}, err
+		return object.Info{}, err
 	}
 	src, err := h.svc.HeadObject(ctx, sb, sk)
 	if err != nil {
-		return meta.Manifest{}, err
+		return object.Info{}, err
 	}
 	if err := copySourceConditions(r.Header).check(src.ETag, src.Created, true); err != nil {
-		return meta.Manifest{}, err
+		return object.Info{}, err
 	}
 	return src, nil
 }

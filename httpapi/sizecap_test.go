@@ -43,7 +43,7 @@ func TestUndeclaredSizeCapped(t *testing.T) {
 		t.Errorf("%d objects stored after the refused PUT", objects)
 	}
 
-	up, err := store.CreateUpload(t.Context(), metaUpload("capped", "mp"))
+	up, err := store.CreateUpload(t.Context(), testUpload("capped", "mp"))
 	must(t, err)
 	resp = put("/capped/mp?partNumber=1&uploadId="+up.ID, pattern(3*limit, 2))
 	if resp.StatusCode != http.StatusBadRequest || readErr(t, resp).Code != "EntityTooLarge" {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/shale-store/shale/internal/s3auth"
-	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/object"
 )
 
@@ -158,26 +157,26 @@ func TestStripAWSChunked(t *testing.T) {
 	}
 }
 
-// TestErrorTable: every sentinel of meta, object, s3auth and httpapi has its
-// own row; wrapping keeps the mapping; unknown errors are 500.
+// TestErrorTable: every sentinel of object, s3auth and httpapi that a
+// request can meet has its own row; wrapping keeps the mapping; unknown
+// errors are 500. (The object layer's translation of meta's sentinels is
+// object's TestFrontErr; TestNoMetaLeaderIsSlowDown runs it end to end.)
 func TestErrorTable(t *testing.T) {
 	for _, tc := range []struct {
 		err    error
 		code   string
 		status int
 	}{
-		{meta.ErrNoSuchBucket, "NoSuchBucket", 404},
-		{meta.ErrBucketExists, "BucketAlreadyOwnedByYou", 409},
-		{meta.ErrBucketNotEmpty, "BucketNotEmpty", 409},
-		{meta.ErrNoSuchKey, "NoSuchKey", 404},
-		{meta.ErrNoSuchUpload, "NoSuchUpload", 404},
-		{meta.ErrInvalidArgument, "InvalidArgument", 400},
-		{meta.ErrConflict, "OperationAborted", 409},
+		{object.ErrNoSuchBucket, "NoSuchBucket", 404},
+		{object.ErrBucketExists, "BucketAlreadyOwnedByYou", 409},
+		{object.ErrBucketNotEmpty, "BucketNotEmpty", 409},
+		{object.ErrNoSuchKey, "NoSuchKey", 404},
+		{object.ErrNoSuchUpload, "NoSuchUpload", 404},
+		{object.ErrInvalidArgument, "InvalidArgument", 400},
+		{object.ErrPreconditionFailed, "PreconditionFailed", 412},
+		{object.ErrConflict, "OperationAborted", 409},
 		{object.ErrQuorum, "SlowDown", 503},
-		{meta.ErrUnavailable, "SlowDown", 503},
-		{meta.ErrNotLeader, "SlowDown", 503},
-		{&meta.NotLeaderError{LeaderID: "m1"}, "SlowDown", 503},
-		{fmt.Errorf("%w: gave up: %w", meta.ErrUnavailable, &meta.NotLeaderError{}), "SlowDown", 503},
+		{object.ErrUnavailable, "SlowDown", 503},
 		{object.ErrNoPlacement, "SlowDown", 503},
 		{object.ErrBusy, "SlowDown", 503},
 		{object.ErrBadDigest, "BadDigest", 400},
@@ -225,7 +224,7 @@ func TestErrorTable(t *testing.T) {
 		{ErrRequestTimeout, "RequestTimeout", 400},
 		{ErrNoCredentials, "AccessDenied", 403},
 		{errors.New("disk on fire"), "InternalError", 500},
-		{meta.ErrNoSuchNode, "InternalError", 500},
+		{object.ErrMoveRefused, "InternalError", 500},
 	} {
 		wrapped := fmt.Errorf("outer: %w", fmt.Errorf("put shard 3 of b/k: %w", tc.err))
 		got, _ := toS3(wrapped)

@@ -33,7 +33,7 @@ func TestListUploadsPagesThroughMeta(t *testing.T) {
 	t.Cleanup(func() { _ = md.Close() })
 	co, err := object.New(object.Config{}, md, noNodes{})
 	must(t, err)
-	srv := httptest.NewServer(New(Config{Credentials: map[string]string{testAK: testSK}}, co))
+	srv := httptest.NewServer(New(Config{Credentials: map[string]string{testAK: testSK}}, object.NewService(co)))
 	t.Cleanup(srv.Close)
 	c := (&testEnv{t: t, srv: srv}).aws()
 

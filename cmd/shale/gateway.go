@@ -258,7 +258,7 @@ func runGateway(ctx context.Context, stdout io.Writer, f gatewayFlags) error {
 	h := httpapi.New(httpapi.Config{
 		Region: f.region, Auth: auth, BaseDomain: f.baseDomain, MaxInFlight: f.maxInFlight, Logger: logger,
 		BodyStall: f.bodyStall, MinBodyRate: f.minBodyRate, BodyRateGrace: f.bodyRateGrace, WriteStall: f.writeStall,
-	}, coord)
+	}, object.NewService(coord))
 	srv, err := serve.Listen(f.listen, h, f.serve)
 	if err != nil {
 		return err
