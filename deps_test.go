@@ -43,6 +43,16 @@ var allowed = map[string][]string{
 	"internal/netnstest": {},
 }
 
+// notDirect lists, for a package of ours, the packages of ours its own
+// (non-test) source may not import, though a package it imports may:
+// httpapi, the S3 front door, speaks the object layer's vocabulary only
+// (object.Info, object's sentinels …), never the metadata store's records
+// or the cluster's layout. Its tests may still build a real object layer
+// over meta. A name covers its subpackages (meta covers meta/remote).
+var notDirect = map[string][]string{
+	"httpapi": {"meta", "cluster", "placement", "storage", "erasure", "repair"},
+}
+
 func TestDependencyDirection(t *testing.T) {
 	if testing.Short() {
 		t.Skip("go list is slow")
@@ -63,6 +73,23 @@ func TestDependencyDirection(t *testing.T) {
 			}
 			if !permitted[dep] {
 				t.Errorf("%s imports %s, which the layering forbids", pkg, dep)
+			}
+		}
+	}
+	for pkg, banned := range notDirect {
+		out, err := exec.Command("go", "list", "-f", `{{join .Imports " "}}`, "./"+pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		for _, f := range strings.Fields(string(out)) {
+			imp, found := strings.CutPrefix(f, module)
+			if !found {
+				continue
+			}
+			for _, b := range banned {
+				if imp == b || strings.HasPrefix(imp, b+"/") {
+					t.Errorf("%s imports %s itself, which the layering forbids", pkg, imp)
+				}
 			}
 		}
 	}
