@@ -10,11 +10,11 @@ import (
 	"github.com/shale-store/shale/meta"
 )
 
-// TestManifestsPagesEveryObject: the scan of every object visits each
+// TestScanManifestsPagesEveryObject: the scan of every object visits each
 // manifest of every bucket once, in (bucket, key) order, page by page —
 // also keys that extend another key and buckets whose name extends
 // another's — and ends with a short page.
-func TestManifestsPagesEveryObject(t *testing.T) {
+func TestScanManifestsPagesEveryObject(t *testing.T) {
 	s := openT(t, meta.Config{FS: vfs.NewMem()})
 	var want []string
 	for _, b := range []string{"a", "a-b", "b"} {
@@ -33,12 +33,12 @@ func TestManifestsPagesEveryObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	var after meta.ObjectCursor
+	var afterBucket, afterKey string
 	for pages := 0; ; pages++ {
 		if pages > len(want) {
 			t.Fatal("the scan does not end")
 		}
-		ms, err := s.Manifests(ctx, after, 5)
+		ms, err := s.ScanManifests(ctx, afterBucket, afterKey, 5)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +51,7 @@ func TestManifestsPagesEveryObject(t *testing.T) {
 		if len(ms) < 5 {
 			break
 		}
-		after = ms[len(ms)-1].Cursor()
+		afterBucket, afterKey = ms[len(ms)-1].Bucket, ms[len(ms)-1].Key
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("scanned\n%v\nwant\n%v", got, want)

@@ -472,32 +472,3 @@ func shardHealth(m *Manifest, mp *cluster.Map, bad map[shardAddr]bool) (healthy,
 	}
 	return least, leastSpare
 }
-
-// Manifests returns up to limit (≤ 0: 100) manifests of every bucket in
-// (bucket, key) order, starting strictly after after (the zero cursor:
-// from the first). The last manifest's ObjectCursor continues the scan;
-// fewer than limit manifests means the end. It is one range scan, for the
-// leader's background work (the rebalancer) that visits every object.
-func (s *Store) Manifests(ctx context.Context, after ObjectCursor, limit int) ([]Manifest, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	defer s.read()()
-	lo := pfxObject
-	if after != (ObjectCursor{}) {
-		lo = keySuccessor(objectKey(after.Bucket, after.Key))
-	}
-	out := []Manifest{}
-	err := s.scan(ctx, lo, prefixEnd(pfxObject), func(k, v []byte) (bool, error) {
-		m, err := decodeManifest(v)
-		if err != nil {
-			return false, fmt.Errorf("at %q: %w", k, err)
-		}
-		out = append(out, m)
-		return len(out) < limit, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("manifests after %s/%s: %w", after.Bucket, after.Key, err)
-	}
-	return out, nil
-}

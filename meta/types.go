@@ -339,15 +339,6 @@ type Service interface {
 	RemoveGarbage(ctx context.Context, g []Garbage) error
 }
 
-// ObjectCursor is a position in a scan of every object (Store.Manifests):
-// the scan goes on after this bucket and key.
-type ObjectCursor struct {
-	Bucket, Key string
-}
-
-// Cursor is the position just after m in a scan of every object.
-func (m Manifest) Cursor() ObjectCursor { return ObjectCursor{Bucket: m.Bucket, Key: m.Key} }
-
 // DegradedEntry is one object version queued for repair.
 type DegradedEntry struct {
 	Bucket     string    `json:"bucket"`

@@ -21,11 +21,19 @@ type Mover interface {
 	MoveShards(ctx context.Context, bucket, key string, gen uint64, moves []object.ShardMove) (object.MoveResult, error)
 }
 
-// ManifestScanner visits every object's manifest page by page
-// (*meta.Store, and the replicated meta node on its leader).
+// ManifestScanner visits every object's manifest page by page, in
+// (bucket, key) order after a cursor (*meta.Store, and the replicated meta
+// node on its leader).
 type ManifestScanner interface {
-	Manifests(ctx context.Context, after meta.ObjectCursor, limit int) ([]meta.Manifest, error)
+	ScanManifests(ctx context.Context, afterBucket, afterKey string, limit int) ([]meta.Manifest, error)
 }
+
+// cursor is a position in a scan of every object: after this bucket and
+// key (zero: from the first).
+type cursor struct{ bucket, key string }
+
+// after is the position just after m.
+func after(m meta.Manifest) cursor { return cursor{m.Bucket, m.Key} }
 
 // RebalanceConfig tunes the rebalancer. Zero fields take the defaults.
 type RebalanceConfig struct {
@@ -84,7 +92,7 @@ type rebalancer struct {
 	next     uint64    // a newer signature waiting to settle (0: none)
 	since    time.Time // when next was first seen
 	phase    string
-	cursor   meta.ObjectCursor
+	cursor   cursor
 	leftover int64     // objects of this round not moved (skipped, failed, conflicts)
 	retryAt  time.Time // when a waiting rebalancer starts its next round
 	window   []sample  // bytes moved recently, for the rate
@@ -208,7 +216,7 @@ func (l *Loop) rebalanceStep(ctx context.Context, mp *cluster.Map) error {
 	scanned := 0
 	for scanned < rc.ScanPerPass {
 		page := min(rc.ScanPerPass-scanned, 500)
-		ms, err := rc.Scanner.Manifests(ctx, rb.cursor, page)
+		ms, err := rc.Scanner.ScanManifests(ctx, rb.cursor.bucket, rb.cursor.key, page)
 		if err != nil {
 			return fmt.Errorf("rebalance: %w", err)
 		}
@@ -221,13 +229,13 @@ func (l *Loop) rebalanceStep(ctx context.Context, mp *cluster.Map) error {
 				// Out of time (or ctx ended): the round goes on from the
 				// last object taken in.
 				if n > 0 {
-					rb.cursor = ms[n-1].Cursor()
+					rb.cursor = after(ms[n-1])
 				}
 				return err
 			}
 		}
 		if len(ms) > 0 {
-			rb.cursor = ms[len(ms)-1].Cursor()
+			rb.cursor = after(ms[len(ms)-1])
 		}
 		if len(ms) < page {
 			l.endScan(now)
@@ -253,7 +261,7 @@ func (l *Loop) startRound(sig uint64, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	rb := &l.rb
-	rb.sig, rb.phase, rb.cursor, rb.leftover = sig, rebalancePlanning, meta.ObjectCursor{}, 0
+	rb.sig, rb.phase, rb.cursor, rb.leftover = sig, rebalancePlanning, cursor{}, 0
 	rs := &l.stats.Rebalance
 	rs.State, rs.ObjectsToMove, rs.BytesToMove, rs.Planned = rebalancePlanning, 0, 0, 0
 	if rs.RoundStart.IsZero() {
@@ -285,7 +293,7 @@ func (l *Loop) endScan(now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	rb, rs := &l.rb, &l.stats.Rebalance
-	rb.cursor = meta.ObjectCursor{}
+	rb.cursor = cursor{}
 	switch {
 	case rb.phase == rebalancePlanning && rs.ObjectsToMove > 0:
 		rb.phase = rebalanceMoving

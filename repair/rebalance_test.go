@@ -83,7 +83,7 @@ func (f *rebalanceFixture) put(t *testing.T, rng *rand.Rand, key string) {
 // manifests returns every manifest.
 func (f *rebalanceFixture) manifests(t *testing.T) []meta.Manifest {
 	t.Helper()
-	ms, err := f.md.Manifests(context.Background(), meta.ObjectCursor{}, 100_000)
+	ms, err := f.md.ScanManifests(context.Background(), "", "", 100_000)
 	if err != nil {
 		t.Fatal(err)
 	}

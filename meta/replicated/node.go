@@ -609,13 +609,6 @@ func (n *Node) NodeShards(ctx context.Context, node cluster.NodeID, after string
 	return n.store.NodeShards(ctx, node, after, limit)
 }
 
-func (n *Node) Manifests(ctx context.Context, after meta.ObjectCursor, limit int) ([]meta.Manifest, error) {
-	if err := n.linearize(ctx); err != nil {
-		return nil, err
-	}
-	return n.store.Manifests(ctx, after, limit)
-}
-
 func (n *Node) HasShard(ctx context.Context, node cluster.NodeID, shardID string) (bool, error) {
 	if err := n.linearize(ctx); err != nil {
 		return false, err
