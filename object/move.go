@@ -53,9 +53,10 @@ var ErrMoveRefused = errors.New("move refused")
 // stay where they were and are what every read uses. An overwrite, delete
 // or repair that lands meanwhile wins: the result says Conflict (err nil)
 // and the copies become garbage. A move that fails (source unreadable, a
-// bad record, destination down) is left out of the commit and its copy
-// queued as garbage; the other moves still commit, and the error says
-// which failed. A copy refused as corrupt is reported to meta as a bad
+// bad record, destination down) keeps its whole segment where it is (a
+// segment's moves commit together: one alone could crowd a failure
+// domain) and the segment's copies are queued as garbage; other segments
+// still commit, and the error says which move failed. A copy refused as corrupt is reported to meta as a bad
 // shard, so repair re-creates it.
 func (c *Coordinator) MoveShards(ctx context.Context, bucket, key string, gen uint64, moves []ShardMove) (MoveResult, error) {
 	man, err := c.md.Get(ctx, bucket, key)
@@ -93,11 +94,24 @@ func (c *Coordinator) MoveShards(ctx context.Context, bucket, key string, gen ui
 		})
 	}
 	wg.Wait()
+	// A segment's moves commit together or not at all: each one alone may
+	// put a shard into a zone (rack, host) whose shard was to leave by
+	// another move, and the segment would no longer survive the loss of
+	// that domain.
+	failedSeg := map[int]bool{}
+	for j, mv := range moves {
+		if cerrs[j] != nil {
+			failedSeg[mv.Segment] = true
+		}
+	}
 	for j, mv := range moves {
 		copies = append(copies, attempted[j]...)
 		if cerrs[j] != nil {
 			errs = append(errs, cerrs[j])
 			continue
+		}
+		if failedSeg[mv.Segment] {
+			continue // its copy is garbage below; the next round moves the segment again
 		}
 		res.Bytes += refs[j].Size
 		if _, ok := updates[mv.Segment]; !ok {
@@ -195,10 +209,9 @@ func (c *Coordinator) copyShard(ctx context.Context, mp *cluster.Map, man meta.M
 	}
 	id := fmt.Sprintf("%s.%d.%d.m%s", man.VersionID, seg.Number, ref.Index, suffix)
 
-	// Bounded like a node's rebuild of the shard: a stalled copy is given
-	// up, and planned again on a later pass.
-	cctx, cancel := context.WithTimeout(ctx, nodeRebuildTime(ref.Size))
-	defer cancel()
+	// Each attempt is bounded like a node's rebuild of the shard: a
+	// stalled copy is given up (the relay gets its own time), and planned
+	// again on a later pass.
 	*copies = append(*copies, meta.Garbage{Node: dst.ID, ShardID: id})
 	if rb, ok := to.(ShardRebuilder); ok {
 		// The destination pulls the shard from its source itself: no byte
@@ -208,7 +221,9 @@ func (c *Coordinator) copyShard(ctx context.Context, mp *cluster.Map, man meta.M
 		seg1 := seg
 		seg1.Shards = make([]meta.ShardRef, len(seg.Shards))
 		seg1.Shards[mv.Index] = ref
-		info, err := rb.RebuildShard(cctx, id, ShardRebuild{Segment: seg1, Index: mv.Index, Nodes: []cluster.Node{src}, Copy: true})
+		nctx, cancel := context.WithTimeout(ctx, nodeRebuildTime(ref.Size))
+		info, err := rb.RebuildShard(nctx, id, ShardRebuild{Segment: seg1, Index: mv.Index, Nodes: []cluster.Node{src}, Copy: true})
+		cancel()
 		if err == nil && info.Size == ref.Size && info.Checksum == ref.Checksum {
 			return meta.ShardRef{Index: ref.Index, Node: dst.ID, ID: id, Size: info.Size, Checksum: info.Checksum}, nil
 		}
@@ -218,6 +233,8 @@ func (c *Coordinator) copyShard(ctx context.Context, mp *cluster.Map, man meta.M
 		id = fmt.Sprintf("%s.%d.%d.m%s", man.VersionID, seg.Number, ref.Index, suffix)
 		*copies = append(*copies, meta.Garbage{Node: dst.ID, ShardID: id})
 	}
+	cctx, cancel := context.WithTimeout(ctx, nodeRebuildTime(ref.Size))
+	defer cancel()
 	rc, err := from.Get(cctx, ref.ID, 0, -1)
 	if err != nil {
 		c.reportCorrupt(ctx, man, mv.Segment, ref, err)

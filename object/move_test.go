@@ -1,7 +1,9 @@
 package object
 
 import (
+	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/shale-store/shale/cluster"
@@ -137,46 +139,79 @@ func TestMoveShardsRefusals(t *testing.T) {
 
 // TestMoveShardsCorruptSource: a source whose records are corrupt is not
 // copied (the destination's Put verifies every record); it is reported bad
-// for repair, and the other moves of the object still commit.
+// for repair. The segment's other move, though it copied fine, does not
+// commit alone (one move of a pair can crowd a failure domain): its copy
+// is garbage too. Another segment's moves still commit.
 func TestMoveShardsCorruptSource(t *testing.T) {
-	h := newHarness(t, 9, testConfig())
-	m := h.put("o", pattern(54, 3*4*4096))
-	seg := m.Segments[0]
-	used := map[cluster.NodeID]bool{}
-	for _, r := range seg.Shards {
-		used[r.Node] = true
+	cfg := testConfig()
+	cfg.BlockSize = 64 << 10
+	h := newHarness(t, 9, cfg)
+	u, err := h.c.CreateUpload(h.ctx, meta.Upload{Bucket: testBucket, Key: "o"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	var free []cluster.NodeID
-	for _, id := range h.ids {
-		if !used[id] {
-			free = append(free, id)
+	p1data, p2data := pattern(54, MinPartSize), pattern(57, 3*4*4096)
+	p1, err := h.c.UploadPart(h.ctx, u.ID, 1, PutInput{Bucket: testBucket, Key: "o", Body: bytes.NewReader(p1data), Size: int64(len(p1data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := h.c.UploadPart(h.ctx, u.ID, 2, PutInput{Bucket: testBucket, Key: "o", Body: bytes.NewReader(p2data), Size: int64(len(p2data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := h.c.CompleteUpload(h.ctx, testBucket, "o", u.ID, []CompletePart{{1, p1.Segment.ETag}, {2, p2.Segment.ETag}})
+	if err != nil || len(m.Segments) != 2 {
+		t.Fatalf("complete: %d segments, %v", len(m.Segments), err)
+	}
+	free := func(si int) []cluster.NodeID {
+		used := map[cluster.NodeID]bool{}
+		for _, r := range m.Segments[si].Shards {
+			used[r.Node] = true
 		}
+		var out []cluster.NodeID
+		for _, id := range h.ids {
+			if !used[id] {
+				out = append(out, id)
+			}
+		}
+		return out
 	}
+	f0, f1 := free(0), free(1)
+	seg := m.Segments[0]
 	bad := seg.Shards[0]
 	if err := h.stores[bad.Node].mem.Corrupt(bad.ID, 100); err != nil {
 		t.Fatal(err)
 	}
 	res, err := h.c.MoveShards(h.ctx, testBucket, "o", m.Generation, []ShardMove{
-		{Segment: 0, Index: 0, From: bad.Node, To: free[0]},
-		{Segment: 0, Index: 1, From: seg.Shards[1].Node, To: free[1]},
+		{Segment: 0, Index: 0, From: bad.Node, To: f0[0]},
+		{Segment: 0, Index: 1, From: seg.Shards[1].Node, To: f0[1]},
+		{Segment: 1, Index: 2, From: m.Segments[1].Shards[2].Node, To: f1[0]},
 	})
 	if err == nil || res.Moved != 1 {
 		t.Fatalf("result %+v, err %v", res, err)
 	}
 	got, _ := h.c.HeadObject(h.ctx, testBucket, "o")
-	if got.Segments[0].Shards[0] != bad || got.Segments[0].Shards[1].Node != free[1] {
-		t.Fatalf("after: %+v", got.Segments[0].Shards[:2])
+	if got.Segments[0].Shards[0] != bad || got.Segments[0].Shards[1] != seg.Shards[1] {
+		t.Fatalf("segment 0 after a failed move: %+v, want unchanged", got.Segments[0].Shards[:2])
+	}
+	if got.Segments[1].Shards[2].Node != f1[0] {
+		t.Fatalf("segment 1's move did not commit: %+v", got.Segments[1].Shards[2])
 	}
 	reports, _ := h.store.BadReports(h.ctx, 10)
 	if len(reports) != 1 || reports[0].ShardID != bad.ID {
 		t.Fatalf("bad reports %+v", reports)
 	}
-	for g := range h.garbage() {
-		if g[:len(free[0])] == string(free[0]) {
-			return // the failed copy is garbage
+	garbageOn := func(n cluster.NodeID) bool {
+		for g := range h.garbage() {
+			if strings.HasPrefix(g, string(n)+"/") {
+				return true
+			}
 		}
+		return false
 	}
-	t.Fatal("the failed copy is not garbage")
+	if !garbageOn(f0[0]) || !garbageOn(f0[1]) {
+		t.Fatal("the copies of the segment that did not move are not garbage")
+	}
 }
 
 // TestRepairCopiesFromDrainingNode: a draining node's shard is copied as

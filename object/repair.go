@@ -480,7 +480,18 @@ func (c *Coordinator) copyFromDraining(ctx context.Context, mp *cluster.Map, man
 			continue
 		}
 		at.refs = append(at.refs, nr)
-		at.onNode = append(at.onNode, copies...)
+		// The copy committed with the repair is garbage only if that
+		// commit fails; an attempt before it (a node-side copy that did
+		// not succeed cleanly) never will be committed.
+		var stale []meta.Garbage
+		for _, g := range copies {
+			if g.Node == nr.Node && g.ShardID == nr.ID {
+				at.onNode = append(at.onNode, g)
+			} else {
+				stale = append(stale, g)
+			}
+		}
+		_ = c.queueGarbage(ctx, stale) // counted in Stats; the inventory finds it otherwise
 		targets[i] = "" // done: the rebuild's fan-out leaves it alone
 	}
 	return rest

@@ -139,16 +139,18 @@ func planningMap(mp *cluster.Map) (*cluster.Map, error) {
 
 // PlanMoves returns the shard moves that bring m to where placement (a
 // Planner on the planning map) puts it, and the bytes they copy. ok is
-// false when m is not the rebalancer's to move now: a shard not written
-// or on a node that is not up or full (repair's business first, or a node
-// that may come back), or a destination that cannot take a shard now
-// (down or full; planned again in a later round).
+// false when m is not the rebalancer's to move now: a shard not written,
+// on a node the map does not know, out or draining (repair's business
+// first), or a move whose source is down (it may come back) or whose
+// destination cannot take a shard now (down or full): planned again in a
+// later round. A shard on a down node that stays where it is is no reason
+// to wait.
 func PlanMoves(p *placement.Planner, mp *cluster.Map, m meta.Manifest) (moves []object.ShardMove, bytes int64, ok bool) {
 	for si, seg := range m.Segments {
 		current := make([]cluster.NodeID, len(seg.Shards))
 		for i, r := range seg.Shards {
 			n, known := mp.Node(r.Node)
-			if r.Node == "" || !known || (n.State != cluster.Up && n.State != cluster.Full) {
+			if r.Node == "" || !known || !planned(n.State) {
 				return nil, 0, false
 			}
 			current[i] = r.Node
@@ -158,7 +160,9 @@ func PlanMoves(p *placement.Planner, mp *cluster.Map, m meta.Manifest) (moves []
 			return nil, 0, false
 		}
 		for _, x := range mv {
-			if n, _ := mp.Node(x.To); !n.State.Placeable() {
+			from, _ := mp.Node(x.From)
+			to, _ := mp.Node(x.To)
+			if !from.State.Readable() || !to.State.Placeable() {
 				return nil, 0, false
 			}
 			moves = append(moves, object.ShardMove{Segment: si, Index: x.Shard, From: x.From, To: x.To})

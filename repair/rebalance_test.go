@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -382,5 +383,71 @@ func TestRebalanceSettles(t *testing.T) {
 	rs := f.runUntilIdle(t, 60)
 	if rs.ShardsMoved != int64(wantShards) {
 		t.Fatalf("moved %d shards, placement's minimum for the final map is %d", rs.ShardsMoved, wantShards)
+	}
+}
+
+// TestPlanMovesAroundDownNodes: a shard on a down node that placement
+// keeps where it is is no reason to skip the object; a move off a down
+// node, or onto one, waits; a shard on an out node is repair's.
+func TestPlanMovesAroundDownNodes(t *testing.T) {
+	var ns []cluster.Node
+	for i := range 9 {
+		ns = append(ns, cluster.Node{ID: cluster.NodeID(fmt.Sprintf("n%d", i)), Addr: "a:1", State: cluster.Up,
+			Domain: cluster.Domain{Zone: fmt.Sprintf("z%d", i%3), Rack: "r", Host: fmt.Sprint(i)}, Capacity: 1 << 40})
+	}
+	mapWith := func(states map[cluster.NodeID]cluster.State) *cluster.Map {
+		c := slices.Clone(ns)
+		for i := range c {
+			if s, ok := states[c[i].ID]; ok {
+				c[i].State = s
+			}
+		}
+		mp, err := cluster.NewMap(1, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mp
+	}
+	p := placement.NewPlanner(mapWith(nil))
+	// An object placed where placement wants it, and one with shard 0
+	// moved off its place (to the node placement leaves out).
+	placed, err := p.Place("v.1", 4, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := func(nodes []cluster.NodeID) meta.Manifest {
+		seg := meta.Segment{Number: 1, K: 4, M: 2, Size: 4000}
+		for i, n := range nodes {
+			seg.Shards = append(seg.Shards, meta.ShardRef{Index: i, Node: n, ID: fmt.Sprint(i), Size: 1000})
+		}
+		return meta.Manifest{VersionID: "v", Segments: []meta.Segment{seg}}
+	}
+	var spare cluster.NodeID
+	for _, n := range ns {
+		if !slices.Contains(placed, n.ID) && n.Domain.Zone == ns[slices.IndexFunc(ns, func(x cluster.Node) bool { return x.ID == placed[0] })].Domain.Zone {
+			spare = n.ID
+		}
+	}
+	if spare == "" {
+		t.Skip("no spare node in shard 0's zone")
+	}
+	misplaced := slices.Clone(placed)
+	misplaced[0] = spare
+
+	down := map[cluster.NodeID]cluster.State{placed[1]: cluster.Down}
+	if mv, _, ok := repair.PlanMoves(p, mapWith(down), manifest(placed)); !ok || len(mv) != 0 {
+		t.Fatalf("in place with a shard on a down node: %v ok=%v, want nothing to do", mv, ok)
+	}
+	if mv, _, ok := repair.PlanMoves(p, mapWith(nil), manifest(misplaced)); !ok || len(mv) != 1 || mv[0].From != spare || mv[0].To != placed[0] {
+		t.Fatalf("one shard off its place: %+v ok=%v", mv, ok)
+	}
+	if _, _, ok := repair.PlanMoves(p, mapWith(map[cluster.NodeID]cluster.State{spare: cluster.Down}), manifest(misplaced)); ok {
+		t.Fatal("a move off a down node was planned")
+	}
+	if _, _, ok := repair.PlanMoves(p, mapWith(map[cluster.NodeID]cluster.State{placed[0]: cluster.Full}), manifest(misplaced)); ok {
+		t.Fatal("a move onto a full node was planned")
+	}
+	if _, _, ok := repair.PlanMoves(p, mapWith(map[cluster.NodeID]cluster.State{placed[2]: cluster.Out}), manifest(placed)); ok {
+		t.Fatal("an object with a shard on an out node was planned (repair's)")
 	}
 }
