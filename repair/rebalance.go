@@ -323,7 +323,18 @@ func (l *Loop) endScan(now time.Time) {
 // how many objects of ms it took in (all of them unless the deadline
 // passed or ctx ended) and ctx's error.
 func (l *Loop) movePage(ctx context.Context, p *placement.Planner, mp *cluster.Map, ms []meta.Manifest, deadline time.Time) (int, error) {
-	g, gctx := errgroup.WithContext(ctx)
+	// A change of the map (a node down or out, above all) cancels the
+	// moves in flight, so repair never waits behind a long copy: their
+	// copies become garbage, and the round goes on after repair.
+	mctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		l.cancelOnMapChange(mctx, mp.Epoch(), cancel)
+	}()
+	defer func() { cancel(); <-watched }()
+	g, gctx := errgroup.WithContext(mctx)
 	g.SetLimit(l.cfg.Concurrency)
 	taken := 0
 	for _, m := range ms {
@@ -352,7 +363,11 @@ func (l *Loop) movePage(ctx context.Context, p *placement.Planner, mp *cluster.M
 			start := l.cfg.Now()
 			res, err := l.cfg.Rebalance.Mover.MoveShards(gctx, m.Bucket, m.Key, m.Generation, mv)
 			took = l.cfg.Now().Sub(start)
-			if err != nil && ctx.Err() == nil {
+			if err != nil && gctx.Err() != nil {
+				l.rebalanced(res, nil, true, 0) // cut short (map changed): planned again
+				return nil
+			}
+			if err != nil {
 				l.cfg.Logger.Warn("rebalance: move", "bucket", m.Bucket, "key", m.Key, "err", err)
 			}
 			l.rebalanced(res, err, false, bytes)
@@ -360,10 +375,33 @@ func (l *Loop) movePage(ctx context.Context, p *placement.Planner, mp *cluster.M
 		})
 	}
 	err := g.Wait()
-	if err == nil {
-		err = ctx.Err()
+	if ctx.Err() != nil {
+		return taken, ctx.Err()
+	}
+	if mctx.Err() != nil {
+		// The map changed: the objects cut short are planned again (the
+		// round goes on from the first one taken in).
+		return 0, nil
 	}
 	return taken, err
+}
+
+// cancelOnMapChange reads the map every Interval until ctx ends and calls
+// cancel once its epoch is no longer epoch.
+func (l *Loop) cancelOnMapChange(ctx context.Context, epoch uint64, cancel func()) {
+	t := time.NewTicker(l.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if mp, err := l.md.Map(ctx); err == nil && mp.Epoch() != epoch {
+			cancel()
+			return
+		}
+	}
 }
 
 // rebalanced counts one object of the moving scan: skipped (not the

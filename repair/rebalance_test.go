@@ -451,3 +451,58 @@ func TestPlanMovesAroundDownNodes(t *testing.T) {
 		t.Fatal("an object with a shard on an out node was planned (repair's)")
 	}
 }
+
+// stallingMover blocks every move until its context ends, and counts them.
+type stallingMover struct {
+	started chan struct{}
+}
+
+func (s stallingMover) MoveShards(ctx context.Context, bucket, key string, gen uint64, moves []object.ShardMove) (object.MoveResult, error) {
+	select {
+	case s.started <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return object.MoveResult{}, ctx.Err()
+}
+
+// TestRebalanceYieldsWhenTheMapChanges: a change of the map (here a node
+// registering) cuts the moves in flight short within about an Interval,
+// so a pass never holds repair back behind a long copy.
+func TestRebalanceYieldsWhenTheMapChanges(t *testing.T) {
+	f := newRebalanceFixture(t, 6)
+	rng := rand.New(rand.NewPCG(11, 12))
+	for i := range 20 {
+		f.put(t, rng, fmt.Sprintf("obj-%02d", i))
+	}
+	f.runUntilIdle(t, 20)
+	sm := stallingMover{started: make(chan struct{}, 1)}
+	loop := repair.NewLoop(repair.Config{Concurrency: 1, Interval: 20 * time.Millisecond, PublishEvery: -1,
+		Rebalance: repair.RebalanceConfig{Mover: sm, Scanner: f.md, Settle: -1, StepTime: time.Hour}}, f.md, f.co)
+	f.addNode(t, 6)
+	if _, err := loop.Pass(context.Background()); err != nil { // plans the round
+		t.Fatal(err)
+	}
+	if rs := loop.Stats().Rebalance; rs.State != "moving" {
+		t.Fatalf("after one pass: %+v, want moving", rs)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := loop.Pass(context.Background()); done <- err }()
+	select {
+	case <-sm.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no move started")
+	}
+	f.addNode(t, 7) // the map's epoch moves on
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a map change did not cut the stalled moves short")
+	}
+	if rs := loop.Stats().Rebalance; rs.Failures != 0 || rs.ShardsMoved != 0 {
+		t.Fatalf("after the cut: %+v (a cut-short move is neither a failure nor a move)", rs)
+	}
+}
