@@ -492,7 +492,7 @@ func (c *Coordinator) copyFromDraining(ctx context.Context, mp *cluster.Map, man
 			}
 		}
 		_ = c.queueGarbage(ctx, stale) // counted in Stats; the inventory finds it otherwise
-		targets[i] = "" // done: the rebuild's fan-out leaves it alone
+		targets[i] = ""                // done: the rebuild's fan-out leaves it alone
 	}
 	return rest
 }
