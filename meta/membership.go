@@ -151,8 +151,11 @@ func (s *Store) applyAdmin(t *txn, c *Command) (Result, error) {
 	return Result{}, nil
 }
 
-// removeNode forgets the node of cur (ActionRemove): its record, its
-// liveness and its queued garbage go in t's batch, and the epoch bumps.
+// removeNode forgets the node of cur (ActionRemove): its record and its
+// liveness go in t's batch, and the epoch bumps. Its queued garbage stays:
+// the garbage collector forgets the entries of nodes the map no longer
+// knows in its bounded pages (one apply deleting a dead node's backlog —
+// all its shards — could be gigabytes).
 // ErrNodeInUse unless it is out, silent for DownAfter and holds no shard.
 func (s *Store) removeNode(t *txn, cur *nodeState) error {
 	id := cur.rec.Node.ID
@@ -171,18 +174,6 @@ func (s *Store) removeNode(t *txn, cur *nodeState) error {
 	}
 	if held {
 		return fmt.Errorf("remove %s: %w: meta still places shards on it (wait for repair)", id, ErrNodeInUse)
-	}
-	err := s.scan(context.Background(), nodeGarbagePrefix(id), prefixEnd(nodeGarbagePrefix(id)), func(k, v []byte) (bool, error) {
-		var g Garbage
-		if err := decodeJSON(v, &g, "garbage"); err != nil {
-			return false, err
-		}
-		_ = t.b.Delete(garbageKey(g), nil)
-		_ = t.b.Delete(k, nil)
-		return true, nil
-	})
-	if err != nil {
-		return fmt.Errorf("remove %s: %w", id, err)
 	}
 	_ = t.b.Delete(nodeKey(id), nil)
 	_ = t.b.Delete(livenessKey(id), nil)

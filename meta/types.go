@@ -200,8 +200,8 @@ const (
 	ActionDrain AdminAction = "drain"
 	// ActionRemove forgets a node: only one that is out, has sent no
 	// heartbeat for DownAfter (its process is stopped) and holds no shard
-	// of any object or upload (drained, or repaired away). Its queued
-	// garbage is dropped with it (its disk is being retired).
+	// of any object or upload (drained, or repaired away). The garbage
+	// collector then forgets its queued garbage (its disk is retired).
 	ActionRemove AdminAction = "remove"
 )
 

@@ -136,7 +136,7 @@ func newAdminCmd() *cobra.Command {
 		{meta.ActionOut, "Mark a node out: its shards are re-created elsewhere"},
 		{meta.ActionIn, "Bring a node back in (its stale shards are collected)"},
 		{meta.ActionDrain, "Drain a node: copy its shards away, then mark it out"},
-		{meta.ActionRemove, "Forget a node that is out, stopped (no heartbeat) and holds no shard — after a drain; its queued garbage is dropped"},
+		{meta.ActionRemove, "Forget a node that is out, stopped (no heartbeat) and holds no shard — after a drain (the garbage collector then forgets its queued garbage)"},
 	} {
 		cmd.AddCommand(&cobra.Command{
 			Use:   string(a.action) + " NODE",
