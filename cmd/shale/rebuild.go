@@ -100,6 +100,9 @@ func fromRebuildRequest(req storageremote.RebuildRequest) (object.ShardRebuild, 
 		Shards: make([]meta.ShardRef, len(req.Sources))}}
 	seen := map[cluster.NodeID]bool{}
 	for i, s := range req.Sources {
+		if req.Copy && i != req.Index {
+			continue // a copy reads its own source only: the one Validate checked
+		}
 		r.Segment.Shards[i] = meta.ShardRef{Index: i, Node: cluster.NodeID(s.Node), ID: s.ID, Checksum: s.Checksum}
 		if s.Node == "" || seen[cluster.NodeID(s.Node)] {
 			continue

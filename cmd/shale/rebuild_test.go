@@ -15,6 +15,7 @@ import (
 	"github.com/shale-store/shale/meta"
 	"github.com/shale-store/shale/object"
 	"github.com/shale-store/shale/storage"
+	storageremote "github.com/shale-store/shale/storage/remote"
 )
 
 // countingDialer counts, per node, the shard Puts the coordinator streams
@@ -137,5 +138,27 @@ func TestRepairRebuildsOnTheTargetNode(t *testing.T) {
 		if err := co.ReadObject(ctx, &buf, m, 0, m.Size); err != nil || !bytes.Equal(buf.Bytes(), body) {
 			t.Fatalf("read %s after repair: %v (equal %v)", key, err, bytes.Equal(buf.Bytes(), body))
 		}
+	}
+}
+
+// A copy request is read as naming its own source only: another entry
+// for the same node with another address (which Validate does not check
+// for a copy) is never what the node dials.
+func TestCopyRequestUsesItsOwnSource(t *testing.T) {
+	req := storageremote.RebuildRequest{K: 2, M: 1, BlockSize: 4096, Size: 100, Index: 1, Copy: true,
+		Sources: []storageremote.RebuildSource{
+			{Node: "n1", Addr: "10.9.9.9:1", ID: "x"},
+			{Node: "n1", Addr: "127.0.0.1:7001", ID: "s1", Checksum: 7},
+			{},
+		}}
+	if err := req.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := fromRebuildRequest(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Nodes) != 1 || r.Nodes[0].Addr != "127.0.0.1:7001" || r.Segment.Shards[0].Node != "" || !r.Copy {
+		t.Fatalf("copy request read as %+v", r)
 	}
 }
