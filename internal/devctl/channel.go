@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shale-store/shale/internal/devcluster"
@@ -56,6 +57,11 @@ const (
 // names of request files: a client's random 16 hex digits.
 var requestName = regexp.MustCompile(`^[0-9a-f]{16}\.request\.json$`)
 
+// leftover matches what Open clears: requests, replies and their
+// temporary files (privfs writes "."+name+".tmp…" and renames), nothing
+// else.
+var leftover = regexp.MustCompile(`^\.?[0-9A-Za-z_-]+\.(request|reply)\.json(\.tmp.*)?$`)
+
 // Dir is the control directory of the dev cluster in data.
 func Dir(data string) string { return filepath.Join(data, DirName) }
 
@@ -65,8 +71,17 @@ func Dir(data string) string { return filepath.Join(data, DirName) }
 // gone. Call it before the cluster file names the new dev.
 func Open(data string) error {
 	dir := Dir(data)
-	if err := os.MkdirAll(dir, privfs.DirMode); err != nil {
+	if err := os.Mkdir(dir, privfs.DirMode); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
+	}
+	// A real directory of ours, not a symlink to one (whose files this
+	// would chmod and delete) nor another user's.
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !fi.IsDir() || (ok && int(st.Uid) != os.Geteuid()) {
+		return fmt.Errorf("%s is not a directory of this user (a symlink, or another's): refusing to use it as the control channel", dir)
 	}
 	if err := os.Chmod(dir, privfs.DirMode); err != nil {
 		return err
@@ -76,7 +91,7 @@ func Open(data string) error {
 		return err
 	}
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), requestSuffix) || strings.HasSuffix(e.Name(), replySuffix) || strings.HasPrefix(e.Name(), ".") {
+		if leftover.MatchString(e.Name()) {
 			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}

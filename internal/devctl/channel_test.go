@@ -1,6 +1,7 @@
 package devctl
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -284,6 +285,15 @@ func TestDevAlive(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := cmd.Process.Pid
+	// Between fork and exec the child's command line is empty: wait
+	// (bounded) until it runs the script.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if bytes.Contains(b, []byte("dev")) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if err := DevAlive("/d", devcluster.File{DevPID: pid}); err != nil {
 		t.Errorf("running dev: %v", err)
 	}
@@ -291,5 +301,44 @@ func TestDevAlive(t *testing.T) {
 	_ = cmd.Wait()
 	if err := DevAlive("/d", devcluster.File{DevPID: pid}); !errors.Is(err, ErrNoDev) {
 		t.Errorf("exited dev: %v", err)
+	}
+}
+
+// Open refuses a control path that is a symlink (whose target it would
+// chmod and empty), and clears only the channel's own files.
+func TestOpenRefusesSymlinkAndKeepsOtherFiles(t *testing.T) {
+	data, elsewhere := t.TempDir(), t.TempDir()
+	keep := filepath.Join(elsewhere, ".bashrc")
+	if err := os.WriteFile(keep, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, Dir(data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Open(data); err == nil {
+		t.Fatal("Open followed a symlinked control dir")
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Fatalf("a file behind the symlink was touched: %v", err)
+	}
+	data2 := t.TempDir()
+	if err := Open(data2); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(Dir(data2), ".notes")
+	stale := filepath.Join(Dir(data2), "0123456789abcdef.reply.json")
+	for _, p := range []string{other, stale} {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Open(data2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("Open removed a file that is not the channel's: %v", err)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Fatal("Open kept a stale reply")
 	}
 }
