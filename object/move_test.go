@@ -3,6 +3,7 @@ package object
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -310,5 +311,25 @@ func TestMoveShardsOnTargetNode(t *testing.T) {
 	}
 	if reports, _ := h.store.BadReports(h.ctx, 10); len(reports) != 1 || reports[0].ShardID != bad.ID {
 		t.Fatalf("bad reports %+v", reports)
+	}
+}
+
+// A copy whose destination refuses it at once (no such bucket, no such
+// upload) says so, not "context canceled": the read side, cut short when
+// the write side gave up, does not take the write side's error's place.
+func TestCopyIntoMissingDestinationSaysWhy(t *testing.T) {
+	h := newHarness(t, 6, testConfig())
+	for _, size := range []int{5, 300_000} {
+		src := h.put(fmt.Sprintf("src-%d", size), pattern(58, size))
+		for range 10 {
+			_, err := h.c.CopyObject(h.ctx, src, PutInput{Bucket: "no-such-bucket", Key: "dst"})
+			if !errors.Is(err, meta.ErrNoSuchBucket) {
+				t.Fatalf("copy of %d bytes into a missing bucket: %v, want no such bucket", size, err)
+			}
+			_, err = h.c.UploadPartCopy(h.ctx, "no-such-upload", 1, testBucket, "dst", src, 0, src.Size)
+			if !errors.Is(err, meta.ErrNoSuchUpload) {
+				t.Fatalf("part copy of %d bytes into a missing upload: %v, want no such upload", size, err)
+			}
+		}
 	}
 }

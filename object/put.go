@@ -454,7 +454,11 @@ func (c *Coordinator) pipeRead(ctx context.Context, src meta.Manifest, off, leng
 	pr.CloseWithError(errCopyEnded)
 	cancel()
 	rerr := <-readErr
-	if rerr != nil && !errors.Is(rerr, errCopyEnded) && perr != nil {
+	// The read's own failure wins over the put error it causes; but a read
+	// cut short by the cancel above (the put gave up first: no such
+	// bucket or upload, a refused condition) is not a failure of its own.
+	cutShort := errors.Is(rerr, context.Canceled) && ctx.Err() == nil
+	if rerr != nil && !errors.Is(rerr, errCopyEnded) && !cutShort && perr != nil {
 		return rerr
 	}
 	return perr
