@@ -80,7 +80,11 @@
 //   - DeleteObjects verifies Content-MD5 when present but, unlike S3, also
 //     accepts a request without Content-MD5 or checksum.
 //   - versionId is accepted and ignored (buckets are never versioned);
-//     GetBucketVersioning answers "never enabled".
+//     GetBucketVersioning answers "never enabled", and ListObjectVersions
+//     lists every object once, as version "null" and latest (S3's answer
+//     for a bucket that never had versioning), so tools that empty a bucket
+//     version by version work; a version-id-marker other than "null" is
+//     InvalidArgument.
 //   - Stored checksums (x-amz-checksum-*) are returned on GET/HEAD only with
 //     "x-amz-checksum-mode: ENABLED" and only for whole-object responses.
 //   - CompleteMultipartUpload answers once the object layer has committed; it

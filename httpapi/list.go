@@ -148,6 +148,59 @@ func (h *handler) listObjectsV1(w http.ResponseWriter, r *http.Request, bucket s
 	writeXML(w, http.StatusOK, out)
 }
 
+// listVersions serves ListObjectVersions. Buckets are never versioned, so
+// every object is its key's one version, "null" and latest, as S3 answers
+// for a bucket that never had versioning on — what tools that empty a
+// bucket version by version (boto3's object_versions.delete(), terraform's
+// force_destroy) need. key-marker continues after a key; a
+// version-id-marker is only "null" (with a key-marker), the one version
+// there is.
+func (h *handler) listVersions(w http.ResponseWriter, r *http.Request, bucket string, q url.Values) {
+	maxKeys, enc, encType, err := listParams(q, "max-keys")
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	keyMarker, vidMarker := q.Get("key-marker"), q.Get("version-id-marker")
+	switch {
+	case vidMarker != "" && keyMarker == "":
+		h.writeError(w, r, detail(ErrInvalidArgument, "A version-id marker cannot be specified without a key marker."))
+		return
+	case vidMarker != "" && vidMarker != nullVersion:
+		h.writeError(w, r, detail(ErrInvalidArgument, "Invalid version id marker specified: versions in this bucket are %q.", nullVersion))
+		return
+	}
+	opts := object.ListOptions{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), After: keyMarker, Limit: maxKeys}
+	res, err := h.list(r, bucket, opts)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	out := listVersionsResult{
+		Name: bucket, Prefix: enc(opts.Prefix), KeyMarker: enc(keyMarker), VersionIDMarker: vidMarker, MaxKeys: maxKeys,
+		Delimiter: enc(opts.Delimiter), IsTruncated: res.Truncated, EncodingType: encType,
+	}
+	own := ownerOf(r)
+	for _, o := range res.Objects {
+		out.Versions = append(out.Versions, versionEntry{Key: enc(o.Key), VersionID: nullVersion, IsLatest: true,
+			LastModified: iso8601(o.Created), ETag: quote(o.ETag), Size: o.Size, Owner: own, StorageClass: "STANDARD"})
+	}
+	for _, p := range res.CommonPrefixes {
+		out.CommonPrefixes = append(out.CommonPrefixes, commonPrefix{Prefix: enc(p)})
+	}
+	if res.Truncated {
+		out.NextKeyMarker = enc(res.NextAfter)
+		if len(res.Objects) > 0 && res.Objects[len(res.Objects)-1].Key == res.NextAfter {
+			out.NextVersionIDMarker = nullVersion
+		}
+	}
+	writeXML(w, http.StatusOK, out)
+}
+
+// nullVersion is the version id of an object in a bucket that was never
+// versioned.
+const nullVersion = "null"
+
 // listUploads serves ListMultipartUploads: one page of at most max-uploads
 // (default and ceiling 1000) uploads and common prefixes, which the object
 // layer reads from the markers on (S3's order: by key, then by

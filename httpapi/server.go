@@ -289,6 +289,8 @@ func (h *handler) bucketOp(w http.ResponseWriter, r *http.Request, bucket string
 			h.getBucketVersioning(w, r, bucket)
 		case q.Has("uploads"):
 			h.listUploads(w, r, bucket, q)
+		case q.Has("versions"):
+			h.listVersions(w, r, bucket, q)
 		case q.Get("list-type") == "2":
 			h.listObjectsV2(w, r, bucket, q)
 		default:
@@ -366,7 +368,7 @@ func unsupportedSubresource(q url.Values) (string, bool) {
 		"metadataConfiguration", "metrics", "notification", "object-lock",
 		"ownershipControls", "policy", "policyStatus", "publicAccessBlock",
 		"renameObject", "replication", "requestPayment", "restore", "retention",
-		"select", "session", "tagging", "torrent", "versions", "website",
+		"select", "session", "tagging", "torrent", "website",
 	} {
 		if q.Has(name) {
 			return name, true
