@@ -360,7 +360,7 @@ func (h *handler) objectOp(w http.ResponseWriter, r *http.Request, bucket, key s
 }
 
 // unsupportedSubresource reports the first S3 sub-resource in q that shale
-// does not serve (ACLs, policies, tagging, versions …).
+// does not serve (ACLs, policies, tagging, lifecycle …).
 func unsupportedSubresource(q url.Values) (string, bool) {
 	for _, name := range []string{
 		"accelerate", "acl", "analytics", "attributes", "cors", "encryption",
