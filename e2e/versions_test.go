@@ -17,7 +17,9 @@ import (
 
 // TestListObjectVersionsUnversioned: ListObjectVersions on a bucket that
 // was never versioned lists every object once, as version "null" and
-// latest, page by page (key markers) and with a delimiter — and emptying
+// latest, page by page (key markers) and with a delimiter; object requests
+// take versionId "null" and refuse any other (GET, DELETE, copy source,
+// multi-delete), leaving the object in place — and emptying
 // the bucket the way tools do (list versions, delete them by version id in
 // batches, then delete the bucket) works, through aws-sdk-go-v2's
 // paginator and the aws cli.
@@ -92,6 +94,34 @@ func TestListObjectVersionsUnversioned(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(stdout), &lv); err != nil || len(lv.Versions) != len(want) || lv.Versions[0].VersionId != "null" {
 		t.Fatalf("aws cli listed %+v (%v)\n%s", lv.Versions, err, stdout)
+	}
+
+	// Object requests take versionId "null" (the one version there is);
+	// any other id is refused, never served or deleted as the current
+	// object.
+	first := want[0]
+	if g, err := c.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(first), VersionId: aws.String("null")}); err != nil {
+		t.Fatalf("get version null: %v", err)
+	} else {
+		g.Body.Close()
+	}
+	if _, err := c.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(first), VersionId: aws.String("3HL4kqtJlcpXroDTDmJ")}); errCode(err) != "InvalidArgument" {
+		t.Fatalf("get another version: %v", err)
+	}
+	if _, err := c.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(first), VersionId: aws.String("3HL4kqtJlcpXroDTDmJ")}); errCode(err) != "InvalidArgument" {
+		t.Fatalf("delete another version: %v", err)
+	}
+	if _, err := c.S3.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String("copy"),
+		CopySource: aws.String(bucket + "/" + first + "?versionId=3HL4kqtJlcpXroDTDmJ")}); errCode(err) != "InvalidArgument" {
+		t.Fatalf("copy from another version: %v", err)
+	}
+	dr0, err := c.S3.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &types.Delete{
+		Objects: []types.ObjectIdentifier{{Key: aws.String(first), VersionId: aws.String("3HL4kqtJlcpXroDTDmJ")}}}})
+	if err != nil || len(dr0.Deleted) != 0 || len(dr0.Errors) != 1 || aws.ToString(dr0.Errors[0].Code) != "InvalidArgument" {
+		t.Fatalf("multi-delete of another version: %v %+v", err, dr0)
+	}
+	if _, err := c.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(first)}); err != nil {
+		t.Fatalf("the object after refused deletes of other versions: %v", err)
 	}
 
 	// Empty the bucket as tools do: list versions, delete them by id.

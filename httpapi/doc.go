@@ -79,8 +79,11 @@
 //     the gateway, not any one client.
 //   - DeleteObjects verifies Content-MD5 when present but, unlike S3, also
 //     accepts a request without Content-MD5 or checksum.
-//   - versionId is accepted and ignored (buckets are never versioned);
-//     GetBucketVersioning answers "never enabled", and ListObjectVersions
+//   - Buckets are never versioned: every object's one version is "null".
+//     versionId "null" is accepted on object requests (and in a copy
+//     source and a multi-delete entry); any other id is InvalidArgument,
+//     never served or deleted as the current object. GetBucketVersioning
+//     answers "never enabled", and ListObjectVersions
 //     lists every object once, as version "null" and latest (S3's answer
 //     for a bucket that never had versioning), so tools that empty a bucket
 //     version by version work; a version-id-marker other than "null" is

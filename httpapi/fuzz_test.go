@@ -65,15 +65,15 @@ func FuzzDeleteObjectsXML(f *testing.F) {
 	f.Add(`<Delete><Quiet>yes</Quiet></Delete>`)
 	f.Add("\x00")
 	f.Fuzz(func(t *testing.T, body string) {
-		_, keys, err := parseDeleteObjects([]byte(body))
+		_, keys, versions, err := parseDeleteObjects([]byte(body))
 		if err != nil {
 			if e, known := toS3(err); !known || e.Code != "MalformedXML" {
 				t.Fatalf("error %v maps to %s", err, e.Code)
 			}
 			return
 		}
-		if len(keys) < 1 || len(keys) > maxDeleteKeys {
-			t.Fatalf("%d keys accepted", len(keys))
+		if len(keys) < 1 || len(keys) > maxDeleteKeys || len(versions) != len(keys) {
+			t.Fatalf("%d keys (%d versions) accepted", len(keys), len(versions))
 		}
 	})
 }

@@ -351,7 +351,7 @@ func (h *handler) deleteObjects(w http.ResponseWriter, r *http.Request, bucket s
 		h.writeError(w, r, err)
 		return
 	}
-	quiet, keys, err := parseDeleteObjects(body)
+	quiet, keys, versions, err := parseDeleteObjects(body)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -366,6 +366,10 @@ func (h *handler) deleteObjects(w http.ResponseWriter, r *http.Request, bucket s
 	for i, key := range keys {
 		if err := checkKey(key); err != nil {
 			errs[i] = err
+			continue
+		}
+		if err := checkVersionID(versions[i], versions[i] != ""); err != nil {
+			errs[i] = err // never the current object in its place
 			continue
 		}
 		g.Go(func() error {
@@ -392,9 +396,19 @@ func (h *handler) deleteObjects(w http.ResponseWriter, r *http.Request, bucket s
 }
 
 // parseCopySource splits x-amz-copy-source ("[/]bucket/key[?versionId=…]",
-// URL-encoded) into a checked bucket and key; the version id is ignored.
+// URL-encoded) into a checked bucket and key; the version id may only be
+// "null" (checkVersionID).
 func parseCopySource(v string) (bucket, key string, err error) {
-	src, _, _ := strings.Cut(v, "?")
+	src, query, hasQuery := strings.Cut(v, "?")
+	if hasQuery {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return "", "", detail(ErrInvalidArgument, "x-amz-copy-source is not URL-encoded correctly")
+		}
+		if err := checkVersionID(q.Get("versionId"), q.Has("versionId")); err != nil {
+			return "", "", err
+		}
+	}
 	src, err = url.PathUnescape(src)
 	if err != nil {
 		return "", "", detail(ErrInvalidArgument, "x-amz-copy-source is not URL-encoded correctly")
@@ -482,4 +496,19 @@ func (h *handler) copyObject(w http.ResponseWriter, r *http.Request, bucket, key
 	}
 	setChecksumHeaders(w.Header(), m.Checksums)
 	writeXML(w, http.StatusOK, copyObjectResult{ETag: quote(m.ETag), LastModified: iso8601(m.Created)})
+}
+
+// checkVersionID checks a versionId an object request gave (given): buckets
+// are never versioned, so every object's one version is "null" — any other
+// id names a version that does not exist, and is refused rather than
+// served (or deleted) as the current object. S3 answers the same for a
+// bucket that never had versioning.
+func checkVersionID(v string, given bool) error {
+	switch {
+	case !given || v == nullVersion:
+		return nil
+	case v == "":
+		return detail(ErrInvalidArgument, "Version id cannot be the empty string")
+	}
+	return detail(ErrInvalidArgument, "Invalid version id specified")
 }

@@ -318,6 +318,10 @@ func (h *handler) bucketOp(w http.ResponseWriter, r *http.Request, bucket string
 }
 
 func (h *handler) objectOp(w http.ResponseWriter, r *http.Request, bucket, key string, q url.Values) {
+	if err := checkVersionID(q.Get("versionId"), q.Has("versionId")); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	copySource := r.Header.Get("x-amz-copy-source")
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:

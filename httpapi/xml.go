@@ -108,32 +108,33 @@ type deleteRequest struct {
 	} `xml:"Object"`
 }
 
-// parseDeleteObjects parses a DeleteObjects body into its quiet flag and
-// keys (1 to 1000; keys are not validated here, each gets its own answer).
+// parseDeleteObjects parses a DeleteObjects body into its quiet flag, keys
+// and their version ids ("" when none; 1 to 1000; neither is validated
+// here, each gets its own answer).
 // Version ids are ignored: buckets are not versioned.
-func parseDeleteObjects(body []byte) (quiet bool, keys []string, err error) {
+func parseDeleteObjects(body []byte) (quiet bool, keys, versions []string, err error) {
 	var doc deleteRequest
 	if err := xml.Unmarshal(body, &doc); err != nil {
-		return false, nil, detail(ErrMalformedXML, "Delete: %v", err)
+		return false, nil, nil, detail(ErrMalformedXML, "Delete: %v", err)
 	}
 	switch strings.ToLower(strings.TrimSpace(doc.Quiet)) {
 	case "", "false":
 	case "true":
 		quiet = true
 	default:
-		return false, nil, detail(ErrMalformedXML, "Quiet must be true or false, not %q", clip(doc.Quiet))
+		return false, nil, nil, detail(ErrMalformedXML, "Quiet must be true or false, not %q", clip(doc.Quiet))
 	}
 	if len(doc.Objects) == 0 || len(doc.Objects) > maxDeleteKeys {
-		return false, nil, detail(ErrMalformedXML, "Delete must list 1 to %d objects, not %d", maxDeleteKeys, len(doc.Objects))
+		return false, nil, nil, detail(ErrMalformedXML, "Delete must list 1 to %d objects, not %d", maxDeleteKeys, len(doc.Objects))
 	}
-	keys = make([]string, len(doc.Objects))
+	keys, versions = make([]string, len(doc.Objects)), make([]string, len(doc.Objects))
 	for i, o := range doc.Objects {
 		if o.Key == nil {
-			return false, nil, detail(ErrMalformedXML, "object %d has no Key", i+1)
+			return false, nil, nil, detail(ErrMalformedXML, "object %d has no Key", i+1)
 		}
-		keys[i] = *o.Key
+		keys[i], versions[i] = *o.Key, o.VersionID
 	}
-	return quiet, keys, nil
+	return quiet, keys, versions, nil
 }
 
 // --- responses ---
