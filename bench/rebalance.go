@@ -339,15 +339,7 @@ func WriteRebalanceTable(w io.Writer, r RebalanceResult) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nforeground GET %s, %d in flight:\n", FormatBytes(r.FGSize), r.FGConcurrency)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\tops\tMB/s\tp50 ms\tp99 ms\tmax ms\terrors\t")
-	row := func(name string, s S3Stats) {
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t\n", name, s.Ops, s.MBps, s.P50ms, s.P99ms, s.MaxMs, s.ErrorsTotal)
-	}
-	row("before", r.FGBaseline)
-	row("during rebalance", r.FGRebalance)
-	if err := tw.Flush(); err != nil {
+	if err := writeForeground(w, r.FGSize, r.FGConcurrency, "before", r.FGBaseline, "during rebalance", r.FGRebalance); err != nil {
 		return err
 	}
 	if !r.FGOverlap {

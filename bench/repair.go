@@ -734,15 +734,7 @@ func WriteRepairTable(w io.Writer, r RepairResult) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nforeground GET %s, %d in flight:\n", FormatBytes(r.FGSize), r.FGConcurrency)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\tops\tMB/s\tp50 ms\tp99 ms\tmax ms\terrors\t")
-	row := func(name string, s S3Stats) {
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t\n", name, s.Ops, s.MBps, s.P50ms, s.P99ms, s.MaxMs, s.ErrorsTotal)
-	}
-	row("no repair", r.FGBaseline)
-	row("during repair", r.FGRepair)
-	if err := tw.Flush(); err != nil {
+	if err := writeForeground(w, r.FGSize, r.FGConcurrency, "no repair", r.FGBaseline, "during repair", r.FGRepair); err != nil {
 		return err
 	}
 	if !r.FGRepairOverlap {
@@ -751,6 +743,21 @@ func WriteRepairTable(w io.Writer, r RepairResult) error {
 	fmt.Fprintf(w, "\nload average: %s at start, %s at kill, %s at end\n",
 		formatLoad(r.LoadStart), formatLoad(r.LoadKill), formatLoad(r.LoadEnd))
 	return nil
+}
+
+// writeForeground prints the foreground GET windows of a benchmark run:
+// the one at rest and the one during the disturbance, a row each.
+func writeForeground(w io.Writer, size int64, concurrency int, restName string, rest S3Stats, duringName string, during S3Stats) error {
+	fmt.Fprintf(w, "\nforeground GET %s, %d in flight:\n", FormatBytes(size), concurrency)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\tops\tMB/s\tp50 ms\tp99 ms\tmax ms\terrors\t")
+	for _, r := range []struct {
+		name string
+		s    S3Stats
+	}{{restName, rest}, {duringName, during}} {
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%d\t\n", r.name, r.s.Ops, r.s.MBps, r.s.P50ms, r.s.P99ms, r.s.MaxMs, r.s.ErrorsTotal)
+	}
+	return tw.Flush()
 }
 
 func formatGiB(n int64) string { return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30)) }

@@ -3,9 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 	"time"
 
@@ -130,21 +130,8 @@ func runBenchRebalance(cmd *cobra.Command, f benchRebalanceFlags) error {
 		return fmt.Errorf("bench rebalance: %w", err)
 	}
 	out := cmd.OutOrStdout()
-	if f.asJSON {
-		if perr := printJSON(out, struct {
-			CPU string `json:"cpu"`
-			bench.RebalanceResult
-		}{fmt.Sprintf("%s, %d logical CPUs", cpuModel(), runtime.NumCPU()), res}); perr != nil {
-			return perr
-		}
-	} else {
-		fmt.Fprintf(out, "cpu: %s, %d logical CPUs, %s/%s\n", cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
-		if perr := bench.WriteRebalanceTable(out, res); perr != nil {
-			return perr
-		}
-		if res.Kept {
-			fmt.Fprintf(out, "kept: %s\n", res.Dir)
-		}
+	if perr := printBenchRun(out, f.asJSON, res, func(w io.Writer) error { return bench.WriteRebalanceTable(w, res) }, res.Kept, res.Dir); perr != nil {
+		return perr
 	}
 	if err != nil {
 		return fmt.Errorf("bench rebalance: stopped early: %w", err)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
@@ -127,21 +129,8 @@ func runBenchRepair(cmd *cobra.Command, f benchRepairFlags) error {
 		return fmt.Errorf("bench repair: %w", err)
 	}
 	out := cmd.OutOrStdout()
-	if f.asJSON {
-		if perr := printJSON(out, struct {
-			CPU string `json:"cpu"`
-			bench.RepairResult
-		}{fmt.Sprintf("%s, %d logical CPUs", cpuModel(), runtime.NumCPU()), res}); perr != nil {
-			return perr
-		}
-	} else {
-		fmt.Fprintf(out, "cpu: %s, %d logical CPUs, %s/%s\n", cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
-		if perr := bench.WriteRepairTable(out, res); perr != nil {
-			return perr
-		}
-		if res.Kept {
-			fmt.Fprintf(out, "kept: %s\n", res.Dir)
-		}
+	if perr := printBenchRun(out, f.asJSON, res, func(w io.Writer) error { return bench.WriteRepairTable(w, res) }, res.Kept, res.Dir); perr != nil {
+		return perr
 	}
 	if err != nil {
 		return fmt.Errorf("bench repair: stopped early: %w", err)
@@ -172,4 +161,31 @@ func benchRepairProgressLine(p bench.RepairProgress) string {
 	return fmt.Sprintf("repair: %.0fs  by healthy shards %s  healed %d/%d  ~%.1f MB/s  ETA ~%s  | loop: queue %d, %.1f MB/s, ETA %s, %d shards (%s)",
 		secs, bench.FormatHealthy(p.ByHealthy), p.Healed, p.Hit, p.EstBytesPerS/1e6, eta(p.EstETA),
 		p.Queue, p.RateBytesPerS/1e6, eta(p.ETA), p.ShardsRepaired, humanBytes(p.BytesRepaired))
+}
+
+// printBenchRun prints a benchmark's result: one JSON object (the result's
+// fields and "cpu") with asJSON, else the CPU line, the table, and where
+// the run's directory was kept.
+func printBenchRun(out io.Writer, asJSON bool, res any, table func(io.Writer) error, kept bool, dir string) error {
+	cpu := fmt.Sprintf("%s, %d logical CPUs", cpuModel(), runtime.NumCPU())
+	if asJSON {
+		b, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		var fields map[string]any
+		if err := json.Unmarshal(b, &fields); err != nil {
+			return err
+		}
+		fields["cpu"] = cpu
+		return printJSON(out, fields)
+	}
+	fmt.Fprintf(out, "cpu: %s, %s/%s\n", cpu, runtime.GOOS, runtime.GOARCH)
+	if err := table(out); err != nil {
+		return err
+	}
+	if kept {
+		fmt.Fprintf(out, "kept: %s\n", dir)
+	}
+	return nil
 }
