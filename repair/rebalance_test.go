@@ -317,19 +317,22 @@ func TestPlacementSignature(t *testing.T) {
 		}
 		return ns
 	}
-	sig := func(ns []cluster.Node) uint64 {
-		mp, err := cluster.NewMap(1, ns)
+	sigAt := func(epoch uint64, ns []cluster.Node) uint64 {
+		mp, err := cluster.NewMap(epoch, ns)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return repair.PlacementSignature(mp)
 	}
+	sig := func(ns []cluster.Node) uint64 { return sigAt(1, ns) }
 	want := sig(base())
+	if sigAt(9, base()) != want {
+		t.Error("a new map epoch alone changed the placement signature")
+	}
 	for name, change := range map[string]func([]cluster.Node) []cluster.Node{
 		"down":      func(ns []cluster.Node) []cluster.Node { ns[1].State = cluster.Down; return ns },
 		"full":      func(ns []cluster.Node) []cluster.Node { ns[1].State = cluster.Full; return ns },
 		"used/free": func(ns []cluster.Node) []cluster.Node { ns[1].Used, ns[1].Free = 5, 7; return ns },
-		"epoch":     func(ns []cluster.Node) []cluster.Node { return ns },
 	} {
 		if got := sig(change(base())); got != want {
 			t.Errorf("%s changed the placement signature", name)
