@@ -296,21 +296,25 @@ func (c *Coordinator) reportBad(ctx context.Context, m meta.Manifest, si int, re
 		if reason == "" || f.Shard < 0 || f.Shard >= len(seg.Shards) {
 			continue
 		}
-		ref := seg.Shards[f.Shard]
-		b := meta.BadShard{
-			ShardKey: meta.ShardKey{
-				Bucket: m.Bucket, Key: m.Key, Generation: m.Generation,
-				Segment: si, Index: ref.Index, Node: ref.Node, ShardID: ref.ID,
-			},
-			Reason:   reason,
-			Reported: c.cfg.Now().UTC(),
-		}
-		rctx, cancel := c.cleanupCtx(ctx)
-		err := c.md.ReportBad(rctx, b)
-		cancel()
-		if err != nil {
-			c.reportErrs.Add(1)
-		}
+		c.reportShard(ctx, m, si, seg.Shards[f.Shard], reason)
+	}
+}
+
+// reportShard reports shard ref of segment si of m to meta as bad for
+// reason, best effort (a failure is counted, not returned).
+func (c *Coordinator) reportShard(ctx context.Context, m meta.Manifest, si int, ref meta.ShardRef, reason string) {
+	b := meta.BadShard{
+		ShardKey: meta.ShardKey{
+			Bucket: m.Bucket, Key: m.Key, Generation: m.Generation,
+			Segment: si, Index: ref.Index, Node: ref.Node, ShardID: ref.ID,
+		},
+		Reason:   reason,
+		Reported: c.cfg.Now().UTC(),
+	}
+	rctx, cancel := c.cleanupCtx(ctx)
+	defer cancel()
+	if c.md.ReportBad(rctx, b) != nil {
+		c.reportErrs.Add(1)
 	}
 }
 

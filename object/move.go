@@ -267,15 +267,5 @@ func (c *Coordinator) reportCorrupt(ctx context.Context, man meta.Manifest, si i
 	default:
 		return
 	}
-	b := meta.BadShard{
-		ShardKey: meta.ShardKey{Bucket: man.Bucket, Key: man.Key, Generation: man.Generation,
-			Segment: si, Index: ref.Index, Node: ref.Node, ShardID: ref.ID},
-		Reason:   reason,
-		Reported: c.cfg.Now().UTC(),
-	}
-	rctx, cancel := c.cleanupCtx(ctx)
-	defer cancel()
-	if c.md.ReportBad(rctx, b) != nil {
-		c.reportErrs.Add(1)
-	}
+	c.reportShard(ctx, man, si, ref, reason)
 }
