@@ -120,6 +120,9 @@ func Serve(ctx context.Context, data string, every time.Duration, h Handler) err
 	}
 }
 
+// maxRequest bounds a request file: a node add's few fields fit many times.
+const maxRequest = 64 << 10
+
 func serveOnce(ctx context.Context, data string, h Handler) error {
 	dir := Dir(data)
 	ents, err := os.ReadDir(dir)
@@ -152,7 +155,14 @@ func serveOnce(ctx context.Context, data string, h Handler) error {
 			return nil
 		}
 		path := filepath.Join(dir, p.name)
-		b, err := privfs.ReadFile(path)
+		var b []byte
+		fi, err := os.Lstat(path)
+		switch {
+		case err == nil && (!fi.Mode().IsRegular() || fi.Size() > maxRequest):
+			err = fmt.Errorf("not a regular file of at most %d bytes", maxRequest)
+		case err == nil:
+			b, err = privfs.ReadFile(path)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // taken back by its client
 		}

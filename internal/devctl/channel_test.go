@@ -164,7 +164,9 @@ func TestServeAnswersGarbage(t *testing.T) {
 	for _, tc := range []struct {
 		body string
 		mode os.FileMode
-	}{{"{", 0o600}, {`{}`, 0o600}, {`{"add_node":{"zone":"z"},"remove_node":{}}`, 0o600}, {`{"add_node":{"zone":"z"}}`, 0o644}} {
+	}{{"{", 0o600}, {`{}`, 0o600}, {`{"add_node":{"zone":"z"},"remove_node":{}}`, 0o600}, {`{"add_node":{"zone":"z"}}`, 0o644},
+		{`{"add_node":{"zone":"z"}}` + strings.Repeat(" ", maxRequest), 0o600}, // well formed, but over the bound
+	} {
 		body := tc.body
 		name := "0123456789abcdef"
 		path := filepath.Join(Dir(data), name+requestSuffix)
@@ -188,7 +190,7 @@ func TestServeAnswersGarbage(t *testing.T) {
 			time.Sleep(poll)
 		}
 		if !strings.Contains(string(b), `"code":"invalid"`) {
-			t.Errorf("request %q (mode %v): reply %q", body, tc.mode, b)
+			t.Errorf("request %q (mode %v): reply %q", clipped(body), tc.mode, b)
 		}
 		os.Remove(reply)
 	}
@@ -341,4 +343,11 @@ func TestOpenRefusesSymlinkAndKeepsOtherFiles(t *testing.T) {
 	if _, err := os.Stat(stale); err == nil {
 		t.Fatal("Open kept a stale reply")
 	}
+}
+
+func clipped(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
 }
